@@ -1,0 +1,82 @@
+"""Where FaceApp keeps per-user state, each location overridable by an environment variable.
+
+| what | variable | default |
+|---|---|---|
+| MediaPipe assets | FACEAPP_MODEL_DIR | <data>/mediapipe |
+| user data (db, models, settings) | FACEAPP_DATA_DIR | platformdirs user data dir |
+| caches (alignment cache) | FACEAPP_CACHE_DIR | platformdirs user cache dir |
+| database URL | FACEAPP_DB | sqlite:///<data>/faceapp.db |
+| active embedding model folder | FACEAPP_EMBED_MODEL | <repo>/models/default, else untrained |
+| datasets (tests, benchmarks) | FACEAPP_DATASETS | <repo>/../shared/datasets |
+
+Command-line options override the variables. Nothing is written inside the installed package.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_NAME = "FaceApp"
+APP_AUTHOR = "FaceApp"
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = PACKAGE_DIR.parent
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def data_dir() -> Path:
+    """Per-user data directory (database, trained models, downloaded assets), created on demand."""
+    from platformdirs import user_data_dir
+
+    path = _env_path("FACEAPP_DATA_DIR") or Path(user_data_dir(APP_NAME, APP_AUTHOR))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir() -> Path:
+    """Per-user cache directory (alignment caches), created on demand."""
+    from platformdirs import user_cache_dir
+
+    path = _env_path("FACEAPP_CACHE_DIR") or Path(user_cache_dir(APP_NAME, APP_AUTHOR))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def mediapipe_model_dirs() -> list[Path]:
+    """Folders searched for MediaPipe assets, in order: $FACEAPP_MODEL_DIR, then <data>/mediapipe."""
+    dirs = []
+    env = _env_path("FACEAPP_MODEL_DIR")
+    if env is not None:
+        dirs.append(env)
+    dirs.append(data_dir() / "mediapipe")
+    return dirs
+
+
+def bundled_models_dir() -> Path:
+    """The repository's ``models/`` folder holding the shipped embedding models."""
+    return REPO_DIR / "models"
+
+
+def user_models_dir() -> Path:
+    """Where trained embedding models are written by default."""
+    path = data_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def datasets_dir() -> Path:
+    """Root of the bundled research datasets (tests and benchmarks only)."""
+    return _env_path("FACEAPP_DATASETS") or (REPO_DIR.parent / "shared" / "datasets")
+
+
+def default_database_url() -> str:
+    """$FACEAPP_DB, else a SQLite file in the user data directory."""
+    url = os.environ.get("FACEAPP_DB", "").strip()
+    if url:
+        return url
+    return f"sqlite:///{data_dir() / 'faceapp.db'}"

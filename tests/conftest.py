@@ -1,0 +1,60 @@
+"""Shared test setup: real datasets and MediaPipe models from ../shared, isolated user state.
+
+Tests never skip for a missing dataset or model: they fail with a message saying where to put it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("FACEAPP_MODEL_DIR", str(SHARED / "models"))
+os.environ.setdefault("FACEAPP_DATASETS", str(SHARED / "datasets"))
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_user_state(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Point data/cache dirs and the database at a per-session temp folder, never the user's."""
+    root = tmp_path_factory.mktemp("faceapp-user")
+    os.environ["FACEAPP_DATA_DIR"] = str(root / "data")
+    os.environ["FACEAPP_CACHE_DIR"] = str(root / "cache")
+    os.environ.pop("FACEAPP_DB", None)
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    """The bundled datasets root; fails (not skips) when absent."""
+    root = Path(os.environ["FACEAPP_DATASETS"])
+    assert (root / "att_faces").is_dir(), f"datasets not found at {root}: set FACEAPP_DATASETS"
+    return root
+
+
+@pytest.fixture(scope="session")
+def mediapipe_models() -> Path:
+    """Folder holding face_landmarker.task and face_detection_short_range.tflite."""
+    root = Path(os.environ["FACEAPP_MODEL_DIR"])
+    assert (root / "face_landmarker.task").is_file(), f"MediaPipe models not found in {root}: set FACEAPP_MODEL_DIR"
+    return root
+
+
+@pytest.fixture(scope="session")
+def att(datasets: Path) -> Path:
+    return datasets / "att_faces"
+
+
+@pytest.fixture(scope="session")
+def cfp(datasets: Path) -> Path:
+    return datasets / "cfp"
+
+
+@pytest.fixture(scope="session")
+def celeba(datasets: Path) -> Path:
+    return datasets / "celeba_subset"
