@@ -1,0 +1,124 @@
+"""Listing the images of a training dataset folder: identity sub-folders or the CFP layout.
+
+Listing reads no pixels; unreadable files are found (and counted) by the alignment cache. Identities
+are namespaced by the dataset name (``"celeba_subset/1042"``) so several datasets never share a label.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from faceapp.capture.images import is_image_path
+from faceapp.core.errors import DatasetError
+from faceapp.training.config import DatasetSpec
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One image file and its (namespaced) identity."""
+
+    path: Path
+    identity: str
+
+
+@dataclass
+class DatasetListing:
+    """The images of one dataset folder, in a stable order (identity, then file name)."""
+
+    name: str
+    root: Path
+    layout: str
+    items: list[ImageItem] = field(default_factory=list)
+
+    @property
+    def identities(self) -> list[str]:
+        return sorted({item.identity for item in self.items})
+
+    def counts(self) -> dict[str, int]:
+        """identity -> number of images."""
+        out: dict[str, int] = {}
+        for item in self.items:
+            out[item.identity] = out.get(item.identity, 0) + 1
+        return out
+
+
+def detect_layout(root: Path) -> str:
+    """"cfp" when the folder (or its Data/Images) holds NNN/frontal|profile folders, else "folder"."""
+    images = cfp_images_dir(root)
+    return "cfp" if images is not None else "folder"
+
+
+def cfp_images_dir(root: Path) -> Path | None:
+    """The ``Data/Images`` folder of a CFP-layout dataset given the dataset or the images folder."""
+    for candidate in (root / "Data" / "Images", root):
+        if candidate.is_dir():
+            first = next((d for d in sorted(candidate.iterdir()) if d.is_dir()), None)
+            if first is not None and (first / "frontal").is_dir():
+                return candidate
+    return None
+
+
+_RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+
+
+def parse_identity_filter(text: str) -> tuple[list[tuple[int, int]], set[str]]:
+    """"001-400,450,s1" -> ([(1, 400), (450, 450)], {"s1"}): numeric ranges and exact names."""
+    ranges: list[tuple[int, int]] = []
+    names: set[str] = set()
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        match = _RANGE.match(part)
+        if match:
+            low, high = int(match.group(1)), int(match.group(2))
+            if low > high:
+                raise DatasetError(f"identity filter {text!r}: range {part!r} runs backwards")
+            ranges.append((low, high))
+        elif part.isdigit():
+            ranges.append((int(part), int(part)))
+        else:
+            names.add(part)
+    return ranges, names
+
+
+def _identity_selected(name: str, ranges: list[tuple[int, int]], names: set[str]) -> bool:
+    if name in names:
+        return True
+    return name.isdigit() and any(low <= int(name) <= high for low, high in ranges)
+
+
+def scan_dataset(spec: DatasetSpec) -> DatasetListing:
+    """List a dataset folder's images with namespaced identities (``DatasetError`` if unusable)."""
+    root = Path(spec.path).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder {root} does not exist or is not a folder")
+    root = root.resolve()
+    layout = detect_layout(root) if spec.layout == "auto" else spec.layout
+    name = spec.name or root.name
+    ranges, names = parse_identity_filter(spec.identities) if spec.identities else ([], set())
+    if layout == "cfp":
+        images_root = cfp_images_dir(root)
+        if images_root is None:
+            raise DatasetError(f"dataset folder {root} is not in the CFP layout (Data/Images/NNN/frontal/)")
+        kinds = ("frontal", "profile") if spec.include_profile else ("frontal",)
+        folders = [(d.name, [d / k for k in kinds]) for d in sorted(images_root.iterdir()) if d.is_dir()]
+    else:
+        folders = [(d.name, [d]) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    listing = DatasetListing(name=name, root=root, layout=layout)
+    for identity, dirs in folders:
+        if spec.identities and not _identity_selected(identity, ranges, names):
+            continue
+        files: list[Path] = []
+        for d in dirs:
+            if d.is_dir():
+                files.extend(sorted(p for p in d.rglob("*") if p.is_file() and is_image_path(p)))
+        if spec.max_per_identity > 0:
+            files = files[: spec.max_per_identity]
+        listing.items.extend(ImageItem(path=p, identity=f"{name}/{identity}") for p in files)
+    if not listing.items:
+        what = "identity sub-folders holding images" if layout == "folder" else "CFP images"
+        filt = f" matching the identity filter {spec.identities!r}" if spec.identities else ""
+        raise DatasetError(f"dataset folder {root} has no {what}{filt} (expected <identity>/<image> files)")
+    return listing

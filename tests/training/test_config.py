@@ -1,0 +1,38 @@
+"""Training config: JSON/TOML round trip and errors that name the bad setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from faceapp.core.errors import DatasetError
+from faceapp.training.config import DatasetSpec, TrainConfig, load_config, save_config
+
+
+def test_json_round_trip(tmp_path: Path) -> None:
+    config = TrainConfig(data=[DatasetSpec(path="/x", identities="001-400")], loss="cosface", epochs=3)
+    config.validation.folds = [9, 10]
+    back = load_config(save_config(config, tmp_path / "c.json"))
+    assert back == config and isinstance(back.data[0], DatasetSpec)
+
+
+def test_toml(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text('loss = "triplet"\nlr = 1\n[[data]]\npath = "a"\n[augment]\nflip = 0.0\n')
+    config = load_config(file)
+    assert config.loss == "triplet" and config.lr == 1.0 and config.data[0].path == "a" and config.augment.flip == 0.0
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"epoch": 3}', "unknown setting.*epoch"),
+    ('{"epochs": "3"}', "c.json.epochs: expected an integer"),
+    ('{"augment": {"flip": true}}', "augment.flip: expected a number"),
+    ('{"optimizer": "adam"}', "optimizer = 'adam'"),
+    ('{"epochs": 3,', "not valid JSON"),
+])
+def test_errors_name_the_setting(tmp_path: Path, text: str, message: str) -> None:
+    file = tmp_path / "c.json"
+    file.write_text(text)
+    with pytest.raises(DatasetError, match=message):
+        load_config(file)
