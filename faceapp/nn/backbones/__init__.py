@@ -1,1 +1,19 @@
-"""nn/backbones package."""
+"""Backbone networks: aligned face crops (N, 3, S, S) -> raw embeddings (N, D), selected by name.
+
+    from faceapp.nn.backbones import create_backbone, list_backbones
+    net = create_backbone("mobilefacenet", embedding_dim=128)          # input_size=112 by default
+
+Input: RGB float normalised ``(x/255 - 0.5) / 0.5``. Output: NOT L2-normalised. Registered:
+``mobilefacenet``, ``resnet9``, ``iresnet18``, ``tiny`` (see docs/models.md for speed and size).
+"""
+
+from faceapp.nn.backbones.layers import ConvBN, LinearBN, fuse_for_inference
+from faceapp.nn.backbones.registry import BACKBONES, check_input_size, create_backbone, list_backbones, register_backbone
+
+# Importing the modules registers their backbones.
+from faceapp.nn.backbones import iresnet, mobilefacenet, tiny  # noqa: E402,F401  isort: skip
+
+__all__ = [
+    "BACKBONES", "ConvBN", "LinearBN", "check_input_size", "create_backbone", "fuse_for_inference",
+    "list_backbones", "register_backbone",
+]

@@ -1,0 +1,165 @@
+"""The Embedder: aligned 112x112 BGR face crops -> L2-normalised float32 embeddings.
+
+    emb = Embedder.load()                    # $FACEAPP_EMBED_MODEL, else models/default, else UNTRAINED
+    vectors = emb.embed(crops)               # (N, emb.dim) float32, unit rows
+    emb.model_id                             # "<name>@<sha256(weights.pt)[:12]>": key of stored templates
+    emb.trained                              # False for the untrained fallback: NOT a face recogniser
+
+Runs on CUDA when available (``device="auto"``), else on the CPU with BatchNorm folded into the
+convolutions and channels-last tensors (same function, faster). Optional flip test-time augmentation:
+embedding(crop) + embedding(mirrored crop), then normalise. One lock serialises calls, so an Embedder
+may be shared between the GUI's worker thread and others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from faceapp.core.errors import IncompatibleError
+from faceapp.core.paths import bundled_models_dir
+from faceapp.embedding.model_folder import CONFIG_FILE, ModelConfig, _as_crop_list, build_backbone, load_model, preprocess, weights_sha256
+from faceapp.embedding.speed import prepare_for_inference
+
+ENV_MODEL = "FACEAPP_EMBED_MODEL"
+UNTRAINED_BACKBONE = "mobilefacenet"     # compact backbone used when no trained model is installed
+UNTRAINED_DIM = 128
+UNTRAINED_SEED = 0
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """"auto" -> "cuda" when available else "cpu"; an unavailable or unknown device raises IncompatibleError."""
+    name = (device or "auto").strip().lower()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise IncompatibleError(f"device {device!r} is not a torch device (use auto, cpu, cuda or cuda:N)") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise IncompatibleError(f"device {device!r} requested but CUDA is not available here; use --device cpu or auto")
+    if dev.type not in ("cpu", "cuda"):
+        raise IncompatibleError(f"device {device!r} is not supported (use auto, cpu, cuda or cuda:N)")
+    return str(dev)
+
+
+def default_model_dir() -> Path | None:
+    """$FACEAPP_EMBED_MODEL (must be a model folder), else <repo>/models/default if it holds a config.json, else None."""
+    env = os.environ.get(ENV_MODEL, "").strip()
+    if env:
+        return Path(env).expanduser()
+    bundled = bundled_models_dir() / "default"
+    return bundled if (bundled / CONFIG_FILE).is_file() else None
+
+
+def state_sha256(net: nn.Module) -> str:
+    """sha256 over a network's state_dict (names, dtypes, shapes, values): an id for in-memory weights."""
+    digest = hashlib.sha256()
+    for key, value in net.state_dict().items():
+        t = value.detach().to("cpu").contiguous()
+        digest.update(f"{key}:{t.dtype}:{tuple(t.shape)};".encode())
+        digest.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class Embedder:
+    """A loaded embedding network plus its preprocessing; see the module docstring."""
+
+    def __init__(self, net: nn.Module, config: ModelConfig, card: dict[str, Any] | None = None, *,
+                 folder: Path | None = None, weights_sha: str | None = None, device: str = "auto",
+                 flip_tta: bool = False, optimize: bool = True) -> None:
+        """Wrap ``net`` (left untouched: a prepared copy is used). ``weights_sha`` defaults to a hash of its state."""
+        self.config = config
+        self.card: dict[str, Any] = dict(card or {})
+        self.folder = Path(folder) if folder is not None else None
+        self.device = resolve_device(device)
+        self.flip_tta = bool(flip_tta)
+        self.name = config.name
+        self.dim = int(config.embedding_dim)
+        self.trained = self.card.get("trained") is True
+        self.weights_sha256 = weights_sha or state_sha256(net)
+        self.model_id = f"{self.name}@{self.weights_sha256[:12]}"
+        self._channels_last = optimize
+        net = net.to("cpu")
+        self.net = prepare_for_inference(net, fuse=optimize, channels_last=optimize, device=self.device)
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------------------------------- construction
+    @classmethod
+    def load(cls, model_dir: str | Path | None = None, *, device: str = "auto", flip_tta: bool = False,
+             optimize: bool = True) -> "Embedder":
+        """Load a model folder; None -> $FACEAPP_EMBED_MODEL, else models/default, else an untrained net.
+
+        Raises ModelAssetError naming the file when the folder is missing or broken.
+        """
+        folder = Path(model_dir).expanduser() if model_dir is not None else default_model_dir()
+        if folder is None:
+            return cls.untrained(device=device, flip_tta=flip_tta, optimize=optimize)
+        net, config, card = load_model(folder)
+        return cls(net, config, card, folder=folder, weights_sha=weights_sha256(folder), device=device,
+                   flip_tta=flip_tta, optimize=optimize)
+
+    @classmethod
+    def untrained(cls, backbone: str = UNTRAINED_BACKBONE, embedding_dim: int = UNTRAINED_DIM, *, seed: int = UNTRAINED_SEED,
+                  device: str = "auto", flip_tta: bool = False, optimize: bool = True, **backbone_kwargs: Any) -> "Embedder":
+        """A randomly initialised (seeded, so deterministic) network, ``trained=False``, name ``untrained-<backbone>``.
+
+        For plumbing and tests until a trained model exists; its similarities mean nothing.
+        """
+        config = ModelConfig(name=f"untrained-{backbone}", backbone=backbone, embedding_dim=embedding_dim,
+                             backbone_kwargs=dict(backbone_kwargs))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = build_backbone(config)
+        card = {"trained": False, "name": config.name, "backbone": backbone, "seed": seed,
+                "note": "untrained network: embeddings are not a face recogniser"}
+        return cls(net.eval(), config, card, device=device, flip_tta=flip_tta, optimize=optimize)
+
+    # ------------------------------------------------------------------------------------------ inference
+    def embed(self, crops: Sequence[np.ndarray] | np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Embed aligned BGR uint8 crops (one crop or many) -> (N, dim) float32 with unit-norm rows."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        items = _as_crop_list(crops)
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(items), batch_size):
+                chunk = items[start:start + batch_size]
+                x = preprocess(chunk, self.config).to(self.device)
+                if self.flip_tta:
+                    x = torch.cat([x, x.flip(3)])
+                if self._channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                y = self.net(x).float()
+                if self.flip_tta:
+                    y = y[: len(chunk)] + y[len(chunk):]
+                y = torch.nn.functional.normalize(y, dim=1)
+                out[start:start + len(chunk)] = y.cpu().numpy()
+        return out
+
+    def embed_one(self, crop: np.ndarray) -> np.ndarray:
+        """Embed a single aligned crop -> (dim,) float32 unit vector."""
+        return self.embed([crop])[0]
+
+    # ------------------------------------------------------------------------------------------- reporting
+    def info(self) -> dict[str, Any]:
+        """JSON-ready summary for CLI output and the GUI status bar (``trained`` is always present)."""
+        card = self.card
+        return {
+            "name": self.name, "model_id": self.model_id, "trained": self.trained, "dim": self.dim,
+            "backbone": self.config.backbone, "input_size": self.config.input_size, "device": self.device,
+            "flip_tta": self.flip_tta, "folder": str(self.folder) if self.folder else None,
+            "weights_sha256": self.weights_sha256, "created": card.get("created"),
+            "metrics": card.get("metrics", {}),
+        }
+
+    def __repr__(self) -> str:
+        state = "trained" if self.trained else "UNTRAINED"
+        return f"Embedder({self.model_id}, {state}, dim={self.dim}, device={self.device}, flip_tta={self.flip_tta})"
