@@ -1,1 +1,11 @@
-"""matching package."""
+"""Matching: an exact in-memory gallery index per model, verify (1:1) and identify (1:N, open set).
+
+Pure numpy; the services layer keeps an index in sync with the store (``faceapp.services.gallery``).
+"""
+
+from faceapp.matching.index import GalleryIndex, normalize_rows
+from faceapp.matching.matcher import POLICIES, Matcher, combine
+from faceapp.matching.thresholds import Thresholds, from_model_card, resolve_thresholds
+
+__all__ = ["GalleryIndex", "Matcher", "POLICIES", "Thresholds", "combine", "from_model_card", "normalize_rows",
+           "resolve_thresholds"]

@@ -1,0 +1,87 @@
+"""Verify (1:1) and identify (1:N, open set) over a gallery index.
+
+Verification policies combine the claimed identity's templates into one score:
+
+- ``max`` (default): the best cosine over the identity's templates. Matches how thresholds are
+  calibrated (single image pairs) and tolerates one odd enrolment image; more templates of varied
+  pose raise the chance that one is close.
+- ``mean``: the mean cosine over the templates. Stricter: every template must agree; one bad
+  enrolment image lowers every score of that identity.
+- ``centroid``: the cosine with the normalised mean of the templates (the identity's "prototype").
+  Averages out per-image noise; scores run a little higher than single pairs for a genuine match.
+
+Identification ranks identities by their best template (``max``) and answers "unknown" when the best
+score is under the identify threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faceapp.core.errors import IncompatibleError, NotFoundError
+from faceapp.core.types import Candidate, IdentifyDecision, VerifyDecision
+from faceapp.matching.index import GalleryIndex, as_probe, normalize_rows
+from faceapp.matching.thresholds import Thresholds
+
+POLICIES: dict[str, str] = {
+    "max": "best cosine over the identity's templates (default)",
+    "mean": "mean cosine over the identity's templates",
+    "centroid": "cosine with the normalised mean of the identity's templates",
+}
+
+
+def combine(rows: np.ndarray, probe: np.ndarray, policy: str = "max") -> float:
+    """One score for a probe (unit, (D,)) against an identity's unit template rows (k, D) under ``policy``."""
+    if rows.shape[0] == 0:
+        raise ValueError("no templates to compare with")
+    if policy == "max":
+        return float(np.max(rows @ probe))
+    if policy == "mean":
+        return float(np.mean(rows @ probe))
+    if policy == "centroid":
+        centroid = normalize_rows(rows.mean(axis=0, keepdims=True))[0]
+        return float(centroid @ probe)
+    raise ValueError(f"unknown verify policy {policy!r}; known: {', '.join(POLICIES)}")
+
+
+class Matcher:
+    """Decisions against one index with one set of thresholds."""
+
+    def __init__(self, index: GalleryIndex, thresholds: Thresholds) -> None:
+        self.index = index
+        self.thresholds = thresholds
+
+    def verify(self, identity_id: int, probe: np.ndarray, policy: str = "max") -> VerifyDecision:
+        """Is the probe the claimed identity? NotFoundError when it has no template of this model."""
+        if policy not in POLICIES:
+            raise ValueError(f"unknown verify policy {policy!r}; known: {', '.join(POLICIES)}")
+        vector = as_probe(probe, self.index.dim)
+        rows = self.index.rows_of(identity_id)
+        if rows.shape[0] == 0:
+            raise NotFoundError(f"identity {self.index.name(identity_id)!r} has no template of model "
+                                f"{self.index.model_id}: enrol it again or re-embed the gallery")
+        score = combine(rows, vector, policy)
+        threshold = self.thresholds.verify
+        return VerifyDecision(identity_id=int(identity_id), name=self.index.name(identity_id), score=score,
+                              threshold=threshold, match=score >= threshold, policy=policy)
+
+    def identify(self, probe: np.ndarray, top_k: int = 5) -> IdentifyDecision:
+        """Ranked candidates (best template per identity) and the open-set answer."""
+        if top_k < 1:
+            raise ValueError("top_k must be at least 1")
+        if len(self.index) == 0:
+            as_probe(probe, self.index.dim)   # still reject a probe of the wrong size
+            return IdentifyDecision(candidates=(), threshold=self.thresholds.identify, identity_id=None)
+        ranked = self.index.top_identities(probe, top_k)
+        candidates = tuple(Candidate(identity_id=i, name=self.index.name(i), score=s) for i, s in ranked)
+        threshold = self.thresholds.identify
+        best = candidates[0] if candidates else None
+        identity = best.identity_id if best is not None and best.score >= threshold else None
+        return IdentifyDecision(candidates=candidates, threshold=threshold, identity_id=identity)
+
+
+def check_dimension(index: GalleryIndex, dim: int) -> None:
+    """IncompatibleError when a model of ``dim`` would be compared with this index."""
+    if dim != index.dim:
+        raise IncompatibleError(f"the model produces {dim}-value embeddings but the gallery index "
+                                f"({index.model_id}) holds {index.dim}-value templates")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the identity store, run programmatically by ``faceapp.storage.migrate``."""
