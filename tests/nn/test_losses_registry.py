@@ -82,3 +82,14 @@ def test_bad_inputs_are_named():
         loss(torch.randn(3, 8), torch.tensor([0, 4, 1]))
     with pytest.raises(LossConfigError, match="labels must be integers"):
         loss(torch.randn(3, 8), torch.zeros(3))
+
+
+def test_docs_table_lists_every_loss_with_its_hyperparameters_and_defaults():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "losses.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(" `"): line for line in doc.splitlines() if line.startswith("| `")}
+    for name in EXPECTED:
+        assert name in rows, f"docs/losses.md has no table row for {name}"
+        for h in loss_class(name).hyperparameters:
+            assert f"`{h.name}`" in rows[name] and str(h.default) in rows[name], f"{name}.{h.name}={h.default} not documented"

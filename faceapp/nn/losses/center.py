@@ -17,8 +17,8 @@ class CenterLoss(ClassifierLoss):
     ``L = CE(W x + b, y) + lambda * 1/(2N) sum_i |x_i - c_{y_i}|^2`` on the raw embeddings.
     The centres are a buffer (not trained by the optimiser): after each training forward they move by the
     paper's rule ``c_j <- c_j - alpha * sum_{i: y_i=j} (c_j - x_i) / (1 + n_j)``, under ``torch.no_grad()``,
-    so one optimiser over ``backbone + loss.parameters()`` trains it. The paper sums over the batch
-    (``1/2 sum``); here the batch mean keeps lambda independent of the batch size.
+    so one optimiser over ``backbone + loss.parameters()`` trains it. The paper writes ``1/2 sum_i``; like
+    the authors' Caffe layer (``dot / M / 2``) the term is averaged over the batch (paper: lambda = 0.003).
     Reference: Wen et al., "A Discriminative Feature Learning Approach for Deep Face Recognition", ECCV 2016.
     """
 
