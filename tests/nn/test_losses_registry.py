@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from faceapp.core.errors import ExitCode, FaceAppError
-from faceapp.nn.losses import FaceLoss, LossConfigError, create_loss, list_losses, loss_class, parse_loss_params
+from faceapp.nn.losses import (
+    FaceLoss,
+    LossConfigError,
+    create_loss,
+    describe_losses,
+    list_losses,
+    loss_class,
+    parse_loss_params,
+)
 
 EXPECTED = {
     "softmax", "modified_softmax", "l2_softmax", "sphereface", "cosface", "arcface", "center", "ring",
@@ -70,6 +78,20 @@ def test_parse_loss_params_for_the_cli():
         parse_loss_params("cosface", ["m"])
     with pytest.raises(LossConfigError, match="unknown hyper-parameter"):
         parse_loss_params("softmax", ["m=1"])
+
+
+def test_describe_losses_is_json_ready():
+    import json
+
+    described = {d["name"]: d for d in json.loads(json.dumps(describe_losses()))}
+    assert set(described) == EXPECTED
+    triplet = described["triplet"]
+    assert triplet["requires_pk_sampler"] and not triplet["needs_classes"]
+    miner = next(h for h in triplet["hyperparameters"] if h["name"] == "miner")
+    assert miner == {"name": "miner", "type": "str", "default": "semi_hard", "min": None, "max": None,
+                     "help": miner["help"], "choices": ["all", "batch_all", "batch_hard", "semi_hard"]}
+    m = next(h for h in described["arcface"]["hyperparameters"] if h["name"] == "m")
+    assert (m["type"], m["default"], m["min"], m["max"]) == ("float", 0.5, 0.0, 1.5)
 
 
 def test_bad_inputs_are_named():

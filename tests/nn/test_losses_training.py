@@ -98,6 +98,42 @@ def test_gradients_are_finite_under_bf16_autocast(name):
 
 
 @pytest.mark.parametrize("name", ALL)
+def test_half_precision_embeddings_give_a_float32_loss(name):
+    """What a CUDA-AMP backbone hands over: float16 embeddings (the loss casts them to float32)."""
+    x, y = gaussian_identities(4)
+    embeddings = (x[:, :EMB_DIM] * 3.0).half().requires_grad_(True)
+    loss = create_loss(name, embedding_dim=EMB_DIM, num_classes=CLASSES)
+    value = loss(embeddings, y)
+    value.backward()
+    assert value.dtype == torch.float32 and torch.isfinite(value)
+    assert embeddings.grad.dtype == torch.float16 and torch.isfinite(embeddings.grad).all()
+
+
+GEOMETRY = ["softmax", "modified_softmax", "sphereface", "cosface", "arcface", "center"]
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("name", GEOMETRY)
+def test_geometry_view_losses_train_with_2d_and_3d_embeddings(name, dim):
+    """The loss-geometry view trains these with 2-D/3-D embeddings and draws the class weights."""
+    torch.manual_seed(0)
+    x, y = gaussian_identities(0)
+    net = torch.nn.Sequential(torch.nn.Linear(IN_DIM, 32), torch.nn.ReLU(), torch.nn.Linear(32, dim))
+    loss = create_loss(name, embedding_dim=dim, num_classes=CLASSES)
+    optimiser = torch.optim.Adam([*net.parameters(), *loss.parameters()], lr=0.02)
+    values = []
+    for step in range(30):
+        loss.on_step(step)
+        value = loss(net(x), y)
+        optimiser.zero_grad()
+        value.backward()
+        optimiser.step()
+        values.append(value.item())
+    assert sum(values[-5:]) < 0.8 * sum(values[:5]), f"{name} {dim}-D: {values[0]:.3f} -> {values[-1]:.3f}"
+    assert loss.class_weights.shape == (CLASSES, dim)
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_gradients_are_finite_at_degenerate_points(name):
     """Embeddings equal to a class weight (cos = 1, acos' infinite), opposite to it (theta = pi),
     duplicated (distance 0) and all-zero (no direction)."""

@@ -44,6 +44,20 @@ def list_losses() -> dict[str, str]:
     return LOSSES.describe()
 
 
+def describe_losses() -> list[dict[str, Any]]:
+    """Every loss as a JSON-friendly dict: name, summary, flags and hyper-parameters (CLI ``--json``, GUI)."""
+    return [
+        {
+            "name": name,
+            "summary": summary,
+            "needs_classes": loss_class(name).needs_classes,
+            "requires_pk_sampler": loss_class(name).requires_pk_sampler,
+            "hyperparameters": [h.to_dict() for h in loss_class(name).hyperparameters],
+        }
+        for name, summary in list_losses().items()
+    ]
+
+
 def parse_loss_params(name: str, items: Sequence[str]) -> dict[str, Any]:
     """``["m=0.5", "s=32"]`` (CLI ``--loss-param``) -> converted, range-checked values for loss ``name``."""
     cls = loss_class(name)
@@ -60,6 +74,6 @@ __all__ = [
     "LOSSES", "FaceLoss", "HyperParameter", "LossConfigError", "register_loss", "ClassifierLoss",
     "AngularMarginLoss", "SoftmaxLoss", "ModifiedSoftmaxLoss", "L2SoftmaxLoss", "SphereFaceLoss",
     "CosFaceLoss", "ArcFaceLoss", "CenterLoss", "RingLoss", "ContrastiveLoss", "DoubleMarginContrastiveLoss",
-    "DeepID2Loss", "SiameseVerificationLoss", "TripletLoss", "loss_class", "create_loss", "list_losses",
+    "DeepID2Loss", "SiameseVerificationLoss", "TripletLoss", "loss_class", "create_loss", "list_losses", "describe_losses",
     "parse_loss_params",
 ]

@@ -42,6 +42,11 @@ class HyperParameter:
         """The Python type values are converted to."""
         return type(self.default)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly description (``faceapp losses --json``, GUI form building)."""
+        return {"name": self.name, "type": self.kind.__name__, "default": self.default, "min": self.min,
+                "max": self.max, "help": self.help, "choices": list(self.choices)}
+
     def coerce(self, value: Any, owner: str = "loss") -> float | int | bool | str:
         """``value`` (a number, a bool or the text of ``--loss-param``) converted and range-checked."""
         where = f"{owner}: hyper-parameter {self.name!r}"
