@@ -1,0 +1,204 @@
+"""Finding (and, when online, downloading) the MediaPipe model files.
+
+Search order for an asset ``name``:
+  1. ``model_dir`` (the CLI's ``--model-dir``),
+  2. ``$FACEAPP_MODEL_DIR``,
+  3. the user data dir ``<data>/mediapipe`` (where downloads go),
+  4. a download from MediaPipe's official URL (or ``$FACEAPP_ASSET_BASE_URL/<name>``, a mirror), verified
+     against the SHA-256 below, streamed to a temporary file in the same folder and renamed into place only
+     when the hash matches, so a half-written or corrupt file never appears under the final name.
+Offline and absent: ModelAssetError saying where to put the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from faceapp.core.errors import ModelAssetError
+from faceapp.core.paths import data_dir, mediapipe_model_dirs
+
+log = logging.getLogger(__name__)
+
+LANDMARKER = "face_landmarker.task"
+BLAZEFACE = "face_detection_short_range.tflite"
+
+ProgressCallback = Callable[[int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class AssetSpec:
+    """A downloadable model file: official URL and the SHA-256 digests of the accepted versions."""
+
+    name: str
+    url: str
+    sha256: tuple[str, ...]
+    kind: str            # "task" (zip bundle) or "tflite" (flatbuffer)
+    description: str
+
+
+ASSETS: dict[str, AssetSpec] = {
+    LANDMARKER: AssetSpec(
+        LANDMARKER,
+        "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task",
+        ("64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",),
+        "task",
+        "MediaPipe FaceLandmarker: 478 landmarks, blendshapes, transformation matrix",
+    ),
+    BLAZEFACE: AssetSpec(
+        BLAZEFACE,
+        # MediaPipe's own build pins this object generation and hash (third_party/external_files.bzl);
+        # the copy bundled with mediapipe 0.10.21 (../shared/models) has the second hash.
+        "https://storage.googleapis.com/mediapipe-assets/face_detection_short_range.tflite?generation=1661875748538815",
+        ("3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
+         "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"),
+        "tflite",
+        "MediaPipe FaceDetector (BlazeFace short range): box + 6 keypoints (fallback)",
+    ),
+}
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_asset_file(path: Path, kind: str | None = None) -> None:
+    """Cheap structural check (zip bundle / TFLite flatbuffer magic); ModelAssetError naming the file."""
+    kind = kind or ("task" if path.suffix == ".task" else "tflite")
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise ModelAssetError(f"{path}: cannot read model file ({error})", path=str(path)) from error
+    if size == 0:
+        raise ModelAssetError(f"{path}: model file is empty (0 bytes); delete it and fetch it again", path=str(path))
+    if kind == "task":
+        try:
+            with zipfile.ZipFile(path) as bundle:
+                bad = bundle.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            raise ModelAssetError(f"{path}: corrupt model file (not a valid MediaPipe .task bundle: {error})",
+                                  path=str(path)) from error
+        if bad is not None:
+            raise ModelAssetError(f"{path}: corrupt model file (member {bad} fails its CRC)", path=str(path))
+    else:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        if head[4:8] != b"TFL3":
+            raise ModelAssetError(f"{path}: corrupt model file (not a TFLite flatbuffer)", path=str(path))
+
+
+def _where_to_put(name: str, searched: list[Path]) -> str:
+    spec = ASSETS.get(name)
+    url = f" from {spec.url}" if spec else ""
+    places = ", ".join(str(p) for p in searched)
+    return (f"MediaPipe model {name!r} not found (searched: {places}). Download it{url} and put it in one of "
+            f"those folders, or point FACEAPP_MODEL_DIR (or --model-dir) at the folder holding it.")
+
+
+def asset_url(name: str) -> str:
+    """The download URL: ``$FACEAPP_ASSET_BASE_URL/<name>`` when set (a mirror), else the official one."""
+    base = os.environ.get("FACEAPP_ASSET_BASE_URL", "").strip()
+    if base:
+        return base.rstrip("/") + "/" + name
+    if name not in ASSETS:
+        raise ModelAssetError(f"unknown MediaPipe asset {name!r}; known: {', '.join(sorted(ASSETS))}")
+    return ASSETS[name].url
+
+
+def download_asset(name: str, dest_dir: Path, *, url: str | None = None, progress: ProgressCallback | None = None,
+                   timeout: float = 30.0) -> Path:
+    """Download ``name`` into ``dest_dir`` atomically, verifying its SHA-256; returns the final path.
+
+    The bytes go to a temporary file in ``dest_dir`` which is renamed only when the hash matches; on any
+    failure the temporary file is removed and ModelAssetError explains what happened.
+    """
+    if name not in ASSETS:
+        raise ModelAssetError(f"unknown MediaPipe asset {name!r}; known: {', '.join(sorted(ASSETS))}")
+    spec = ASSETS[name]
+    url = url or asset_url(name)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    final = dest_dir / name
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest_dir)
+    tmp = Path(tmp_name)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - https/http only
+                    length = response.headers.get("Content-Length")
+                    total = int(length) if length and length.isdigit() else None
+                    done = 0
+                    if progress:
+                        progress(0, total)
+                    while True:
+                        block = response.read(1 << 16)
+                        if not block:
+                            break
+                        out.write(block)
+                        digest.update(block)
+                        done += len(block)
+                        if progress:
+                            progress(done, total)
+            except (urllib.error.URLError, OSError, ValueError) as error:
+                reason = getattr(error, "reason", error)
+                raise ModelAssetError(f"could not download {name} from {url}: {reason}") from error
+            out.flush()
+            os.fsync(out.fileno())
+        got = digest.hexdigest()
+        if got not in spec.sha256:
+            raise ModelAssetError(
+                f"downloaded {name} from {url} is corrupt: SHA-256 {got} is not the expected "
+                f"{' or '.join(spec.sha256)}; nothing was kept"
+            )
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    log.info("downloaded %s to %s", name, final)
+    return final
+
+
+def search_dirs(model_dir: Path | None = None) -> list[Path]:
+    """Folders searched for assets, in order: ``model_dir``, $FACEAPP_MODEL_DIR, <data>/mediapipe."""
+    dirs: list[Path] = []
+    if model_dir is not None:
+        dirs.append(Path(model_dir).expanduser())
+    for folder in mediapipe_model_dirs():
+        if folder not in dirs:
+            dirs.append(folder)
+    return dirs
+
+
+def resolve_asset(name: str, model_dir: Path | None = None, *, allow_download: bool = True,
+                  progress: ProgressCallback | None = None) -> Path:
+    """Path of the MediaPipe asset ``name`` (see the module docstring for the search order).
+
+    A file found on disk is checked structurally (a corrupt one raises ModelAssetError naming it) but not
+    hashed: users may keep a newer model version there.
+    """
+    searched = search_dirs(model_dir)
+    for folder in searched:
+        candidate = folder / name
+        if candidate.is_file():
+            check_asset_file(candidate, ASSETS[name].kind if name in ASSETS else None)
+            return candidate
+    if allow_download and name in ASSETS:
+        target = data_dir() / "mediapipe"
+        try:
+            return download_asset(name, target, progress=progress)
+        except ModelAssetError as error:
+            raise ModelAssetError(f"{error}. {_where_to_put(name, searched)}") from error
+    raise ModelAssetError(_where_to_put(name, searched))

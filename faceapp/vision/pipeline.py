@@ -1,0 +1,208 @@
+"""The face pipeline: detect every face, five points, pose, quality, then align to 112 x 112.
+
+Large frames are downscaled to ``max_side`` for detection (MediaPipe resizes to 192-256 px inputs anyway),
+the coordinates mapped back, and the crop warped from the full-resolution frame.
+
+Back ends (``detector``): "auto" uses the MediaPipe FaceLandmarker and, with ``fallback=True``, falls back
+to BlazeFace and then OpenCV's Haar cascade when the landmarker model cannot be resolved or loaded;
+"landmarker", "blazeface" or "haar" ask for one. ``fallback_active`` and ``Face.detector`` say which ran.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from faceapp.core.errors import ModelAssetError
+from faceapp.core.types import AlignedFace, Detector, Face
+from faceapp.vision.align import align_face
+from faceapp.vision.assets import BLAZEFACE, LANDMARKER, resolve_asset
+from faceapp.vision.detectors import BlazeFaceBackend, HaarBackend, LandmarkerBackend
+from faceapp.vision.quality import measure_quality
+
+log = logging.getLogger(__name__)
+
+#: bump when a change alters the crops (alignment caches key on it)
+PIPELINE_VERSION = "1"
+
+DETECTORS = ("auto", "landmarker", "blazeface", "haar")
+MODES = ("image", "video")
+
+
+def primary_face_index(faces: Sequence[Face], image_shape: Sequence[int], *, tie_tolerance: float = 0.1) -> int | None:
+    """Index of the main face: the largest; faces within ``tie_tolerance`` (relative) of the largest area
+    count as tied and the one nearest the image centre wins. None when ``faces`` is empty."""
+    if not faces:
+        return None
+    largest = max(f.area for f in faces)
+    tied = [i for i, f in enumerate(faces) if f.area >= largest * (1.0 - tie_tolerance)]
+    cy, cx = image_shape[0] / 2.0, image_shape[1] / 2.0
+
+    def off_centre(i: int) -> float:
+        fx, fy = faces[i].center
+        return (fx - cx) ** 2 + (fy - cy) ** 2
+
+    return min(tied, key=off_centre)
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def suppress_duplicates(faces: list[Face], max_iou: float = 0.4) -> list[Face]:
+    """Faces sorted largest first, dropping any that overlaps a larger kept one by more than ``max_iou``.
+
+    MediaPipe's landmarker occasionally returns the same face twice (about 1 CelebA photo in 200)."""
+    kept: list[Face] = []
+    for face in sorted(faces, key=lambda f: f.area, reverse=True):
+        if all(box_iou(face.box, k.box) <= max_iou for k in kept):
+            kept.append(face)
+    return kept
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
+        raise ValueError("image must be a non-empty H x W x 3 BGR uint8 array")
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8, got {image.dtype}")
+    return image
+
+
+def _scale_face(face: Face, factor: float) -> Face:
+    """``face`` with every coordinate multiplied by ``factor`` (detection image -> frame)."""
+    x, y, w, h = face.box
+    face.box = (x * factor, y * factor, w * factor, h * factor)
+    face.five_points = (face.five_points * factor).astype(np.float32)
+    if face.landmarks is not None:
+        face.landmarks = (face.landmarks * factor).astype(np.float32)
+    return face
+
+
+class FacePipeline:
+    """Detect + five points + pose + quality + align, for stills ("image") or streams ("video")."""
+
+    def __init__(self, mode: str = "image", *, model_dir: Path | None = None, num_faces: int = 4,
+                 min_confidence: float = 0.3, fallback: bool = True, max_side: int = 1280,
+                 detector: str = "auto", allow_download: bool = True, crop_size: int = 112) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
+        self.mode = mode
+        self.max_side = int(max_side)
+        self.crop_size = int(crop_size)
+        self.fallback_reason: str | None = None
+        self._last_ts = -1
+        self._closed = False
+        self._backend = self._open_backend(detector, model_dir, num_faces, min_confidence, fallback, allow_download)
+        self.detector: Detector = self._backend.detector
+        self.fallback_active: bool = self.detector is not Detector.LANDMARKER
+        if self.fallback_active and self.fallback_reason:
+            log.warning("face landmarker unavailable, using %s fallback: %s", self.detector.value, self.fallback_reason)
+
+    def _open_backend(self, detector: str, model_dir: Path | None, num_faces: int, min_confidence: float,
+                      fallback: bool, allow_download: bool):  # noqa: ANN202 - one of the backends
+        def landmarker() -> LandmarkerBackend:
+            path = resolve_asset(LANDMARKER, model_dir, allow_download=allow_download)
+            return LandmarkerBackend(path, self.mode, num_faces=num_faces, min_confidence=min_confidence)
+
+        def blazeface() -> BlazeFaceBackend:
+            path = resolve_asset(BLAZEFACE, model_dir, allow_download=allow_download)
+            return BlazeFaceBackend(path, self.mode, min_confidence=max(0.5, min_confidence))
+
+        chain = {"auto": [landmarker, blazeface, HaarBackend] if fallback else [landmarker],
+                 "landmarker": [landmarker], "blazeface": [blazeface], "haar": [HaarBackend]}[detector]
+        errors: list[str] = []
+        for make in chain:
+            try:
+                backend = make()
+            except ModelAssetError as error:
+                if len(chain) == 1:
+                    raise
+                errors.append(str(error))
+                continue
+            if errors:
+                self.fallback_reason = "; ".join(errors)
+            return backend
+        raise ModelAssetError("no face detector could be loaded: " + "; ".join(errors))
+
+    # ------------------------------------------------------------------ detection
+    def _timestamp(self, timestamp_ms: float | None) -> int:
+        """Strictly increasing integer milliseconds, as MediaPipe's VIDEO mode requires."""
+        ts = self._last_ts + 33 if timestamp_ms is None else int(round(timestamp_ms))
+        if ts <= self._last_ts:
+            ts = self._last_ts + 1
+        self._last_ts = ts
+        return ts
+
+    def _detect_and_align(self, image: np.ndarray, timestamp_ms: float | None) -> tuple[np.ndarray, list[AlignedFace]]:
+        if self._closed:
+            raise RuntimeError("FacePipeline is closed")
+        image = _check_image(image)
+        h, w = image.shape[:2]
+        factor = min(1.0, self.max_side / float(max(h, w)))
+        small = image
+        if factor < 1.0:
+            small = cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        ts = self._timestamp(timestamp_ms) if self.mode == "video" else 0
+        faces = self._backend.detect(rgb, ts)
+        if factor < 1.0:
+            back = w / float(small.shape[1])
+            faces = [_scale_face(f, back) for f in faces]
+        faces = suppress_duplicates(faces)
+        aligned = []
+        for face in faces:
+            crop, matrix = align_face(image, face.five_points, self.crop_size)
+            face.quality = measure_quality(face, crop)
+            aligned.append(AlignedFace(image=crop, face=face, transform=matrix))
+        return image, aligned
+
+    def detect(self, image: np.ndarray, timestamp_ms: float | None = None) -> list[Face]:
+        """Every face in the BGR ``image``, largest first, with five points, pose and quality filled in.
+
+        In "video" mode ``timestamp_ms`` should grow from call to call (it is forced to); None advances
+        by 33 ms.
+        """
+        return [a.face for a in self._detect_and_align(image, timestamp_ms)[1]]
+
+    def align(self, image: np.ndarray, face: Face) -> AlignedFace:
+        """The 112 x 112 crop of ``face`` (found in this same ``image``) on the five-point template."""
+        image = _check_image(image)
+        crop, matrix = align_face(image, face.five_points, self.crop_size)
+        if face.quality is None:
+            face.quality = measure_quality(face, crop)
+        return AlignedFace(image=crop, face=face, transform=matrix)
+
+    def process(self, image: np.ndarray, timestamp_ms: float | None = None) -> list[AlignedFace]:
+        """Detect and align every face in one call (largest first)."""
+        return self._detect_and_align(image, timestamp_ms)[1]
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Release the MediaPipe task (call it; don't rely on garbage collection)."""
+        if not self._closed:
+            self._closed = True
+            self._backend.close()
+
+    def __enter__(self) -> "FacePipeline":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<FacePipeline mode={self.mode} detector={self.detector.value} fallback={self.fallback_active}>"
