@@ -1,26 +1,80 @@
-"""Start the Qt workstation (``python main.py`` / ``faceapp-gui``)."""
+"""Start the Qt workstation (``python main.py`` / ``faceapp-gui``).
+
+    python main.py [--db URL|FILE] [--model FOLDER] [--mediapipe-dir DIR] [--theme dark|light]
+                   [--source 0|VIDEO|IMAGE] [--device cpu|cuda|auto] [--page live]
+
+The window opens at once; the database, the embedding model and the MediaPipe assets load on a worker
+thread and whatever is missing or broken is reported in the window while the rest keeps working.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
 import sys
+from pathlib import Path
 from typing import Sequence
+
+from faceapp import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of the GUI."""
+    parser = argparse.ArgumentParser(prog="faceapp-gui", description="FaceApp workstation (Qt GUI).")
+    parser.add_argument("--version", action="version", version=f"faceapp {__version__}")
+    parser.add_argument("--db", help="database: SQLAlchemy URL or SQLite file (default $FACEAPP_DB or the user data dir)")
+    parser.add_argument("--model", type=Path, help="embedding model folder (default $FACEAPP_EMBED_MODEL, models/default)")
+    parser.add_argument("--mediapipe-dir", type=Path, help="folder with face_landmarker.task (default $FACEAPP_MODEL_DIR)")
+    parser.add_argument("--theme", choices=("dark", "light"), help="colour theme (default: the last one used, dark)")
+    parser.add_argument("--source", help="live source to open at start: camera index, video file or image file")
+    parser.add_argument("--device", default="auto", help="torch device for the embedder: auto, cpu, cuda")
+    parser.add_argument("--page", help="page to show first (live, enroll, identities, ...)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details on stderr")
+    return parser
+
+
+def create_window(args: argparse.Namespace, *, load: bool = True):  # noqa: ANN201 - MainWindow (Qt import kept lazy)
+    """Build the QApplication (if needed), theme, context and main window from parsed options."""
+    from PySide6.QtWidgets import QApplication
+
+    from faceapp.gui import theme as themes
+    from faceapp.gui.context import AppContext, AppOptions
+    from faceapp.gui.main_window import MainWindow
+    from faceapp.gui.settings import read_setting
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("FaceApp")
+    app.setOrganizationName("FaceApp")
+    app.setApplicationVersion(__version__)
+    theme = args.theme or read_setting("theme", "dark", str)
+    if theme not in themes.THEMES:
+        theme = "dark"
+    themes.apply_theme(app, theme)
+    options = AppOptions(db=args.db, model=args.model, mediapipe_dir=args.mediapipe_dir, source=args.source,
+                         theme=theme, device=args.device)
+    ctx = AppContext(options)
+    window = MainWindow(ctx)
+    if args.page:
+        try:
+            window.show_page(args.page)
+        except KeyError as error:
+            window.show_message("warning", str(error).strip("'\""))
+    if load:
+        ctx.load()
+    return window
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Create the application and the main window; return Qt's exit code."""
-    from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabWidget
+    """Parse options, show the main window and run Qt's event loop; returns its exit code."""
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from PySide6.QtWidgets import QApplication
 
-    import qdarkstyle
-
-    app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv)
-    app.setApplicationName("FaceApp")
-    app.setStyleSheet(qdarkstyle.load_stylesheet(qt_api="pyside6"))
-    window = QMainWindow()
-    window.setWindowTitle("FaceApp")
-    tabs = QTabWidget()
-    for name in ("Live", "Enroll", "Identities", "Trainer", "Thresholds", "Embeddings"):
-        tabs.addTab(QLabel(f"{name}: coming soon"), name)
-    window.setCentralWidget(tabs)
-    window.resize(1200, 800)
+    window = create_window(args)
     window.show()
-    return int(app.exec())
+    app = QApplication.instance()
+    assert app is not None
+    code = int(app.exec())
+    window.shutdown()
+    return code

@@ -1,0 +1,173 @@
+"""Showing failures to the operator: a message banner inside the window and non-blocking dialogs.
+
+Every failure the user can cause or meet (no camera, unplugged camera, corrupt file, no face, locked
+database, missing model) arrives here as an exception; ``describe_error`` turns it into a title and a
+plain sentence, and the window shows it without stopping anything else. Bugs (exceptions that are not
+``FaceAppError``) say so and keep their traceback in the dialog's details.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QToolButton, QVBoxLayout, QWidget
+
+from faceapp.core import errors as E
+from faceapp.gui.theme import repolish
+
+LEVELS = ("info", "warning", "error")
+
+_TITLES: list[tuple[type[BaseException], str]] = [
+    (E.InputFileError, "Cannot read the file"),
+    (E.NoFaceError, "No face found"),
+    (E.SeveralFacesError, "Several faces found"),
+    (E.ModelAssetError, "Model missing or unusable"),
+    (E.DatabaseError, "Database problem"),
+    (E.NotFoundError, "Not found"),
+    (E.IncompatibleError, "Incompatible model or data"),
+    (E.DatasetError, "Dataset problem"),
+    (E.CameraError, "Camera problem"),
+    (E.CancelledError, "Cancelled"),
+    (E.QualityError, "Image quality too low"),
+    (E.FaceAppError, "Problem"),
+    (FileNotFoundError, "File not found"),
+    (PermissionError, "Permission denied"),
+    (OSError, "File or device error"),
+    (MemoryError, "Out of memory"),
+]
+
+
+def describe_error(error: BaseException, context: str = "") -> tuple[str, str]:
+    """(title, message) for an error; ``context`` says what was being done ("Saving the identity")."""
+    title = "Unexpected error"
+    for kind, text in _TITLES:
+        if isinstance(error, kind):
+            title = text
+            break
+    message = str(error).strip() or type(error).__name__
+    if title == "Unexpected error":
+        message = f"{type(error).__name__}: {message}. This is a bug in FaceApp; the app keeps working."
+    if context:
+        message = f"{context}: {message}"
+    return title, message
+
+
+def is_user_error(error: BaseException) -> bool:
+    """True for failures the user can act on (FaceAppError, OS errors), False for bugs."""
+    return isinstance(error, (E.FaceAppError, OSError, MemoryError))
+
+
+class MessageBanner(QFrame):
+    """One dismissable message strip (info / warning / error) with an optional action button."""
+
+    closed = Signal()
+    action_triggered = Signal()
+
+    def __init__(self, text: str, level: str = "info", *, action: str | None = None,
+                 timeout_ms: int | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        if level not in LEVELS:
+            raise ValueError(f"banner level must be one of {LEVELS}, not {level!r}")
+        self.level = level
+        self.dismissed = False
+        self.setProperty("role", f"banner-{level}")
+        self.setObjectName(f"banner_{level}")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        icon = {"info": "i", "warning": "!", "error": "x"}[level]
+        badge = QLabel(icon)
+        badge.setProperty("role", "heading")
+        badge.setFixedWidth(14)
+        badge.setObjectName("banner_badge")
+        self.label = QLabel(text)
+        self.label.setWordWrap(True)
+        self.label.setObjectName("banner_text")
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(badge)
+        layout.addWidget(self.label, 1)
+        if action:
+            button = QPushButton(action)
+            button.clicked.connect(self.action_triggered)
+            layout.addWidget(button)
+        close = QToolButton()
+        close.setText("×")
+        close.setToolTip("Dismiss (Esc)")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.dismiss)
+        layout.addWidget(close)
+        repolish(self)
+        if timeout_ms:
+            QTimer.singleShot(timeout_ms, self, self.dismiss)
+
+    @property
+    def text(self) -> str:
+        return self.label.text()
+
+    def dismiss(self) -> None:
+        """Remove the banner."""
+        if self.dismissed:
+            return
+        self.dismissed = True
+        self.hide()
+        self.closed.emit()
+        self.deleteLater()
+
+
+class BannerArea(QWidget):
+    """A vertical stack of banners at the top of the window; identical messages are not repeated."""
+
+    MAX = 4
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(6, 4, 6, 0)
+        self._layout.setSpacing(4)
+        self._banners: list[MessageBanner] = []
+
+    def show_message(self, text: str, level: str = "info", *, action: str | None = None,
+                     timeout_ms: int | None = None) -> MessageBanner:
+        """Show ``text`` (replacing an identical visible banner) and return the banner."""
+        for banner in list(self._banners):
+            if banner.text == text and banner.level == level:
+                self._remove(banner)
+                banner.dismiss()
+        banner = MessageBanner(text, level, action=action, timeout_ms=timeout_ms, parent=self)
+        # never capture the banner in a closure connected to its own signal: the closure would hold the
+        # last reference to the wrapper while Qt destroys the C++ object (crashes PySide6)
+        banner.closed.connect(self._prune)
+        self._banners.append(banner)
+        self._layout.addWidget(banner)
+        while len(self._banners) > self.MAX:
+            self._banners[0].dismiss()
+        return banner
+
+    def _remove(self, banner: MessageBanner) -> None:
+        if banner in self._banners:
+            self._banners.remove(banner)
+
+    def _prune(self) -> None:
+        self._banners = [b for b in self._banners if not b.dismissed]
+
+    def messages(self, level: str | None = None) -> list[str]:
+        """Texts of the visible banners (optionally of one level), oldest first."""
+        return [b.text for b in self._banners if level is None or b.level == level]
+
+    def clear(self) -> None:
+        """Dismiss every banner."""
+        for banner in list(self._banners):
+            banner.dismiss()
+
+
+def error_dialog(parent: QWidget | None, error: BaseException, context: str = "") -> QMessageBox:
+    """A window-modal, non-blocking dialog for ``error`` (opened with ``open()``, never ``exec()``)."""
+    title, message = describe_error(error, context)
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning if is_user_error(error) else QMessageBox.Icon.Critical)
+    box.setWindowTitle(title)
+    box.setText(message)
+    details = getattr(error, "__traceback_text__", "")
+    if details and not is_user_error(error):
+        box.setDetailedText(details)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box

@@ -1,0 +1,215 @@
+"""A pyqtgraph plot with theme colours and PNG/SVG export, for every chart in the GUI.
+
+    panel = PlotPanel("Loss", x_label="step", y_label="loss")
+    curve = panel.line([0, 1, 2], [3.0, 2.1, 1.7], name="train")      # colour from the theme's series
+    curve.setData(xs, ys)                                              # update live
+    panel.export("loss.png")                                           # or .svg; the Export button asks
+
+Colours follow ``faceapp.gui.theme``: switching theme re-colours background, axes, text and series.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
+
+from faceapp.core.errors import InputFileError
+from faceapp.gui import theme as themes
+
+EXPORT_FORMATS = {".png": "PNG image", ".svg": "SVG vector image"}
+
+pg.setConfigOptions(antialias=True)
+
+
+def _export_svg(plot_item: pg.PlotItem, path: Path) -> None:
+    """Render the plot's scene region into an SVG with Qt's generator.
+
+    pyqtgraph's own SVGExporter cannot parse the path syntax Qt 6.12 writes (pyqtgraph issue #3485).
+    """
+    from PySide6.QtCore import QRectF, QSize
+    from PySide6.QtGui import QColor, QPainter
+    from PySide6.QtSvg import QSvgGenerator
+
+    rect = plot_item.sceneBoundingRect()
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    generator.setSize(QSize(int(rect.width()), int(rect.height())))
+    generator.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
+    generator.setTitle(plot_item.titleLabel.text or "FaceApp plot")
+    painter = QPainter(generator)
+    try:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.fillRect(QRectF(0, 0, rect.width(), rect.height()), QColor(themes.current_theme().background))
+        plot_item.scene().render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
+    finally:
+        painter.end()
+
+
+def export_plot(plot_item: pg.PlotItem, path: str | Path, width: int | None = None) -> Path:
+    """Write ``plot_item`` to ``path`` as PNG or SVG (by suffix); InputFileError for other suffixes."""
+    from pyqtgraph import exporters
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in EXPORT_FORMATS:
+        raise InputFileError(f"{path}: cannot export a plot as {suffix or 'a file without suffix'}; "
+                             f"use {' or '.join(EXPORT_FORMATS)}", path=str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".png":
+        exporter = exporters.ImageExporter(plot_item)
+        if width:
+            exporter.parameters()["width"] = int(width)
+        exporter.export(str(path))
+    else:
+        _export_svg(plot_item, path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: the plot could not be written", path=str(path))
+    return path
+
+
+class PlotPanel(QWidget):
+    """A titled pyqtgraph ``PlotWidget`` with an Export button (PNG/SVG) and theme-aware colours."""
+
+    def __init__(self, title: str = "", *, x_label: str = "", y_label: str = "", legend: bool = True,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._series: list[tuple[pg.PlotDataItem, int, dict[str, Any]]] = []
+        self._lines: list[tuple[pg.InfiniteLine, str]] = []
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        header = QHBoxLayout()
+        self.title_label = QLabel(title)
+        self.title_label.setProperty("role", "heading")
+        header.addWidget(self.title_label, 1)
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setToolTip("Save this plot as a PNG or SVG file")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export_button)
+        menu.addAction("PNG image...", self._ask_export_png)
+        menu.addAction("SVG image...", self._ask_export_svg)
+        self.export_button.setMenu(menu)
+        header.addWidget(self.export_button)
+        layout.addLayout(header)
+        self.widget = pg.PlotWidget()
+        self.plot_item: pg.PlotItem = self.widget.getPlotItem()
+        self.plot_item.showGrid(x=True, y=True, alpha=0.25)
+        if x_label:
+            self.plot_item.setLabel("bottom", x_label)
+        if y_label:
+            self.plot_item.setLabel("left", y_label)
+        self.legend = self.plot_item.addLegend(offset=(-10, 10)) if legend else None
+        layout.addWidget(self.widget, 1)
+        self.apply_theme(themes.current_theme())
+        themes.notifier().changed.connect(self.apply_theme)
+
+    # -- content ---------------------------------------------------------------------------------
+    def line(self, x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *, name: str | None = None,
+             width: float = 2.0, dashed: bool = False, symbol: str | None = None) -> pg.PlotDataItem:
+        """Add a line in the next theme series colour and return it (update it with ``setData``)."""
+        index = len(self._series)
+        style = {"width": width, "dashed": dashed, "symbol": symbol}
+        item = self.plot_item.plot(np.asarray(x, dtype=float), np.asarray(y, dtype=float), name=name)
+        self._series.append((item, index, style))
+        self._style_series(item, index, style, themes.current_theme())
+        return item
+
+    def scatter(self, x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *, name: str | None = None,
+                size: float = 6.0) -> pg.PlotDataItem:
+        """Add points (no line) in the next series colour."""
+        index = len(self._series)
+        style = {"width": 0.0, "dashed": False, "symbol": "o", "size": size}
+        item = self.plot_item.plot(np.asarray(x, dtype=float), np.asarray(y, dtype=float), name=name, pen=None)
+        self._series.append((item, index, style))
+        self._style_series(item, index, style, themes.current_theme())
+        return item
+
+    def vline(self, x: float, *, color: str = "warn", label: str | None = None, movable: bool = False) -> pg.InfiniteLine:
+        """A vertical marker (e.g. a threshold) coloured by a theme field name."""
+        line = pg.InfiniteLine(pos=x, angle=90, movable=movable, label=label,
+                               labelOpts={"position": 0.9, "color": getattr(themes.current_theme(), color)})
+        self.plot_item.addItem(line)
+        self._lines.append((line, color))
+        self._style_line(line, color, themes.current_theme())
+        return line
+
+    def clear(self) -> None:
+        """Remove every series and marker."""
+        self.plot_item.clear()
+        if self.legend is not None:
+            self.legend.clear()
+        self._series.clear()
+        self._lines.clear()
+
+    @property
+    def series(self) -> list[pg.PlotDataItem]:
+        return [item for item, _, _ in self._series]
+
+    # -- export ---------------------------------------------------------------------------------
+    def export(self, path: str | Path, width: int | None = None) -> Path:
+        """Write the plot to ``path`` (.png or .svg)."""
+        return export_plot(self.plot_item, path, width)
+
+    def _ask_export_png(self) -> None:
+        self._ask_export(".png")
+
+    def _ask_export_svg(self) -> None:
+        self._ask_export(".svg")
+
+    def _ask_export(self, suffix: str) -> None:
+        name = self.title_label.text().strip().lower().replace(" ", "_") or "plot"
+        path, _ = QFileDialog.getSaveFileName(self, "Export plot", f"{name}{suffix}",
+                                              f"{EXPORT_FORMATS[suffix]} (*{suffix})")
+        if path:
+            if not path.lower().endswith(suffix):
+                path += suffix
+            try:
+                self.export(path)
+            except Exception as error:  # noqa: BLE001 - shown to the user
+                from faceapp.gui.errors import error_dialog
+
+                error_dialog(self, error, "Exporting the plot")
+
+    # -- theme ----------------------------------------------------------------------------------
+    def apply_theme(self, theme: themes.Theme) -> None:
+        """Re-colour background, axes, labels and every series for ``theme``."""
+        self.widget.setBackground(theme.background)
+        for axis_name in ("left", "bottom", "right", "top"):
+            axis = self.plot_item.getAxis(axis_name)
+            axis.setPen(pg.mkPen(theme.grid))
+            axis.setTextPen(pg.mkPen(theme.text))
+            axis.label.setDefaultTextColor(pg.mkColor(theme.text))
+        self.plot_item.titleLabel.setAttr("color", theme.text)
+        if self.legend is not None:
+            self.legend.setLabelTextColor(theme.text)
+            self.legend.setBrush(pg.mkBrush(theme.surface + "C0"))
+        for item, index, style in self._series:
+            self._style_series(item, index, style, theme)
+        for line, color in self._lines:
+            self._style_line(line, color, theme)
+
+    @staticmethod
+    def _style_series(item: pg.PlotDataItem, index: int, style: dict[str, Any], theme: themes.Theme) -> None:
+        color = theme.series_color(index)
+        if style["width"] > 0:
+            pen = pg.mkPen(color, width=style["width"])
+            if style["dashed"]:
+                from PySide6.QtCore import Qt
+
+                pen.setStyle(Qt.PenStyle.DashLine)
+            item.setPen(pen)
+        if style.get("symbol"):
+            item.setSymbol(style["symbol"])
+            item.setSymbolBrush(pg.mkBrush(color))
+            item.setSymbolPen(pg.mkPen(color))
+            item.setSymbolSize(style.get("size", 6.0))
+
+    @staticmethod
+    def _style_line(line: pg.InfiniteLine, color: str, theme: themes.Theme) -> None:
+        line.setPen(pg.mkPen(getattr(theme, color), width=2))
+        if line.label is not None:
+            line.label.setColor(getattr(theme, color))

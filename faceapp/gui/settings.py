@@ -1,0 +1,47 @@
+"""Remembered GUI state (window geometry, theme, last source, page, splitter sizes) in an INI file.
+
+The file lives in the FaceApp data directory (``$FACEAPP_DATA_DIR/gui.ini``), not in the platform's
+registry, so tests and portable installs stay isolated and the file can be inspected or deleted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+from faceapp.core.paths import data_dir
+
+
+def settings_path() -> Path:
+    """Where the GUI's settings are kept."""
+    return data_dir() / "gui.ini"
+
+
+def app_settings() -> QSettings:
+    """A QSettings bound to ``settings_path()`` (cheap: create one wherever needed)."""
+    return QSettings(str(settings_path()), QSettings.Format.IniFormat)
+
+
+def read_setting(key: str, default: Any, kind: type | None = None) -> Any:
+    """Read ``key``, converted to ``kind`` (default: the type of ``default``); ``default`` on bad values."""
+    kind = kind or (type(default) if default is not None else None)
+    value = app_settings().value(key, default)
+    if value is None or kind is None:
+        return value
+    try:
+        if kind is bool and isinstance(value, str):
+            return value.lower() in ("1", "true", "yes", "on")
+        if kind is list and not isinstance(value, list):
+            return [value]
+        return kind(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def write_setting(key: str, value: Any) -> None:
+    """Store ``key`` = ``value`` and flush to disk."""
+    settings = app_settings()
+    settings.setValue(key, value)
+    settings.sync()

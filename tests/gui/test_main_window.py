@@ -1,0 +1,93 @@
+"""The shell: page registry and placeholders, add_page, shortcuts, status bar, banners, remembered state."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
+
+from faceapp.gui.app import build_parser, create_window
+from faceapp.gui.pages import RESERVED, Page, registered_pages
+from faceapp.gui.settings import app_settings
+
+
+def _window(qtbot, *args: str):  # noqa: ANN202
+    window = create_window(build_parser().parse_args(list(args)), load=False)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def test_reserved_places_exist_and_pages_are_ordered(qtbot):
+    window = _window(qtbot)
+    keys = window.page_keys()
+    for key, _title, _order, _tip in RESERVED:
+        assert key in keys
+    orders = {spec.key: spec.order for spec in registered_pages()}
+    assert [orders[k] for k in keys] == sorted(orders[k] for k in keys)
+    window.shutdown()
+
+
+def test_add_page_show_page_and_ctrl_number_shortcuts(qtbot):
+    window = _window(qtbot)
+
+    class Extra(Page):
+        def __init__(self, ctx):  # noqa: ANN001
+            super().__init__(ctx)
+            self.shown = 0
+            QLabel("extra", self)
+
+        def activated(self) -> None:
+            self.shown += 1
+
+    extra = window.add_page(Extra(window.ctx), "extra", "Extra", position=0)
+    assert window.page_keys()[0] == "extra"
+    window.show_page("thresholds")
+    assert window.current_page.key == "thresholds"
+    window.show_page("extra")
+    assert window.current_page is extra and extra.shown == 1
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_page.key == window.page_keys()[1]
+    try:
+        window.add_page(Extra(window.ctx), "extra", "Again")
+    except ValueError as error:
+        assert "extra" in str(error)
+    else:
+        raise AssertionError("a duplicate page key must be refused")
+    try:
+        window.show_page("nope")
+    except KeyError as error:
+        assert "nope" in str(error)
+    window.shutdown()
+
+
+def test_status_bar_and_banners(qtbot):
+    window = _window(qtbot)
+    window.set_status("fps", "FPS: 12.5")
+    assert window.status_text("fps") == "FPS: 12.5"
+    assert window.status_text("database").startswith("DB:")
+    window.ctx.notify("hello", "warning")
+    assert window.banners.messages("warning") == ["hello"]
+    window.ctx.report_error(OSError("disk full"), "Saving")
+    assert any("Saving: disk full" in m for m in window.banners.messages("error"))
+    window.shutdown()
+
+
+def test_theme_and_page_are_remembered(qtbot):
+    window = _window(qtbot, "--theme", "light")
+    window.show_page("embeddings")
+    window.set_theme("light")
+    window.close()
+    assert app_settings().value("window/page") == "embeddings"
+    assert app_settings().value("theme") == "light"
+    again = _window(qtbot)
+    assert again.current_page.key == "embeddings"
+    again.set_theme("dark")
+    again.close()
+
+
+def test_unknown_start_page_is_a_warning_not_a_crash(qtbot):
+    window = _window(qtbot, "--page", "nowhere")
+    assert any("nowhere" in m for m in window.banners.messages("warning"))
+    window.shutdown()
