@@ -30,8 +30,8 @@ class DatasetSpec:
     layout: "folder" (``<identity>/<images>``), "cfp" (``Data/Images/NNN/{frontal,profile}``) or "auto".
     name: namespace of its identities (default: the folder name), so two datasets never share a label.
     identities: optional filter, e.g. "001-400" (numeric ranges compare numerically) or "s1,s2".
-    pad: fraction of the image side added on every border (edge-replicated) before detection; helps
-    MediaPipe on tight crops such as celeba_lowres or AT&T; -1 = automatic (0.25 for images under 160 px).
+    pad: fraction of the image side added on every border (edge-replicated) before detection;
+    -1 = automatic: none, with one 25% retry when no face is found (helps on tight crops, celeba_lowres).
     """
 
     path: str
@@ -104,6 +104,7 @@ class TrainConfig:
     backbone: str = "mobilefacenet"
     backbone_params: dict[str, Any] = field(default_factory=dict)
     embedding_dim: int = 128
+    input_size: int = 112            # network input side; aligned 112x112 crops are resized to it
     epochs: int = 10
     max_steps: int = 0               # stop after this many steps in total (0 = no limit)
     batch_size: int = 128

@@ -60,33 +60,43 @@ def cfp_images_dir(root: Path) -> Path | None:
     return None
 
 
-_RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+_RANGE = re.compile(r"^([^\d,-]*)(\d+)\s*-\s*\1?(\d+)$")
+_NUMBERED = re.compile(r"^([^\d]*)(\d+)$")
+Range = tuple[str, int, int]
 
 
-def parse_identity_filter(text: str) -> tuple[list[tuple[int, int]], set[str]]:
-    """"001-400,450,s1" -> ([(1, 400), (450, 450)], {"s1"}): numeric ranges and exact names."""
-    ranges: list[tuple[int, int]] = []
+def parse_identity_filter(text: str) -> tuple[list[Range], set[str]]:
+    """"001-400,450,s1-s8,bob" -> ([("", 1, 400), ("", 450, 450), ("s", 1, 8)], {"bob"}).
+
+    Ranges compare numerically after an optional common prefix ("001" and "1" both match 1); other
+    items are exact folder names.
+    """
+    ranges: list[Range] = []
     names: set[str] = set()
-    for part in (p.strip() for p in text.split(",")):
+    for part in (p.replace(" ", "") for p in text.split(",")):
         if not part:
             continue
         match = _RANGE.match(part)
         if match:
-            low, high = int(match.group(1)), int(match.group(2))
+            prefix, low, high = match.group(1), int(match.group(2)), int(match.group(3))
             if low > high:
                 raise DatasetError(f"identity filter {text!r}: range {part!r} runs backwards")
-            ranges.append((low, high))
+            ranges.append((prefix, low, high))
         elif part.isdigit():
-            ranges.append((int(part), int(part)))
+            ranges.append(("", int(part), int(part)))
         else:
             names.add(part)
     return ranges, names
 
 
-def _identity_selected(name: str, ranges: list[tuple[int, int]], names: set[str]) -> bool:
+def _identity_selected(name: str, ranges: list[Range], names: set[str]) -> bool:
     if name in names:
         return True
-    return name.isdigit() and any(low <= int(name) <= high for low, high in ranges)
+    match = _NUMBERED.match(name)
+    if not match:
+        return False
+    prefix, number = match.group(1), int(match.group(2))
+    return any(prefix == p and low <= number <= high for p, low, high in ranges)
 
 
 def scan_dataset(spec: DatasetSpec) -> DatasetListing:

@@ -12,10 +12,12 @@ from faceapp.training.datasets import parse_identity_filter, scan_dataset
 
 
 def test_folder_layout(att: Path) -> None:
-    listing = scan_dataset(DatasetSpec(path=str(att), identities="s1,s2,s3"))
+    listing = scan_dataset(DatasetSpec(path=str(att), identities="s1-s3"))
     assert listing.layout == "folder" and listing.name == "att_faces"
     assert listing.identities == ["att_faces/s1", "att_faces/s2", "att_faces/s3"]
     assert len(listing.items) == 30 and all(item.path.suffix == ".pgm" for item in listing.items)
+    capped = scan_dataset(DatasetSpec(path=str(att), identities="s10,s2", max_per_identity=4))
+    assert capped.counts() == {"att_faces/s10": 4, "att_faces/s2": 4}
 
 
 def test_cfp_layout_with_filter(cfp: Path) -> None:
@@ -27,7 +29,7 @@ def test_cfp_layout_with_filter(cfp: Path) -> None:
 
 
 def test_identity_filter_parsing() -> None:
-    assert parse_identity_filter("001-400, 450,s1") == ([(1, 400), (450, 450)], {"s1"})
+    assert parse_identity_filter("001-400, 450,s1-s8,bob") == ([("", 1, 400), ("", 450, 450), ("s", 1, 8)], {"bob"})
     with pytest.raises(DatasetError, match="backwards"):
         parse_identity_filter("9-1")
 

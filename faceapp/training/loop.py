@@ -1,0 +1,450 @@
+"""The training loop, written once as a generator of ``Progress`` events with a cancel flag.
+
+    from faceapp.core.progress import run_to_completion
+    from faceapp.training import TrainConfig, DatasetSpec, train
+    result = run_to_completion(train(TrainConfig(data=[DatasetSpec("../shared/datasets/att_faces")], ...)))
+
+Stages of the events (``Progress.stage``): "align" (alignment caches, first use only), "prepare",
+"train" (every ``log_every`` steps: epoch, step, loss and its terms, lr, images/s, ETA, train accuracy
+for classifier losses), "validate" (embedding progress, then one event with the epoch's metrics),
+"checkpoint", "export". Cancelling saves ``last.pt`` (resume from it: that is "pause") and raises
+``CancelledError``. The result is a ``TrainResult``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from faceapp.core.errors import CancelledError, DatasetError, ExitCode, FaceAppError
+from faceapp.core.paths import REPO_DIR, data_dir, user_models_dir
+from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
+from faceapp.embedding.embedder import resolve_device
+from faceapp.embedding.model_folder import ModelConfig, build_backbone, save_model
+from faceapp.evaluation.protocols import PairProtocol, read_protocol
+from faceapp.evaluation.verification import VerificationReport, pair_scores, verification_report
+from faceapp.nn.losses import FaceLoss, create_loss
+from faceapp.training.augment import Augmenter
+from faceapp.training.cache import AlignedSet, AlignSettings, align_images
+from faceapp.training.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from faceapp.training.config import TrainConfig
+from faceapp.training.data import LabelledCrops, assemble, holdout_pairs, holdout_split
+from faceapp.training.datasets import scan_dataset
+from faceapp.training.evaluate import crops_to_tensor, embed_aligned, make_embed_fn, protocol_items, score_protocol
+from faceapp.training.samplers import make_sampler
+
+
+class TrainingDivergedError(FaceAppError):
+    """The loss became NaN or infinite: the settings (learning rate, margins) cannot be trained."""
+
+    exit_code = ExitCode.DATASET
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    model_dir: Path
+    run_dir: Path
+    steps: int
+    epochs: int
+    train_time_s: float
+    images_per_s: float
+    best: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Validation:
+    """What each epoch is validated on: a pairs protocol with its aligned images, or hold-out pairs."""
+
+    name: str
+    crops: AlignedSet | LabelledCrops
+    protocol: PairProtocol | None = None
+    pairs: np.ndarray | None = None
+    same: np.ndarray | None = None
+    folds: np.ndarray | None = None
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def lr_factor(config: TrainConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
+    """The learning-rate multiplier at ``step``: linear warm-up, then cosine (to ``min_lr``), step or constant."""
+    warmup = int(round(config.warmup_epochs * steps_per_epoch))
+    warmup = min(warmup, max(0, total_steps - 1))
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    if config.schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    if config.schedule == "cosine":
+        return config.min_lr + (1.0 - config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    passed = sum(1 for m in config.step_milestones if step >= m * total_steps)
+    return config.step_gamma ** passed
+
+
+def _optimizer(config: TrainConfig, modules: list[nn.Module]) -> torch.optim.Optimizer:
+    """Weight decay on weight matrices and kernels only (not on biases, BN, PReLU or scalars)."""
+    decay, no_decay = [], []
+    for module in modules:
+        for p in module.parameters():
+            if p.requires_grad:
+                (decay if p.ndim > 1 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [g for g in groups if g["params"]]
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+
+
+def _arch(config: TrainConfig, loss: FaceLoss, num_classes: int) -> dict[str, Any]:
+    params = dict(config.backbone_params)
+    params["input_size"] = config.input_size
+    return {"backbone": config.backbone, "backbone_params": params, "embedding_dim": config.embedding_dim,
+            "loss": config.loss, "loss_params": dict(loss.hparams), "num_classes": num_classes}
+
+
+def _check_leak(protocol: PairProtocol, sets: list[AlignedSet]) -> None:
+    """Refuse to validate on people the model trains on (same identity folder in both)."""
+    train_dirs = {p.parent for s in sets for p in s.paths}
+    train_dirs |= {d.parent for d in train_dirs}
+    shared = sorted({p.parent for p in protocol.images if p.parent in train_dirs or p.parent.parent in train_dirs})
+    if shared:
+        raise DatasetError(
+            f"the validation protocol {protocol.name} uses {len(shared)} identity folders that are also in the "
+            f"training data (e.g. {shared[0]}): a model must not be validated on people it trains on. Use "
+            "validation folds whose people are not trained on (CFP: --val-folds 9,10 with identities 001-400) "
+            "or an identity filter on the data")
+
+
+class _Run:
+    """State of one training run; ``train`` drives it."""
+
+    def __init__(self, config: TrainConfig, cancel: CancelToken | None) -> None:
+        self.config = config.validate()
+        self.cancel = cancel or CancelToken()
+        self.run_dir = Path(config.run_dir) if config.run_dir else data_dir() / "runs" / config.name
+        self.out_dir = Path(config.out) if config.out else user_models_dir() / config.name
+        self.device = resolve_device(config.device)
+        self.amp = bool(config.amp and self.device.startswith("cuda"))
+        self.settings = AlignSettings()
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {}
+        self.train_time = 0.0
+        self.images_seen = 0
+
+    # ------------------------------------------------------------------------------------------- data
+    def prepare_data(self) -> Job[None]:
+        c = self.config
+        if not c.data:
+            raise DatasetError("no training data given (add a dataset folder)")
+        cache_root = Path(c.cache_dir) if c.cache_dir else None
+        sets: list[AlignedSet] = []
+        for spec in c.data:
+            listing = scan_dataset(spec)
+            aligned = yield from align_images(listing.items, name=listing.name, settings=AlignSettings(pad=spec.pad),
+                                              cache_root=cache_root, cancel=self.cancel)
+            sets.append(aligned)
+            yield Progress("prepare", message=aligned.describe())
+        data = assemble(sets, c.min_images)
+        self.sets = sets
+        self.validation: _Validation | None = None
+        v = c.validation
+        if v.pairs:
+            protocol = read_protocol(v.format, v.pairs, v.root or None, cfp_protocol=v.protocol,
+                                     folds=v.folds or None)
+            _check_leak(protocol, sets)
+            aligned = yield from align_images(protocol_items(protocol), name=protocol.name, settings=self.settings,
+                                              cache_root=cache_root, cancel=self.cancel)
+            self.validation = _Validation(protocol.name, aligned, protocol=protocol)
+            self.train_data = data
+        else:
+            self.train_data, held = holdout_split(data, v.holdout, c.seed)
+            if held is not None:
+                pairs, same, folds = holdout_pairs(held.labels, v.holdout_pairs, c.seed)
+                self.validation = _Validation(f"hold-out ({held.num_classes} identities)", held, pairs=pairs,
+                                              same=same, folds=folds)
+        self.data_card = [{"name": s.name, **data.per_dataset[s.name],
+                           "path": str(spec.path), "layout": spec.layout, "identity_filter": spec.identities}
+                          for s, spec in zip(sets, c.data)]
+        msg = (f"{len(self.train_data)} training images of {self.train_data.num_classes} identities; validation: "
+               f"{self.validation.name if self.validation else 'none'}")
+        yield Progress("prepare", message=msg)
+
+    # ------------------------------------------------------------------------------------------ model
+    def build(self) -> None:
+        c = self.config
+        torch.manual_seed(c.seed)
+        self.model_config = ModelConfig(name=c.name, backbone=c.backbone, embedding_dim=c.embedding_dim,
+                                        input_size=c.input_size, backbone_kwargs=dict(c.backbone_params))
+        self.net = build_backbone(self.model_config, source="training config").to(self.device)
+        self.loss = create_loss(c.loss, embedding_dim=c.embedding_dim, num_classes=self.train_data.num_classes,
+                                **c.loss_params).to(self.device)
+        kind = c.sampler if c.sampler != "auto" else ("pk" if self.loss.requires_pk_sampler else "shuffle")
+        self.sampler_kind = kind
+        self.sampler = make_sampler(kind, self.train_data.labels, c.batch_size, c.pk_k, c.seed)
+        self.steps_per_epoch = len(self.sampler)
+        total = c.epochs * self.steps_per_epoch
+        self.total_steps = min(total, c.max_steps) if c.max_steps > 0 else total
+        self.optimizer = _optimizer(c, [self.net, self.loss])
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.augment = Augmenter(c.augment)
+        self.arch = _arch(c, self.loss, self.train_data.num_classes)
+        self.step, self.epoch, self.batch = 0, 0, 0
+
+    def resume(self, path: str) -> None:
+        state = load_checkpoint(path)
+        check_compatible(state, self.arch, self.train_data.identities, path)
+        self.net.load_state_dict(state["model"])
+        self.loss.load_state_dict(state["loss"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step, self.epoch, self.batch = int(state["step"]), int(state["epoch"]), int(state["batch"])
+        self.best = dict(state.get("best") or {})
+        self.history = list(state.get("history") or [])
+        self.train_time = float(state.get("train_time_s", 0.0))
+        self.images_seen = int(state.get("images_seen", 0))
+        rng = state.get("rng") or {}
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and self.device.startswith("cuda"):
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+    def checkpoint(self, path: Path) -> Path:
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.startswith("cuda"):
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return save_checkpoint(path, {
+            "arch": self.arch, "identities": self.train_data.identities, "config": self.config.to_dict(),
+            "model": self.net.state_dict(), "loss": self.loss.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.amp else {}, "step": self.step, "epoch": self.epoch,
+            "batch": self.batch, "rng": rng, "best": self.best, "history": self.history,
+            "train_time_s": self.train_time, "images_seen": self.images_seen,
+        })
+
+    def _periodic_checkpoint(self) -> Path:
+        folder = self.run_dir / "checkpoints"
+        path = self.checkpoint(folder / f"step-{self.step:07d}.pt")
+        old = sorted(folder.glob("step-*.pt"))
+        for stale in old[: max(0, len(old) - max(1, self.config.keep_checkpoints))]:
+            stale.unlink(missing_ok=True)
+        return path
+
+    # ------------------------------------------------------------------------------------------- step
+    def train_step(self, idx: np.ndarray) -> dict[str, float]:
+        c = self.config
+        rng = np.random.default_rng([c.seed, self.step, 3])
+        batch = self.augment(self.train_data.table.crops(idx), rng)
+        x = crops_to_tensor(batch, self.model_config).to(self.device, non_blocking=True)
+        y = torch.from_numpy(self.train_data.labels[idx]).to(self.device)
+        lr = c.lr * lr_factor(c, self.step, self.total_steps, self.steps_per_epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.loss.on_step(self.step)
+        self.net.train()
+        self.loss.train()
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=self.amp):
+            emb = self.net(x)
+        value = self.loss(emb, y)
+        if not torch.isfinite(value):
+            raise TrainingDivergedError(f"the loss became {value.item()} at step {self.step} (epoch {self.epoch + 1}): "
+                                        "lower the learning rate (--lr) or keep gradient clipping on")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(value).backward()
+        if c.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], c.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        out = {"loss": float(value.item()), "lr": lr}
+        out.update({f"loss/{k}": v for k, v in self.loss.last_terms.items()})
+        logits = getattr(self.loss, "logits", None)
+        if callable(logits):
+            with torch.no_grad():
+                out["train_acc"] = float((logits(emb.detach()).argmax(1) == y).float().mean().item())
+        return out
+
+    # ------------------------------------------------------------------------------------- validation
+    def validate(self) -> Job[VerificationReport | None]:
+        if self.validation is None:
+            return None
+        v = self.validation
+        self.net.eval()
+        embed = make_embed_fn(self.net, self.model_config, self.device, flip_tta=self.config.validation.flip_tta)
+        try:
+            if v.protocol is not None:
+                assert isinstance(v.crops, AlignedSet)
+                emb = yield from embed_aligned(embed, v.crops, cancel=self.cancel, stage="validate")
+                return score_protocol(emb, v.crops, v.protocol, failure_policy=self.config.validation.failure_policy)
+            assert isinstance(v.crops, LabelledCrops) and v.pairs is not None
+            used = np.unique(v.pairs)
+            emb = np.zeros((len(v.crops), self.config.embedding_dim), dtype=np.float32)
+            for start in range(0, used.size, self.config.validation.batch_size):
+                part = used[start:start + self.config.validation.batch_size]
+                emb[part] = embed(v.crops.table.crops(part))
+                yield Progress("validate", start + part.size, used.size, message=v.name)
+            scores, valid = pair_scores(emb, v.pairs)
+            return verification_report(scores, v.same, folds=v.folds, valid=valid, protocol=v.name,
+                                       n_images=int(used.size))
+        finally:
+            self.net.train()
+
+    def is_better(self, report: VerificationReport) -> bool:
+        if not self.best:
+            return True
+        if self.config.validation.metric == "eer":
+            return report.eer < self.best["eer"]
+        return report.accuracy > self.best["accuracy"]
+
+
+def train(config: TrainConfig, cancel: CancelToken | None = None) -> Job[TrainResult]:
+    """Train, validate each epoch, checkpoint, and export the best model; see the module docstring.
+
+    Sets torch's CPU thread count to ``config.threads`` (0 = all cores) for the run and restores it after.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads if config.threads > 0 else (os.cpu_count() or 1))
+    try:
+        result = yield from _train(_Run(config, cancel))
+    finally:
+        torch.set_num_threads(threads)
+    return result
+
+
+def _train(run: _Run) -> Job[TrainResult]:
+    c = run.config
+    yield from run.prepare_data()
+    run.build()
+    if c.resume:
+        run.resume(c.resume)
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    (run.run_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
+    yield Progress("prepare", message=(
+        f"{c.backbone} -> {c.embedding_dim}-d, loss {c.loss}, {run.sampler_kind} batches of {c.batch_size}, "
+        f"{run.steps_per_epoch} steps/epoch, {run.total_steps} steps, device {run.device}"
+        + (" (AMP)" if run.amp else "") + (f", resumed at step {run.step}" if c.resume else "")))
+
+    log_path = run.run_dir / "history.jsonl"
+    clock = EtaClock(run.total_steps - run.step)
+    steps_this_session = 0
+    window_start, window_images = time.monotonic(), 0
+    last_metrics: dict[str, Any] = {}
+    epochs = math.ceil(run.total_steps / run.steps_per_epoch)
+    while run.step < run.total_steps:
+        batches = run.sampler.batches(run.epoch)
+        while run.batch < len(batches) and run.step < run.total_steps:
+            if run.cancel.cancelled:
+                path = run.checkpoint(run.run_dir / "last.pt")
+                raise CancelledError(f"training cancelled at step {run.step}; resume with --resume {path}")
+            t0 = time.monotonic()
+            metrics = run.train_step(batches[run.batch])
+            run.train_time += time.monotonic() - t0
+            n = int(batches[run.batch].size)
+            run.images_seen += n
+            window_images += n
+            run.step += 1
+            run.batch += 1
+            steps_this_session += 1
+            last_metrics = metrics
+            if run.step % c.log_every == 0 or run.step == run.total_steps:
+                now = time.monotonic()
+                rate = window_images / max(1e-9, now - window_start)
+                window_start, window_images = now, 0
+                event = {"epoch": run.epoch + 1, "epochs": epochs, "step": run.step, **metrics,
+                         "images/s": round(rate, 1)}
+                _append(log_path, {"stage": "train", **event})
+                yield Progress("train", run.step, run.total_steps, eta_s=clock.eta(steps_this_session),
+                               message=f"epoch {run.epoch + 1}/{epochs}", metrics=event)
+            if c.checkpoint_every > 0 and run.step % c.checkpoint_every == 0:
+                path = run._periodic_checkpoint()
+                yield Progress("checkpoint", run.step, run.total_steps, message=str(path))
+        epoch_done = run.batch >= len(batches)
+        if epoch_done or run.step >= run.total_steps:      # validate each epoch, and after a cut-short last one
+            report = yield from run.validate()
+            record: dict[str, Any] = {"epoch": run.epoch + 1, "step": run.step, "loss": last_metrics.get("loss")}
+            improved = False
+            if report is not None:
+                improved = run.is_better(report)
+                record.update({"val_accuracy": report.accuracy, "val_accuracy_std": report.accuracy_std,
+                               "val_eer": report.eer, "val_auc": report.auc,
+                               **{f"val_tar@far={k}": v for k, v in report.tar_at_far.items()},
+                               "val_failed_pairs": report.n_failed_pairs, "best": improved})
+                if improved:
+                    run.best = {"epoch": run.epoch + 1, "step": run.step, "accuracy": report.accuracy,
+                                "eer": report.eer, "report": report.to_dict()}
+            run.history.append(record)
+            _append(log_path, {"stage": "validate", **record})
+            if report is not None:
+                yield Progress("validate", run.epoch + 1, epochs, message=report.protocol, metrics=record)
+            if epoch_done:
+                run.epoch += 1
+                run.batch = 0
+            run.checkpoint(run.run_dir / "last.pt")
+            if improved:
+                run.checkpoint(run.run_dir / "best.pt")
+            yield Progress("checkpoint", run.step, run.total_steps, message=str(run.run_dir / "last.pt"))
+    result = yield from _export(run, epochs)
+    return result
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def _export(run: _Run, epochs: int) -> Job[TrainResult]:
+    c = run.config
+    best_path = run.run_dir / "best.pt"
+    if run.best and best_path.is_file():
+        run.net.load_state_dict(load_checkpoint(best_path)["model"])
+    run.net.eval()
+    rate = run.images_seen / max(1e-9, run.train_time)
+    best = {k: v for k, v in run.best.items() if k != "report"}
+    metrics: dict[str, Any] = {}
+    if run.best:
+        report = run.best["report"]
+        metrics = {"validation": {"protocol": report["protocol"], "accuracy": report["accuracy"],
+                                  "accuracy_std": report["accuracy_std"], "eer": report["eer"], "auc": report["auc"],
+                                  "tar_at_far": report["tar_at_far"], "n_failed_pairs": report["n_failed_pairs"],
+                                  "threshold": report["threshold"], "epoch": run.best["epoch"]}}
+    card = {
+        "trained": True,
+        "data": run.data_card,
+        "train_identities": run.train_data.num_classes,
+        "train_images": len(run.train_data),
+        "loss": {"name": c.loss, "params": dict(run.loss.hparams)},
+        "backbone_params": dict(c.backbone_params),
+        "training": {"epochs": epochs, "steps": run.step, "batch_size": c.batch_size, "sampler": run.sampler_kind,
+                     "optimizer": c.optimizer, "lr": c.lr, "momentum": c.momentum, "weight_decay": c.weight_decay,
+                     "schedule": c.schedule, "warmup_epochs": c.warmup_epochs, "grad_clip": c.grad_clip,
+                     "amp": run.amp, "seed": c.seed, "augment": c.to_dict()["augment"]},
+        "metrics": metrics,
+        "best_checkpoint": best,
+        "train_time_s": round(run.train_time, 1),
+        "images_per_s": round(rate, 1),
+        "device": run.device if not run.device.startswith("cuda") else f"{run.device} ({torch.cuda.get_device_name()})",
+        "torch": torch.__version__,
+        "git_commit": _git_commit(),
+    }
+    save_model(run.out_dir, run.net, run.model_config, card)
+    yield Progress("export", message=f"model written to {run.out_dir}")
+    return TrainResult(model_dir=run.out_dir, run_dir=run.run_dir, steps=run.step, epochs=run.epoch,
+                       train_time_s=run.train_time, images_per_s=rate, best=best, history=run.history, card=card)

@@ -1,0 +1,142 @@
+"""The training loop on real AT&T crops (real MediaPipe alignment, tiny backbone, CPU): every loss
+learns, validation beats chance, resume reproduces the next step exactly, bad input is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceapp.core.errors import CancelledError, DatasetError, IncompatibleError
+from faceapp.core.progress import CancelToken, Progress, run_to_completion
+from faceapp.embedding import Embedder, read_card
+from faceapp.nn.losses import list_losses
+from faceapp.training import AugmentConfig, DatasetSpec, TrainConfig, evaluate, train
+
+
+def tiny_config(att: Path, tmp: Path, **overrides) -> TrainConfig:
+    """8 AT&T identities x 5 images, one full batch per epoch, no augmentation, no validation."""
+    config = TrainConfig(
+        data=[DatasetSpec(path=str(att), identities="s1-s8", max_per_identity=5)], name="tiny",
+        backbone="tiny", input_size=64, epochs=8, batch_size=40, pk_k=5, lr=0.05, warmup_epochs=0,
+        schedule="constant", log_every=1, augment=AugmentConfig.off(), run_dir=str(tmp / "run"), out=str(tmp / "model"),
+        threads=1)   # one thread: tests run beside other jobs, and OpenMP spinning on a busy 2-core box is ~10x slower
+    config.validation.holdout = 0.0
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+def losses_of(job) -> list[float]:
+    events: list[Progress] = []
+    run_to_completion(job, events.append)
+    return [e.metrics["loss"] for e in events if e.stage == "train"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", sorted(list_losses()))
+def test_every_loss_decreases(loss: str, att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
+    values = losses_of(train(tiny_config(att, tmp_path, loss=loss)))
+    assert len(values) == 8 and all(np.isfinite(values))
+    assert np.mean(values[-3:]) < 0.8 * np.mean(values[:3]), f"{loss}: {values}"
+
+
+def _lfw_pairs(att: Path, tmp: Path) -> tuple[Path, Path]:
+    """An LFW-format protocol over AT&T s31..s40 (people never trained on): 2 folds x 20 pairs per kind."""
+    root = tmp / "lfw"
+    people = [f"s{i}" for i in range(31, 41)]
+    for person in people:
+        shutil.copytree(att / person, root / person)
+        for i in range(1, 11):
+            (root / person / f"{i}.pgm").rename(root / person / f"{person}_{i:04d}.pgm")
+    rng = np.random.default_rng(0)
+    lines = ["2\t20"]
+    for _ in range(2):
+        for _ in range(20):
+            p = rng.choice(people)
+            i, j = rng.choice(np.arange(1, 11), 2, replace=False)
+            lines.append(f"{p}\t{i}\t{j}")
+        for _ in range(20):
+            p, q = rng.choice(people, 2, replace=False)
+            lines.append(f"{p}\t{rng.integers(1, 11)}\t{q}\t{rng.integers(1, 11)}")
+    pairs = tmp / "pairs.txt"
+    pairs.write_text("\n".join(lines) + "\n")
+    return pairs, root
+
+
+@pytest.mark.slow
+def test_validation_beats_chance_and_export_matches_eval(att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
+    pairs, root = _lfw_pairs(att, tmp_path)
+    config = tiny_config(att, tmp_path, loss="arcface", epochs=4, batch_size=50, lr=0.1, schedule="cosine",
+                         data=[DatasetSpec(path=str(att), identities="s1-s30")], augment=AugmentConfig())
+    config.validation.pairs, config.validation.root, config.validation.format = str(pairs), str(root), "lfw"
+    events: list[Progress] = []
+    result = run_to_completion(train(config), events.append)
+    validations = [e for e in events if e.stage == "validate" and "val_accuracy" in e.metrics]
+    assert len(validations) == 4
+    assert result.best["accuracy"] > 0.6, result.history            # chance is 0.5
+    assert result.best["accuracy"] == max(e.metrics["val_accuracy"] for e in validations)
+    card = read_card(result.model_dir)
+    assert card["loss"]["name"] == "arcface" and card["data"][0]["identities"] == 30
+    assert card["metrics"]["validation"]["accuracy"] == result.best["accuracy"]
+    assert card["device"] == "cpu" and card["images_per_s"] > 0 and card["training"]["seed"] == 0
+    report = run_to_completion(evaluate(result.model_dir, "lfw", pairs, root))
+    assert report.accuracy == pytest.approx(result.best["accuracy"], abs=0.03)   # same model, BN folded
+    assert Embedder.load(result.model_dir).trained
+
+
+@pytest.mark.parametrize("loss, sampler", [("arcface", "shuffle"), ("triplet", "pk")])
+def test_resume_reproduces_next_step(loss: str, sampler: str, att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
+    def config(run: str) -> TrainConfig:
+        return tiny_config(att, tmp_path, loss=loss, sampler=sampler, epochs=2, batch_size=10, pk_k=2,
+                           data=[DatasetSpec(path=str(att), identities="s1-s8", max_per_identity=5)],
+                           augment=AugmentConfig(), schedule="cosine", warmup_epochs=0.5,
+                           run_dir=str(tmp_path / run), out=str(tmp_path / run / "model"))
+
+    straight = losses_of(train(config("a")))
+    cancel = CancelToken()
+    first: list[float] = []
+    with pytest.raises(CancelledError, match="resume with --resume"):
+        for event in train(config("b"), cancel):
+            if event.stage == "train":
+                first.append(event.metrics["loss"])
+                if event.metrics["step"] == 3:        # mid-epoch: 4 steps per epoch
+                    cancel.cancel()
+    resumed_config = config("b")
+    resumed_config.resume = str(tmp_path / "b" / "last.pt")
+    rest = losses_of(train(resumed_config))
+    assert first == straight[:3]
+    assert rest == straight[3:]                      # bit-identical from the next step on
+
+
+def test_resume_from_other_architecture(att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
+    run_to_completion(train(tiny_config(att, tmp_path, epochs=1)))
+    other = tiny_config(att, tmp_path, epochs=2, embedding_dim=64, resume=str(tmp_path / "run" / "last.pt"))
+    with pytest.raises(IncompatibleError, match="embedding_dim: checkpoint 128, this run 64"):
+        run_to_completion(train(other))
+    other = tiny_config(att, tmp_path, epochs=2, loss="cosface", resume=str(tmp_path / "run" / "last.pt"))
+    with pytest.raises(IncompatibleError, match="loss: checkpoint 'arcface', this run 'cosface'"):
+        run_to_completion(train(other))
+
+
+def test_bad_data_is_refused(att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
+    one = tiny_config(att, tmp_path, data=[DatasetSpec(path=str(att), identities="s1", max_per_identity=5)])
+    with pytest.raises(DatasetError, match="1 identity .* needs at least 2"):
+        run_to_completion(train(one))
+    singles = tiny_config(att, tmp_path, loss="triplet",
+                          data=[DatasetSpec(path=str(att), identities="s1-s8", max_per_identity=1)])
+    with pytest.raises(DatasetError, match="unusable for pairs"):
+        run_to_completion(train(singles))
+    softmax_ok = tiny_config(att, tmp_path, loss="softmax", epochs=1, batch_size=8,
+                             data=[DatasetSpec(path=str(att), identities="s1-s8", max_per_identity=1)])
+    assert run_to_completion(train(softmax_ok)).steps == 1
+
+
+def test_validation_on_trained_people_is_refused(cfp: Path, mediapipe_models: Path, tmp_path: Path) -> None:
+    config = tiny_config(cfp, tmp_path, data=[DatasetSpec(path=str(cfp), identities="401-402", include_profile=False)])
+    config.validation.pairs, config.validation.format, config.validation.folds = str(cfp), "cfp", [9]
+    with pytest.raises(DatasetError, match="must not be validated on people it trains on"):
+        run_to_completion(train(config))
