@@ -89,7 +89,7 @@ def roc_curve(scores: np.ndarray, labels: np.ndarray) -> RocCurve:
     order = np.argsort(-s, kind="mergesort")
     s_sorted, y_sorted = s[order], y[order]
     # the last index of each run of equal scores: all tied pairs change side together
-    last = np.r_[np.flatnonzero(np.diff(s_sorted) != 0), s_sorted.size - 1]
+    last = np.r_[np.flatnonzero(s_sorted[1:] != s_sorted[:-1]), s_sorted.size - 1]
     tp = np.cumsum(y_sorted)[last]
     fp = np.cumsum(~y_sorted)[last]
     n_pos, n_neg = int(y.sum()), int((~y).sum())
@@ -107,7 +107,7 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     sorted_s = s[order]
     ranks = np.empty(s.size, dtype=np.float64)
     # average ranks (1-based) over ties
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_s) != 0) + 1]
+    starts = np.r_[0, np.flatnonzero(sorted_s[1:] != sorted_s[:-1]) + 1]
     ends = np.r_[starts[1:], s.size]
     avg = (starts + ends + 1) / 2.0
     ranks[order] = np.repeat(avg, ends - starts)

@@ -105,3 +105,10 @@ def test_bad_input() -> None:
         metrics.roc_auc([0.1, 0.2], [True, True])
     with pytest.raises(ValueError, match="differ in length"):
         metrics.roc_curve([0.1], [True, False])
+
+
+def test_infinite_scores_tie_like_equal_scores() -> None:
+    # two failed impostors at +inf (policy "wrong") form one group: accepted together at the first threshold
+    curve = metrics.roc_curve([np.inf, np.inf, 0.5, -np.inf], [False, False, True, True])
+    assert np.allclose(curve.far, [0, 1, 1, 1]) and np.allclose(curve.tar, [0, 0, 0.5, 1])
+    assert metrics.roc_auc([np.inf, np.inf, 0.5, -np.inf], [False, False, True, True]) == 0.0
