@@ -25,8 +25,8 @@ from torch import nn
 
 from faceapp.core.errors import IncompatibleError
 from faceapp.core.paths import bundled_models_dir
-from faceapp.embedding.model_folder import CONFIG_FILE, ModelConfig, _as_crop_list, build_backbone, load_model, preprocess, weights_sha256
-from faceapp.embedding.speed import prepare_for_inference
+from faceapp.embedding.model_folder import CONFIG_FILE, ModelConfig, as_crop_list, build_backbone, load_model, preprocess, weights_sha256
+from faceapp.nn.backbones import prepare_for_inference
 
 ENV_MODEL = "FACEAPP_EMBED_MODEL"
 UNTRAINED_BACKBONE = "mobilefacenet"     # compact backbone used when no trained model is installed
@@ -127,7 +127,7 @@ class Embedder:
         """Embed aligned BGR uint8 crops (one crop or many) -> (N, dim) float32 with unit-norm rows."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        items = _as_crop_list(crops)
+        items = as_crop_list(crops)
         out = np.empty((len(items), self.dim), dtype=np.float32)
         with self._lock, torch.inference_mode():
             for start in range(0, len(items), batch_size):

@@ -288,7 +288,7 @@ def preprocess(crops_bgr: np.ndarray | Sequence[np.ndarray], config: ModelConfig
     feed a model trained at 96 or 64 too.
     """
     size = config.input_size
-    items = _as_crop_list(crops_bgr)
+    items = as_crop_list(crops_bgr)
     if not items:
         return torch.empty(0, 3, size, size)
     batch = np.empty((len(items), size, size, 3), dtype=np.float32)
@@ -300,7 +300,7 @@ def preprocess(crops_bgr: np.ndarray | Sequence[np.ndarray], config: ModelConfig
     return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
 
 
-def _as_crop_list(crops: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+def as_crop_list(crops: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
     """One crop (H, W[, C]) -> [crop]; a batch array (N, H, W[, C]) or a sequence -> list of crops."""
     if isinstance(crops, np.ndarray):
         single = crops.ndim == 2 or (crops.ndim == 3 and crops.shape[-1] in (1, 3, 4))

@@ -7,7 +7,7 @@ Input: RGB float normalised ``(x/255 - 0.5) / 0.5``. Output: NOT L2-normalised. 
 ``mobilefacenet``, ``resnet9``, ``iresnet18``, ``tiny`` (see docs/models.md for speed and size).
 """
 
-from faceapp.nn.backbones.layers import ConvBN, LinearBN, fuse_for_inference
+from faceapp.nn.backbones.layers import ConvBN, LinearBN, fuse_for_inference, prepare_for_inference
 from faceapp.nn.backbones.registry import BACKBONES, check_input_size, create_backbone, list_backbones, register_backbone
 
 # Importing the modules registers their backbones.
@@ -15,5 +15,5 @@ from faceapp.nn.backbones import iresnet, mobilefacenet, tiny  # noqa: E402,F401
 
 __all__ = [
     "BACKBONES", "ConvBN", "LinearBN", "check_input_size", "create_backbone", "fuse_for_inference",
-    "list_backbones", "register_backbone",
+    "list_backbones", "prepare_for_inference", "register_backbone",
 ]
