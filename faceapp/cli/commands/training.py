@@ -1,0 +1,369 @@
+"""``faceapp train``, ``faceapp eval``, ``faceapp losses`` and ``faceapp cache``: the trainer from the shell.
+
+Progress lines go to stderr; the result goes to stdout (text, or JSON with ``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import threading
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from faceapp.cli.output import emit, print_progress
+from faceapp.core.errors import DatasetError
+from faceapp.core.progress import CancelToken, run_to_completion
+
+
+@contextlib.contextmanager
+def cancel_on_sigint(token: CancelToken):  # noqa: ANN201 - context manager
+    """First Ctrl-C cancels ``token`` (the job stops cleanly and says how to resume); the second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        print("stopping at the next step (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --------------------------------------------------------------------------------------------- parsing
+def _split_kv(items: list[str] | None, option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise DatasetError(f"{option} {item!r}: expected NAME=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _typed(value: str, default: Any, where: str) -> Any:
+    """Text from the command line converted to the type of ``default``."""
+    if isinstance(default, bool):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise DatasetError(f"{where}: expected true or false, got {value!r}")
+    try:
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        raise DatasetError(f"{where}: expected a number, got {value!r}") from None
+    return value
+
+
+def _literal(value: str) -> Any:
+    """A ``--backbone-param`` value: JSON if it parses (numbers, true/false), else the text."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def parse_data_arg(text: str) -> Any:
+    """``DIR[::key=value...]`` -> DatasetSpec, e.g. ``cfp::identities=001-400::include_profile=false``."""
+    from faceapp.training.config import DatasetSpec
+
+    path, *options = text.split("::")
+    defaults = {f.name: f.default for f in fields(DatasetSpec) if f.name != "path"}
+    values: dict[str, Any] = {}
+    for key, value in _split_kv(options, f"--data {text}").items():
+        if key not in defaults:
+            raise DatasetError(f"--data {text!r}: unknown option {key!r}; known: {', '.join(defaults)}")
+        values[key] = _typed(value, defaults[key], f"--data {text!r} option {key}")
+    return DatasetSpec(path=path, **values)
+
+
+def parse_folds(text: str | None) -> list[int]:
+    """"9,10" -> [9, 10]."""
+    if not text:
+        return []
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise DatasetError(f"folds {text!r}: expected numbers separated by commas, e.g. 9,10") from None
+
+
+# (argument name, TrainConfig field) for the plain scalar options
+_SCALARS = [
+    ("name", "name"), ("out", "out"), ("run_dir", "run_dir"), ("cache_dir", "cache_dir"), ("loss", "loss"),
+    ("backbone", "backbone"), ("embedding_dim", "embedding_dim"), ("input_size", "input_size"),
+    ("epochs", "epochs"), ("max_steps", "max_steps"), ("batch_size", "batch_size"), ("sampler", "sampler"),
+    ("pk_k", "pk_k"), ("min_images", "min_images"), ("optimizer", "optimizer"), ("lr", "lr"),
+    ("momentum", "momentum"), ("weight_decay", "weight_decay"), ("schedule", "schedule"),
+    ("warmup_epochs", "warmup_epochs"), ("grad_clip", "grad_clip"), ("device", "device"), ("seed", "seed"),
+    ("threads", "threads"), ("checkpoint_every", "checkpoint_every"), ("log_every", "log_every"),
+    ("resume", "resume"),
+]
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """The TrainConfig of ``faceapp train``: the ``--config`` file (or defaults) overridden by options."""
+    from faceapp.nn.losses import parse_loss_params
+    from faceapp.training.config import AugmentConfig, TrainConfig, load_config
+
+    config = load_config(args.config) if args.config else TrainConfig()
+    if args.data:
+        config.data = [parse_data_arg(d) for d in args.data]
+    for arg, key in _SCALARS:
+        value = getattr(args, arg)
+        if value is not None:
+            setattr(config, key, value)
+    if args.out and args.name is None and config.name == "model":
+        config.name = Path(args.out).name
+    if args.loss_param:
+        config.loss_params = {**config.loss_params, **parse_loss_params(config.loss, args.loss_param)}
+    if args.backbone_param:
+        config.backbone_params = {**config.backbone_params,
+                                  **{k: _literal(v) for k, v in _split_kv(args.backbone_param, "--backbone-param").items()}}
+    if args.no_amp:
+        config.amp = False
+    if args.no_augment:
+        config.augment = AugmentConfig.off()
+    defaults = vars(AugmentConfig())
+    for key, value in _split_kv(args.augment, "--augment").items():
+        if key not in defaults:
+            raise DatasetError(f"--augment {key}: unknown operation; known: {', '.join(defaults)}")
+        setattr(config.augment, key, _typed(value, defaults[key], f"--augment {key}"))
+    v = config.validation
+    if args.val_pairs is not None:
+        v.pairs = args.val_pairs
+    for arg, key in (("val_format", "format"), ("val_root", "root"), ("val_protocol", "protocol"),
+                     ("val_holdout", "holdout"), ("val_metric", "metric")):
+        if getattr(args, arg) is not None:
+            setattr(v, key, getattr(args, arg))
+    if args.val_folds is not None:
+        v.folds = parse_folds(args.val_folds)
+    if args.flip_tta:
+        v.flip_tta = True
+    return config.validate()
+
+
+# --------------------------------------------------------------------------------------------- train
+def _train(args: argparse.Namespace) -> int:
+    from faceapp.training import save_config, train
+
+    config = build_config(args)
+    if args.save_config:
+        save_config(config, args.save_config)
+        if args.dry_run:
+            print(f"config written to {args.save_config}")
+            return 0
+    if not config.data:
+        raise DatasetError("no training data: give --data DIR (or a --config file with data)")
+    if args.dry_run:
+        emit(args, config.to_dict())
+        return 0
+    token = CancelToken()
+    with cancel_on_sigint(token):
+        result = run_to_completion(train(config, token), None if args.quiet else print_progress)
+    data = {"model_dir": result.model_dir, "run_dir": result.run_dir, "steps": result.steps, "epochs": result.epochs,
+            "train_time_s": round(result.train_time_s, 1), "images_per_s": round(result.images_per_s, 1),
+            "best": result.best, "metrics": result.card.get("metrics", {})}
+    val = result.card.get("metrics", {}).get("validation")
+    text = [f"model written to {result.model_dir} ({result.steps} steps, {result.train_time_s:.0f} s of training, "
+            f"{result.images_per_s:.1f} images/s)"]
+    if val:
+        text.append(f"best validation ({val['protocol']}, epoch {val['epoch']}): accuracy {val['accuracy'] * 100:.2f}% "
+                    f"+- {val['accuracy_std'] * 100:.2f}, EER {val['eer'] * 100:.2f}%, AUC {val['auc']:.4f}")
+    emit(args, data, "\n".join(text))
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train an embedding network on dataset folders",
+                       description="Train a backbone with a loss of the zoo on one or more dataset folders "
+                                   "(aligned once into a cache), validate each epoch, export the best model. "
+                                   "Options override the --config file (defaults: docs/training.md). Ctrl-C "
+                                   "stops after the current step and saves a checkpoint to resume from.")
+    p.add_argument("--config", help="JSON or TOML training config (see docs/training.md)")
+    p.add_argument("--data", action="append", metavar="DIR[::key=value...]",
+                   help="dataset folder (repeatable): <identity>/<images> or the CFP layout; options "
+                        "name=, layout=auto|folder|cfp, identities=001-400, include_profile=, pad=, max_per_identity=")
+    p.add_argument("--loss", help="loss name (faceapp losses)")
+    p.add_argument("--loss-param", action="append", metavar="K=V", help="loss hyper-parameter (repeatable)")
+    p.add_argument("--backbone", help="backbone name (mobilefacenet, resnet9, iresnet18, tiny)")
+    p.add_argument("--backbone-param", action="append", metavar="K=V", help="backbone option, e.g. width=0.5")
+    p.add_argument("--embedding-dim", type=int)
+    p.add_argument("--input-size", type=int, help="network input side (crops are 112)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int, help="stop after this many steps")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--sampler", choices=["auto", "shuffle", "pk"])
+    p.add_argument("--pk-k", type=int, help="images per identity in P x K batches")
+    p.add_argument("--min-images", type=int, help="drop identities with fewer aligned images")
+    p.add_argument("--optimizer", choices=["sgd", "adamw"])
+    p.add_argument("--lr", type=float)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=["cosine", "step", "constant"])
+    p.add_argument("--warmup-epochs", type=float)
+    p.add_argument("--grad-clip", type=float, help="max gradient norm, 0 = off")
+    p.add_argument("--no-augment", action="store_true", help="switch every augmentation off")
+    p.add_argument("--augment", action="append", metavar="K=V", help="augmentation setting, e.g. flip=0.5 blur=0")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, help="torch CPU threads (0 = all cores)")
+    p.add_argument("--val-pairs", metavar="FILE", help="validation protocol: LFW pairs.txt or the CFP folder")
+    p.add_argument("--val-format", choices=["lfw", "cfp"])
+    p.add_argument("--val-root", metavar="DIR", help="image root of an LFW pairs file")
+    p.add_argument("--val-protocol", choices=["FF", "FP"], help="CFP protocol")
+    p.add_argument("--val-folds", metavar="LIST", help="protocol folds to validate on, e.g. 9,10")
+    p.add_argument("--val-holdout", type=float, help="fraction of identities held out when no --val-pairs")
+    p.add_argument("--val-metric", choices=["accuracy", "eer"], help="what selects the best checkpoint")
+    p.add_argument("--flip-tta", action="store_true", help="validate with flip test-time augmentation")
+    p.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="0 = at each epoch end only")
+    p.add_argument("--log-every", type=int, metavar="STEPS")
+    p.add_argument("--resume", metavar="CKPT", help="checkpoint to resume (e.g. <run-dir>/last.pt)")
+    p.add_argument("--name", help="model name (default: the --out folder name)")
+    p.add_argument("--out", metavar="DIR", help="model folder to export to (default <data dir>/models/NAME)")
+    p.add_argument("--run-dir", metavar="DIR", help="checkpoints and history (default <data dir>/runs/NAME)")
+    p.add_argument("--cache-dir", metavar="DIR", help="alignment caches (default <cache dir>/aligned)")
+    p.add_argument("--save-config", metavar="FILE", help="write the resolved config as JSON")
+    p.add_argument("--dry-run", action="store_true", help="resolve and print the config, train nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=_train)
+
+
+# ---------------------------------------------------------------------------------------------- eval
+def _eval(args: argparse.Namespace) -> int:
+    from faceapp.embedding import Embedder
+    from faceapp.evaluation.protocols import read_protocol
+    from faceapp.training import DatasetSpec, evaluate_identification, evaluate_protocol
+
+    embedder = Embedder.load(args.model, device=args.device, flip_tta=args.flip_tta)
+    progress = None if args.quiet else print_progress
+    cache_root = Path(args.cache_dir) if args.cache_dir else None
+    if args.identify:
+        spec = parse_data_arg(args.identify)
+        report = run_to_completion(evaluate_identification(embedder, spec, n_gallery=args.gallery_size,
+                                                           cache_root=cache_root), progress)
+        emit(args, {"model": embedder.model_id, "trained": embedder.trained, **report.to_dict()}, report.summary())
+        return 0
+    if not args.pairs:
+        raise DatasetError("give --pairs FILE (LFW pairs.txt or the CFP folder) or --identify DIR")
+    protocols = args.protocol or ["FF"]
+    if args.format == "lfw":
+        protocols = ["-"]
+    results = []
+    for name in protocols:
+        protocol = read_protocol(args.format, args.pairs, args.root, cfp_protocol=name if name != "-" else "FF",
+                                 folds=parse_folds(args.folds) or None)
+        report = run_to_completion(evaluate_protocol(embedder, protocol, failure_policy=args.failure_policy,
+                                                     cache_root=cache_root), progress)
+        results.append(report)
+    head = f"model {embedder.model_id}" + ("" if embedder.trained else " (UNTRAINED: numbers mean nothing)") + \
+           (", flip-TTA" if embedder.flip_tta else "")
+    data: Any = [r.to_dict() for r in results]
+    emit(args, data[0] if len(data) == 1 else data, "\n\n".join([head] + [r.summary() for r in results]))
+    return 0
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="score a model on a pairs protocol (LFW/CFP) or rank-1 identification",
+                       description="Verification on LFW pairs.txt or CFP's official protocol: 10-fold accuracy "
+                                   "(threshold from the other folds), AUC, EER, TAR@FAR. Images where no face is "
+                                   "found make their pairs count as errors (their number is reported).",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", metavar="DIR", help="model folder (default: the active model)")
+    p.add_argument("--pairs", metavar="FILE", help="LFW pairs.txt, or the cfp/ (or cfp/Protocol) folder")
+    p.add_argument("--format", choices=["lfw", "cfp"], default="lfw")
+    p.add_argument("--root", metavar="DIR", help="image root of an LFW pairs file (default: its folder)")
+    p.add_argument("--protocol", action="append", choices=["FF", "FP"], help="CFP protocol (repeatable)")
+    p.add_argument("--folds", metavar="LIST", help="only these folds, e.g. 9,10")
+    p.add_argument("--flip-tta", action="store_true", help="embed each face and its mirror image")
+    p.add_argument("--failure-policy", choices=["wrong", "reject"], default="wrong",
+                   help="ROC score of pairs with a failed image: always wrong, or answered 'different'")
+    p.add_argument("--identify", metavar="DIR[::key=value...]",
+                   help="closed-set identification on a dataset folder instead of pairs")
+    p.add_argument("--gallery-size", type=int, default=1, help="gallery images per identity for --identify")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--cache-dir", metavar="DIR", help="alignment caches (default <cache dir>/aligned)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=_eval)
+
+
+# -------------------------------------------------------------------------------------- losses, cache
+def _losses(args: argparse.Namespace) -> int:
+    from faceapp.nn.losses import list_losses, loss_class
+
+    rows = []
+    for name, summary in list_losses().items():
+        cls = loss_class(name)
+        rows.append({"name": name, "summary": summary, "pairs": bool(cls.requires_pk_sampler),
+                     "classifier": bool(cls.needs_classes),
+                     "hyperparameters": {h.name: h.default for h in cls.hyperparameters}})
+    width = max(len(r["name"]) for r in rows)
+    lines = []
+    for r in rows:
+        lines.append(f"{r['name']:<{width}}  {r['summary']}")
+        if args.params and r["hyperparameters"]:
+            lines.append(" " * (width + 2) + ", ".join(f"{k}={v}" for k, v in r["hyperparameters"].items())
+                         + ("  [P x K batches]" if r["pairs"] else ""))
+    emit(args, rows, "\n".join(lines))
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from faceapp.training.cache import AlignSettings, align_images, iter_failures
+    from faceapp.training.datasets import scan_dataset
+
+    out = []
+    for text in args.data:
+        spec = parse_data_arg(text)
+        listing = scan_dataset(spec)
+        token = CancelToken()
+        with cancel_on_sigint(token):
+            aligned = run_to_completion(
+                align_images(listing.items, name=listing.name, settings=AlignSettings(pad=spec.pad),
+                             cache_root=Path(args.cache_dir) if args.cache_dir else None, cancel=token),
+                None if args.quiet else print_progress)
+        failures = list(iter_failures(aligned, args.show_failures))
+        out.append({"dataset": listing.name, "folder": aligned.folder, **aligned.summary,
+                    "identities": len(listing.identities), "failures_shown": failures})
+        text_lines = [aligned.describe(), f"  cache: {aligned.folder}"] + [f"  {f}" for f in failures]
+        if not args.json:
+            print("\n".join(text_lines))
+    if args.json:
+        emit(args, out)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``eval``, ``losses`` and ``cache``."""
+    _add_train(subparsers)
+    _add_eval(subparsers)
+    p = subparsers.add_parser("losses", help="list the losses of the zoo, one line each")
+    p.add_argument("--params", action="store_true", help="also list each loss's hyper-parameters and defaults")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_losses)
+    p = subparsers.add_parser("cache", help="align dataset folders into the alignment cache (or show it)",
+                              description="Aligns every image once with MediaPipe (resumable: run again after "
+                                          "an interruption) and reports failures by reason.")
+    p.add_argument("data", nargs="+", metavar="DIR[::key=value...]", help="dataset folder(s)")
+    p.add_argument("--cache-dir", metavar="DIR")
+    p.add_argument("--show-failures", type=int, default=10, metavar="N", help="list the first N failed images")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cache)
+
