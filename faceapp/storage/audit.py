@@ -12,12 +12,9 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from faceapp.storage.records import AuditEntry, AuditRecord
+from faceapp.storage.records import OPERATIONS, AuditEntry, AuditRecord  # noqa: F401 (re-exported)
 from faceapp.storage.schema import AuditEvent
 from faceapp.storage.uow import UnitOfWork
-
-OPERATIONS = ("enroll", "verify", "identify", "rename", "update", "delete", "delete-template", "reembed",
-              "thresholds", "import")
 
 
 def append_audit(session: Session, entry: AuditEntry) -> AuditEvent:

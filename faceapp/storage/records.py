@@ -25,6 +25,10 @@ class NameInUseError(FieldError):
     """An identity name or external id is already taken (choose another, or add to that identity)."""
 
 
+OPERATIONS = ("enroll", "verify", "identify", "rename", "update", "delete", "delete-template", "reembed",
+              "thresholds", "import")
+"""The operations audit events record."""
+
 IdentityRef = int | str
 """An identity by database id (int, or a string of digits prefixed with '#', e.g. '#12') or by exact name."""
 

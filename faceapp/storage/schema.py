@@ -76,6 +76,7 @@ class Identity(Base):
     """A person in the gallery."""
 
     __tablename__ = "identities"
+    __table_args__ = {"sqlite_autoincrement": True}     # ids are never reused (audit rows, index sync)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
@@ -93,6 +94,7 @@ class Crop(Base):
     """One enrolled face image, aligned to 112x112 and stored as PNG (the input of re-embedding)."""
 
     __tablename__ = "crops"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
@@ -143,6 +145,7 @@ class Template(Base):
         UniqueConstraint("crop_id", "model_id", name="uq_templates_crop_model"),
         Index("ix_templates_model_identity", "model_id", "identity_id"),
         Index("ix_templates_identity_id", "identity_id"),
+        {"sqlite_autoincrement": True},   # a deleted template's id never comes back (index delta sync)
     )
 
 

@@ -217,3 +217,11 @@ def test_crops_to_embed_and_idempotent_batches(store: Store, make_samples) -> No
     assert store.templates.identities_without_crops() == [(store.identities.get("NoCrops").id, "NoCrops")]
     with pytest.raises(IncompatibleError):
         store.templates.add_crop_templates(new, [record.crop_ids[2]], np.ones((1, 5), np.float32))
+
+
+def test_ids_are_never_reused_after_deletion(store: Store, make_samples) -> None:
+    first = store.templates.enroll(NewIdentity("Alice"), make_samples(2), MODEL)
+    store.identities.delete("Alice")
+    second = store.templates.enroll(NewIdentity("Alice"), make_samples(2, seed=3), MODEL)
+    assert second.identity.id > first.identity.id
+    assert min(second.template_ids) > max(first.template_ids) and min(second.crop_ids) > max(first.crop_ids)

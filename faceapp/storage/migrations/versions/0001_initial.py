@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_identities"),
         sa.UniqueConstraint("name", name="uq_identities_name"),
         sa.UniqueConstraint("external_id", name="uq_identities_external_id"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "crops",
@@ -43,6 +44,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["identity_id"], ["identities.id"], name="fk_crops_identity_id_identities",
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name="pk_crops"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_crops_identity_id", "crops", ["identity_id"])
     op.create_table(
@@ -75,6 +77,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["crop_id"], ["crops.id"], name="fk_templates_crop_id_crops", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name="pk_templates"),
         sa.UniqueConstraint("crop_id", "model_id", name="uq_templates_crop_model"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_templates_model_identity", "templates", ["model_id", "identity_id"])
     op.create_index("ix_templates_identity_id", "templates", ["identity_id"])

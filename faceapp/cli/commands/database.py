@@ -1,0 +1,195 @@
+"""Store maintenance commands: ``faceapp db upgrade|check|backup|reembed``, ``faceapp thresholds show|set``
+and ``faceapp gallery export|import``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from faceapp.cli.commands.identities import add_store_options, open_store
+from faceapp.cli.commands.pipeline import add_embed_options, load_embedder
+from faceapp.cli.output import emit, print_progress
+from faceapp.core.errors import ExitCode
+from faceapp.core.progress import run_to_completion
+
+
+# ------------------------------------------------------------------------------------------------------ db
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from faceapp.storage import Store
+
+    with Store(args.db, schema="ignore") as store:
+        before = store.upgrade()
+        after = store.schema_status()
+    data = {"database": store.where, "from": before.current, "to": after.current, "upgraded": not before.up_to_date}
+    text = (f"database {store.where} is already at schema {after.current}" if before.up_to_date else
+            f"upgraded database {store.where} from schema {before.current or 'none (new)'} to {after.current}")
+    emit(args, data, text)
+    return 0
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    from faceapp.storage import Store
+    from faceapp.storage.maintenance import check
+
+    with Store(args.db, schema="ignore") as store:
+        report = check(store)
+    lines = [f"database {report.database}: schema {report.schema_revision or 'none'} "
+             f"(this FaceApp: {report.head_revision}), SQLite integrity {report.integrity}",
+             f"{report.identities} identities, {report.crops} crops, templates by model: "
+             + (", ".join(f"{m} {n}" for m, n in report.templates_by_model.items()) or "none")]
+    lines += [f"problem: {p}" for p in report.problems] or ["no problems found"]
+    emit(args, report.as_dict(), "\n".join(lines))
+    return 0 if report.ok else int(ExitCode.DATABASE)
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    from faceapp.storage.maintenance import backup
+
+    with open_store(args) as store:
+        target = backup(store, args.path, overwrite=args.overwrite)
+    emit(args, {"database": store.where, "backup": str(target), "bytes": target.stat().st_size},
+         f"backed up {store.where} to {target} ({target.stat().st_size:,} bytes)")
+    return 0
+
+
+def cmd_db_reembed(args: argparse.Namespace) -> int:
+    from faceapp.core.progress import CancelToken
+    from faceapp.services.reembed import reembed_gallery
+
+    embedder = load_embedder(args)
+    cancel = CancelToken()
+    with open_store(args) as store:
+        job = reembed_gallery(store, embedder, batch_size=args.batch_size, cancel=cancel, operator=args.operator)
+        try:
+            report = run_to_completion(job, None if args.json else print_progress)
+        except KeyboardInterrupt:           # stop after the current batch; done batches stay committed
+            cancel.cancel()
+            report = run_to_completion(job)
+    lines = [f"{report.embedded} crops embedded with {report.model_id}; {report.remaining} left"
+             + (" (cancelled: run again to resume)" if report.cancelled else "")]
+    if report.without_crops:
+        names = ", ".join(n for _, n in report.without_crops[:10])
+        more = f" and {len(report.without_crops) - 10} more" if len(report.without_crops) > 10 else ""
+        lines.append(f"warning: {len(report.without_crops)} identities have no stored crop and cannot be re-embedded "
+                     f"(enrol them again): {names}{more}")
+    emit(args, report.as_dict(), "\n".join(lines))
+    return int(ExitCode.CANCELLED) if report.cancelled else 0
+
+
+# ---------------------------------------------------------------------------------------------- thresholds
+def cmd_thresholds_show(args: argparse.Namespace) -> int:
+    from faceapp.services.gallery import Gallery, model_spec
+
+    embedder = load_embedder(args)
+    with open_store(args) as store:
+        thresholds = Gallery(store, model_spec(embedder), embedder.card).thresholds()
+    data = {"model_id": embedder.model_id, "trained": embedder.trained, **thresholds.as_dict()}
+    far = f", target FAR {thresholds.target_far:g}" if thresholds.target_far else ""
+    when = f", calibrated {thresholds.calibrated_at:%Y-%m-%d}" if thresholds.calibrated_at else ""
+    emit(args, data, f"{embedder.model_id}: verify {thresholds.verify:.3f}, identify {thresholds.identify:.3f} "
+                     f"(source {thresholds.source}{far}{when})")
+    return 0
+
+
+def cmd_thresholds_set(args: argparse.Namespace) -> int:
+    from faceapp.services.gallery import model_spec
+
+    embedder = load_embedder(args)
+    with open_store(args) as store:
+        current = store.thresholds.get(embedder.model_id)
+        verify = args.verify if args.verify is not None else (current.verify if current else None)
+        identify = args.identify if args.identify is not None else (current.identify if current else verify)
+        if verify is None:
+            from faceapp.storage import FieldError
+
+            raise FieldError("--verify is required when the model has no stored thresholds yet")
+        record = store.thresholds.set(model_spec(embedder), verify=verify, identify=identify,
+                                      target_far=args.target_far, source=args.source, operator=args.operator)
+    emit(args, {"model_id": record.model_id, "verify": record.verify, "identify": record.identify,
+                "target_far": record.target_far, "source": record.source, "calibrated_at": record.calibrated_at},
+         f"{record.model_id}: verify {record.verify:.3f}, identify {record.identify:.3f} saved (source {record.source})")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------- gallery
+def cmd_gallery_export(args: argparse.Namespace) -> int:
+    from faceapp.storage.transfer import export_gallery
+
+    with open_store(args) as store:
+        summary = export_gallery(store, args.path, overwrite=args.overwrite, include_crops=not args.no_crops,
+                                 model_ids=args.model_id or None)
+    emit(args, summary, f"exported {summary['identities']} identities, {summary['crops']} crops and "
+                        f"{summary['templates']} templates to {summary['path']}")
+    return 0
+
+
+def cmd_gallery_import(args: argparse.Namespace) -> int:
+    from faceapp.storage.transfer import import_gallery
+
+    with open_store(args) as store:
+        summary = import_gallery(store, args.path, on_conflict=args.on_conflict, operator=args.operator)
+    text = (f"imported {summary['identities']} identities ({summary['merged']} merged, {summary['skipped']} skipped), "
+            f"{summary['crops']} crops and {summary['templates']} templates from {args.path}")
+    emit(args, summary, text)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ register
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add db, thresholds and gallery."""
+    p = subparsers.add_parser("db", help="database upgrade, check, backup and re-embedding",
+                              description="Maintain the identity store (see docs/identity_store.md).")
+    sub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    q = sub.add_parser("upgrade", help="upgrade the schema to this FaceApp's version (also done on open)")
+    add_store_options(q, operator=False)
+    q.set_defaults(handler=cmd_db_upgrade)
+    q = sub.add_parser("check", help="schema version, SQLite integrity, orphans, dimension mismatches (exit 6 "
+                                     "when a problem is found)")
+    add_store_options(q, operator=False)
+    q.set_defaults(handler=cmd_db_check)
+    q = sub.add_parser("backup", help="copy a SQLite store with the online backup API (safe while in use)")
+    q.add_argument("path", type=Path, metavar="PATH", help="backup file to write")
+    q.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
+    add_store_options(q, operator=False)
+    q.set_defaults(handler=cmd_db_backup)
+    q = sub.add_parser("reembed", help="embed the stored face crops with the active model (resumable; Ctrl-C "
+                                       "stops after the current batch)")
+    add_store_options(q)
+    add_embed_options(q)
+    q.set_defaults(handler=cmd_db_reembed)
+
+    p = subparsers.add_parser("thresholds", help="show or set the verify/identify thresholds of the active model",
+                              description="Thresholds come from the store, else the model card, else defaults; "
+                                          "the source is always shown.")
+    sub = p.add_subparsers(dest="thresholds_command", metavar="ACTION", required=True)
+    q = sub.add_parser("show", help="the thresholds in force and where they come from")
+    add_store_options(q, operator=False)
+    add_embed_options(q)
+    q.set_defaults(handler=cmd_thresholds_show)
+    q = sub.add_parser("set", help="store thresholds for the active model")
+    q.add_argument("--verify", type=float, help="verify threshold (cosine similarity)")
+    q.add_argument("--identify", type=float, help="identify threshold (default: the verify threshold)")
+    q.add_argument("--target-far", type=float, metavar="FAR", help="the false-accept rate they were chosen for")
+    q.add_argument("--source", default="manual", help="where the values come from (default manual)")
+    add_store_options(q)
+    add_embed_options(q)
+    q.set_defaults(handler=cmd_thresholds_set)
+
+    p = subparsers.add_parser("gallery", help="export or import the gallery (zip: JSON + PNG crops + npy "
+                                              "embeddings)",
+                              description="Move a gallery between workstations; format in docs/identity_store.md.")
+    sub = p.add_subparsers(dest="gallery_command", metavar="ACTION", required=True)
+    q = sub.add_parser("export", help="write the gallery to a zip file")
+    q.add_argument("path", type=Path, metavar="FILE.zip")
+    q.add_argument("--overwrite", action="store_true", help="replace FILE.zip if it exists")
+    q.add_argument("--no-crops", action="store_true", help="leave the face crops out (cannot be re-embedded then)")
+    q.add_argument("--model-id", action="append", metavar="ID", help="only templates of this model (repeatable)")
+    add_store_options(q, operator=False)
+    q.set_defaults(handler=cmd_gallery_export)
+    q = sub.add_parser("import", help="add a gallery zip to this store (one transaction)")
+    q.add_argument("path", type=Path, metavar="FILE.zip")
+    q.add_argument("--on-conflict", choices=("fail", "skip", "merge"), default="fail",
+                   help="when a name already exists: fail (default, nothing imported), skip that identity, or "
+                        "merge its crops and templates into the existing one")
+    add_store_options(q)
+    q.set_defaults(handler=cmd_gallery_import)

@@ -1,0 +1,344 @@
+"""Gallery commands: ``faceapp enroll``, ``identities list|show|rename|delete``, ``verify``, ``identify``
+and ``audit``. Every verify/identify decision is written to the audit log.
+
+The database is ``--db URL`` (or a SQLite file path), else $FACEAPP_DB, else the SQLite file in the
+user data folder; an older database is upgraded on open, a newer one refused. The operator recorded
+in audit events is ``--operator``, else $FACEAPP_OPERATOR, else the login name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from faceapp.cli.commands.pipeline import add_embed_options, add_vision_options, load_embedder, open_pipeline
+from faceapp.cli.output import emit, print_progress
+from faceapp.core.errors import ExitCode
+from faceapp.core.progress import run_to_completion
+from faceapp.storage.records import OPERATIONS, FieldError
+
+VERIFY_POLICIES = ("max", "mean", "centroid")   # see faceapp.matching.matcher
+
+
+# ------------------------------------------------------------------------------------------- shared options
+def add_store_options(parser: argparse.ArgumentParser, *, operator: bool = True) -> None:
+    """--db, --json and (for commands that write audit events) --operator."""
+    parser.add_argument("--db", metavar="URL", help="database: SQLAlchemy URL or SQLite file "
+                                                    "(default $FACEAPP_DB, else faceapp.db in the user data folder)")
+    if operator:
+        parser.add_argument("--operator", metavar="NAME",
+                            help="operator recorded in the audit log (default $FACEAPP_OPERATOR, else login name)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def open_store(args: argparse.Namespace):  # noqa: ANN201 - Store
+    """The Store named by --db (upgraded on open); says so on stderr when it upgraded the schema."""
+    from faceapp.storage import Store
+
+    store = Store(getattr(args, "db", None))
+    if store.upgraded and store.schema_before and store.schema_before.current is not None:
+        print(f"note: upgraded database {store.where} from schema {store.schema_before.current} to "
+              f"{store.schema_before.head}", file=sys.stderr)
+    return store
+
+
+def open_gallery(args: argparse.Namespace, store, embedder):  # noqa: ANN001, ANN201 - Gallery
+    """The gallery of the active model; warns when stored faces are not searchable with it."""
+    from faceapp.services.gallery import Gallery, model_spec
+
+    gallery = Gallery(store, model_spec(embedder), embedder.card, operator=getattr(args, "operator", None))
+    status = gallery.status()
+    if status.need_reembedding:
+        print(f"warning: {status.need_reembedding} stored faces have no template of {embedder.model_id} and are "
+              "not searched: run `faceapp db reembed`", file=sys.stderr)
+    if status.skipped:
+        print(f"warning: {status.skipped} templates of {embedder.model_id} have another embedding size and are "
+              "never compared (see `faceapp db check`)", file=sys.stderr)
+    return gallery
+
+
+def parse_when(text: str) -> datetime:
+    """An ISO date/time (naive = UTC) or a duration back from now: 30m, 12h, 7d, 2w."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
+    if match:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+        return datetime.now(timezone.utc) - timedelta(**{unit: int(match.group(1))})
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError as error:
+        raise FieldError(f"--since {text!r}: expected an ISO date/time (2025-01-31, 2025-01-31T08:00) or a "
+                           "duration such as 30m, 12h, 7d") from error
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _threshold_override(args: argparse.Namespace, kind: str, gallery):  # noqa: ANN001, ANN202
+    from dataclasses import replace
+
+    value = getattr(args, "threshold", None)
+    if value is None:
+        return None
+    if not -1.0 <= value <= 1.0:
+        raise FieldError(f"--threshold must be a cosine similarity in [-1, 1], got {value}")
+    return replace(gallery.thresholds(), **{kind: value}, source="command-line")
+
+
+def _model_info(embedder) -> dict[str, Any]:  # noqa: ANN001
+    return {"model_id": embedder.model_id, "trained": bool(embedder.trained)}
+
+
+# -------------------------------------------------------------------------------------------------- enroll
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from faceapp.capture.images import list_images
+    from faceapp.services.enrollment import EnrollmentService
+    from faceapp.storage import NewIdentity
+
+    images = list_images(args.images)
+    consent_at = parse_when(args.consent_at) if args.consent_at else (datetime.now(timezone.utc) if args.consent else None)
+    target = args.name if args.add else NewIdentity(args.name, external_id=args.external_id, notes=args.notes,
+                                                     consent_at=consent_at)
+    embedder = load_embedder(args)
+    with open_store(args) as store, open_pipeline(args) as pipeline:
+        service = EnrollmentService(store, embedder, pipeline=pipeline, operator=args.operator,
+                                    duplicate_check=not args.no_duplicate_check)
+        show = print_progress if sys.stderr.isatty() and not args.json else None
+        result = run_to_completion(service.enroll(target, images), show)
+    data = {**result.as_dict(), "model": _model_info(embedder)}
+    record = result.record
+    lines = [f"{'enrolled' if record.created else 'added to'} {record.identity.name!r} (id {record.identity.id}): "
+             f"{len(record.template_ids)} of {len(images)} images accepted, "
+             f"{record.identity.template_count} templates in total"]
+    lines += [f"  rejected {c.source}: {'; '.join(c.reasons)}" for c in result.rejected]
+    lines += [f"warning: looks like existing identity {d.name!r} (id {d.identity_id}, score {d.score:.3f} >= "
+              f"{d.threshold:.3f}): same person enrolled twice?" for d in result.duplicates]
+    emit(args, data, "\n".join(lines))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- identities
+def _identity_line(info) -> str:  # noqa: ANN001
+    extra = f" [{info.external_id}]" if info.external_id else ""
+    return f"{info.id:>6}  {info.name}{extra}  ({info.template_count} templates, {info.crop_count} crops)"
+
+
+def cmd_identities_list(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        identities = store.identities.list(args.search, limit=args.limit)
+    text = "\n".join(_identity_line(i) for i in identities) or "no identities"
+    emit(args, [i.as_dict() for i in identities], text)
+    return 0
+
+
+def cmd_identities_show(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        info = store.identities.get(args.name)
+        templates = store.templates.for_identity(info.id)
+        crops = store.templates.crops(info.id) if args.crops_dir else []
+    if args.crops_dir:
+        args.crops_dir.mkdir(parents=True, exist_ok=True)
+        for crop in crops:
+            (args.crops_dir / f"{info.id}_{crop.id}.png").write_bytes(crop.png)
+    data = {**info.as_dict(), "template_list": [t.as_dict() for t in templates]}
+    lines = [_identity_line(info).strip(), f"  created {info.created_at:%Y-%m-%d %H:%M} UTC, "
+             f"consent {info.consent_at:%Y-%m-%d %H:%M} UTC" if info.consent_at else
+             f"  created {info.created_at:%Y-%m-%d %H:%M} UTC, no consent recorded"]
+    if info.notes:
+        lines.append(f"  notes: {info.notes}")
+    lines += [f"  template {t.id}: model {t.model_id}, dim {t.dim}, quality {t.quality if t.quality is not None else '-'}"
+              f", source {t.source or '-'}, {t.created_at:%Y-%m-%d %H:%M}" for t in templates]
+    if args.crops_dir:
+        lines.append(f"  wrote {len(crops)} crops to {args.crops_dir}")
+    emit(args, data, "\n".join(lines))
+    return 0
+
+
+def cmd_identities_rename(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        info = store.identities.rename(args.name, args.new_name, operator=args.operator)
+    emit(args, info.as_dict(), f"renamed to {info.name!r} (id {info.id})")
+    return 0
+
+
+def cmd_identities_delete(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        info = store.identities.get(args.name)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise FieldError(f"deleting {info.name!r} ({info.template_count} templates, {info.crop_count} "
+                                   "crops) needs --yes when not run interactively")
+            answer = input(f"Delete {info.name!r} with {info.template_count} templates and {info.crop_count} "
+                           "crops? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted", file=sys.stderr)
+                return int(ExitCode.CANCELLED)
+        report = store.identities.delete(info.id, forget_audit=args.forget_audit, operator=args.operator)
+    emit(args, report.__dict__, f"deleted {report.name!r}: {report.templates} templates, {report.crops} crops")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ verify/identify
+def cmd_verify(args: argparse.Namespace) -> int:
+    from faceapp.services.probe import embed_probe
+
+    embedder = load_embedder(args)
+    with open_store(args) as store, open_pipeline(args) as pipeline:
+        gallery = open_gallery(args, store, embedder)
+        store.identities.get(args.name)                      # NotFoundError before detecting anything
+        probe = embed_probe(pipeline, embedder, args.image)
+        override = _threshold_override(args, "verify", gallery)
+        decision = gallery.verify(args.name, probe.embedding, policy=args.policy, thresholds=override,
+                                  details={"probe": str(args.image), "faces_in_probe": probe.faces})
+        source = (override or gallery.thresholds()).source
+    data = {"identity_id": decision.identity_id, "name": decision.name, "score": decision.score,
+            "threshold": decision.threshold, "match": decision.match, "policy": decision.policy,
+            "thresholds_source": source, "faces_in_probe": probe.faces, "probe": str(args.image),
+            "model": _model_info(embedder)}
+    verdict = "MATCH" if decision.match else "NO MATCH"
+    text = (f"{verdict}: {args.image} vs {decision.name!r} score {decision.score:.3f} "
+            f"{'>=' if decision.match else '<'} {decision.threshold:.3f} (policy {decision.policy}, thresholds {source})")
+    if probe.faces > 1:
+        text += f"\nnote: {probe.faces} faces in the image; the largest was used"
+    emit(args, data, text)
+    return int(ExitCode.NO_MATCH) if args.strict and not decision.match else 0
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    from faceapp.services.probe import embed_probe
+
+    if args.top_k < 1:
+        raise FieldError(f"--top-k must be at least 1, got {args.top_k}")
+    embedder = load_embedder(args)
+    with open_store(args) as store, open_pipeline(args) as pipeline:
+        gallery = open_gallery(args, store, embedder)
+        probe = embed_probe(pipeline, embedder, args.image)
+        override = _threshold_override(args, "identify", gallery)
+        decision = gallery.identify(probe.embedding, top_k=args.top_k, thresholds=override,
+                                    details={"probe": str(args.image), "faces_in_probe": probe.faces})
+        source = (override or gallery.thresholds()).source
+    candidates = [{"rank": r, "identity_id": c.identity_id, "name": c.name, "score": c.score}
+                  for r, c in enumerate(decision.candidates, 1)]
+    best = decision.best
+    data = {"identity_id": decision.identity_id, "name": None if decision.is_unknown else best.name,
+            "unknown": decision.is_unknown, "threshold": decision.threshold, "thresholds_source": source,
+            "candidates": candidates, "faces_in_probe": probe.faces, "probe": str(args.image),
+            "model": _model_info(embedder)}
+    if best is None:
+        head = f"UNKNOWN: the gallery has no template of {embedder.model_id}"
+    elif decision.is_unknown:
+        head = f"UNKNOWN: best {best.name!r} {best.score:.3f} < {decision.threshold:.3f} (thresholds {source})"
+    else:
+        head = f"{best.name} (id {best.identity_id}): {best.score:.3f} >= {decision.threshold:.3f} (thresholds {source})"
+    lines = [head] + [f"  {c['rank']:>2}. {c['name']:<30} {c['score']:.3f}" for c in candidates]
+    if probe.faces > 1:
+        lines.append(f"note: {probe.faces} faces in the image; the largest was used")
+    emit(args, data, "\n".join(lines))
+    return int(ExitCode.NO_MATCH) if args.strict and decision.is_unknown else 0
+
+
+# --------------------------------------------------------------------------------------------------- audit
+def cmd_audit(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        identity_id = store.identities.get(args.identity).id if args.identity else None
+        events = store.audit.query(since=parse_when(args.since) if args.since else None, operation=args.operation,
+                                   identity_id=identity_id, limit=args.limit, newest_first=args.limit is not None)
+    if args.limit is not None:
+        events.reverse()
+
+    def line(e) -> str:  # noqa: ANN001
+        parts = [f"{e.time:%Y-%m-%d %H:%M:%S}", f"{e.operation:<9}", e.identity_name or "-"]
+        if e.score is not None:
+            parts.append(f"score {e.score:.3f}" + (f" / {e.threshold:.3f}" if e.threshold is not None else ""))
+        if e.decision:
+            parts.append(e.decision)
+        parts.append(f"by {e.operator or '-'}")
+        return "  ".join(parts)
+
+    emit(args, [e.as_dict() for e in events], "\n".join(line(e) for e in events) or "no audit events")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ register
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add enroll, identities, verify, identify and audit."""
+    p = subparsers.add_parser("enroll", help="enrol a person from several images",
+                              description="Enrol NAME from images (files or folders): each image must show one "
+                                          "face that passes the quality gate; rejected images are listed with the "
+                                          "reason. Everything is saved in one transaction. Warns when the face "
+                                          "already matches another identity.")
+    p.add_argument("name", metavar="NAME", help="display name (unique)")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files or folders")
+    p.add_argument("--add", action="store_true", help="add the images to the existing identity NAME")
+    p.add_argument("--external-id", metavar="ID", help="an id from another system (unique)")
+    p.add_argument("--notes", help="free text kept with the identity")
+    p.add_argument("--consent", action="store_true", help="record that consent was given now")
+    p.add_argument("--consent-at", metavar="WHEN", help="record consent given at this ISO date/time")
+    p.add_argument("--no-duplicate-check", action="store_true", help="skip the check against other identities")
+    add_store_options(p)
+    add_vision_options(p)
+    add_embed_options(p)
+    p.set_defaults(handler=cmd_enroll)
+
+    p = subparsers.add_parser("identities", help="list, show, rename or delete identities",
+                              description="Manage the enrolled identities. NAME is the exact name or #ID.")
+    sub = p.add_subparsers(dest="identities_command", metavar="ACTION", required=True)
+    q = sub.add_parser("list", help="identities with template counts")
+    q.add_argument("--search", metavar="TEXT", help="only names or external ids containing TEXT")
+    q.add_argument("--limit", type=int, metavar="N", help="at most N identities")
+    add_store_options(q, operator=False)
+    q.set_defaults(handler=cmd_identities_list)
+    q = sub.add_parser("show", help="one identity with its templates")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--crops-dir", type=Path, metavar="DIR", help="also write its aligned crops (PNG) into DIR")
+    add_store_options(q, operator=False)
+    q.set_defaults(handler=cmd_identities_show)
+    q = sub.add_parser("rename", help="give an identity another name")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("new_name", metavar="NEW_NAME")
+    add_store_options(q)
+    q.set_defaults(handler=cmd_identities_rename)
+    q = sub.add_parser("delete", help="delete an identity with its templates and crops")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    q.add_argument("--forget-audit", action="store_true", help="also blank the name in past audit events")
+    add_store_options(q)
+    q.set_defaults(handler=cmd_identities_delete)
+
+    p = subparsers.add_parser("verify", help="1:1: is the person in IMAGE the claimed NAME?",
+                              description="Compare the main face of IMAGE with NAME's templates (policy max, mean "
+                                          "or centroid) against the verify threshold of the active model. Exit 0 "
+                                          "either way unless --strict (then 12 on NO MATCH). Audited.")
+    p.add_argument("name", metavar="NAME", help="claimed identity (name or #ID)")
+    p.add_argument("image", type=Path, metavar="IMAGE")
+    p.add_argument("--policy", choices=VERIFY_POLICIES, default="max", help="how templates combine (default max)")
+    p.add_argument("--threshold", type=float, help="use this verify threshold instead of the stored one")
+    p.add_argument("--strict", action="store_true", help="exit 12 when the answer is NO MATCH")
+    add_store_options(p)
+    add_vision_options(p)
+    add_embed_options(p)
+    p.set_defaults(handler=cmd_verify)
+
+    p = subparsers.add_parser("identify", help="1:N: who is in IMAGE? (or unknown)",
+                              description="Rank the gallery's identities by their best template against the main "
+                                          "face of IMAGE; UNKNOWN when the best score is under the identify "
+                                          "threshold. Exit 0 either way unless --strict (then 12 on unknown). Audited.")
+    p.add_argument("image", type=Path, metavar="IMAGE")
+    p.add_argument("--top-k", type=int, default=5, metavar="K", help="candidates to list (default 5)")
+    p.add_argument("--threshold", type=float, help="use this identify threshold instead of the stored one")
+    p.add_argument("--strict", action="store_true", help="exit 12 when the answer is unknown")
+    add_store_options(p)
+    add_vision_options(p)
+    add_embed_options(p)
+    p.set_defaults(handler=cmd_identify)
+
+    p = subparsers.add_parser("audit", help="the audit log of decisions and gallery changes",
+                              description="Audit events, oldest first. --since takes an ISO date/time (UTC unless "
+                                          "it says otherwise) or a duration such as 30m, 12h, 7d.")
+    p.add_argument("--since", metavar="WHEN", help="events at or after WHEN")
+    p.add_argument("--operation", choices=OPERATIONS, help="only events of this operation")
+    p.add_argument("--identity", metavar="NAME", help="events of one identity (name or #ID)")
+    p.add_argument("--limit", type=int, metavar="N", help="only the N most recent events")
+    add_store_options(p, operator=False)
+    p.set_defaults(handler=cmd_audit)

@@ -1,0 +1,206 @@
+"""The gallery service: the store plus an in-memory index of the active model, kept in sync, deciding
+verify/identify and writing every decision to the audit log.
+
+    gallery = Gallery(store, model_spec(embedder), embedder.card, operator="desk-1")
+    gallery.identify(embedder.embed_one(crop), top_k=5)      # -> IdentifyDecision, audited
+    gallery.verify("Alice", embedding)                        # -> VerifyDecision, audited
+
+Sync: the store's gallery revision grows with every identity/template change (from any process).
+Before each decision the service compares it with the revision the index reflects and, when it moved,
+fetches only the template ids of the model, drops the rows that are gone and loads the new ones.
+Only templates of this model id AND this dimension are ever loaded, so a template of another size is
+never compared.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from faceapp.core.errors import NotFoundError
+from faceapp.core.types import IdentifyDecision, VerifyDecision
+from faceapp.matching import GalleryIndex, Matcher, Thresholds, resolve_thresholds
+from faceapp.matching.matcher import POLICIES
+from faceapp.storage import AuditEntry, ModelSpec, Store, ThresholdRecord
+from faceapp.storage.identities import parse_ref
+from faceapp.storage.records import IdentityRef
+
+log = logging.getLogger(__name__)
+
+
+class EmbedderLike(Protocol):
+    """What the services need of an embedder (``faceapp.embedding.Embedder`` fits)."""
+
+    model_id: str
+    name: str
+    dim: int
+    card: dict[str, Any]
+
+    def embed(self, crops: Sequence[np.ndarray] | np.ndarray, batch_size: int = 64) -> np.ndarray: ...
+
+
+def model_spec(embedder: EmbedderLike) -> ModelSpec:
+    """The store's description of an embedder's model (id, name, dimension, folder, sha256, metrics)."""
+    folder = getattr(embedder, "folder", None)
+    card = getattr(embedder, "card", None) or {}
+    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else None
+    return ModelSpec(model_id=embedder.model_id, name=embedder.name, embedding_dim=int(embedder.dim),
+                     folder=str(folder) if folder else None, sha256=getattr(embedder, "weights_sha256", None),
+                     metrics=metrics)
+
+
+def default_operator() -> str | None:
+    """$FACEAPP_OPERATOR, else the login name (recorded in audit events)."""
+    name = os.environ.get("FACEAPP_OPERATOR", "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+@dataclass(frozen=True)
+class GalleryStatus:
+    """How much of the gallery the active model can search."""
+
+    model_id: str
+    identities: int                     # identities in the store
+    searchable: int                     # identities with at least one template of this model
+    templates: int                      # templates of this model in the index
+    skipped: int                        # templates of this model id with another dimension (never compared)
+    need_reembedding: int               # crops without a template of this model
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Gallery:
+    """Store + synced index + thresholds for one model; thread-safe."""
+
+    def __init__(self, store: Store, model: ModelSpec, card: Mapping[str, Any] | None = None, *,
+                 operator: str | None = None, register: bool = True) -> None:
+        self.store = store
+        self.model = model
+        self.card = dict(card or {})
+        self.operator = operator if operator is not None else default_operator()
+        self.index = GalleryIndex(model.model_id, model.embedding_dim)
+        self.skipped = 0
+        self._lock = threading.RLock()
+        if register:
+            store.models.register(model)     # IncompatibleError when the id was stored with another size
+        self.sync()
+
+    # --- sync ------------------------------------------------------------------------------------
+
+    def sync(self, *, force: bool = False) -> bool:
+        """Bring the index up to the store's revision; True when something was (re)loaded."""
+        with self._lock:
+            revision = self.store.revision()
+            if revision == self.index.revision and not force:
+                return False
+            if self.index.revision < 0 or force:
+                rows = self.store.templates.gallery_rows(self.model.model_id, self.model.embedding_dim)
+                self.index.clear()
+                self.skipped = rows.skipped
+                if rows.skipped:
+                    log.warning("%d templates of model %s have another dimension and are ignored",
+                                rows.skipped, self.model.model_id)
+            else:
+                rows, removed = self.store.templates.gallery_changes(
+                    self.model.model_id, self.model.embedding_dim, self.index.template_ids.copy())
+                self.index.remove_templates(removed)
+            self.index.add(rows.template_ids, rows.identity_ids, rows.embeddings)
+            self.index.names = rows.names
+            self.index.revision = rows.revision
+            return True
+
+    # --- thresholds ------------------------------------------------------------------------------
+
+    def thresholds(self) -> Thresholds:
+        """Thresholds of this model: store, else model card, else defaults (``source`` says which)."""
+        return resolve_thresholds(self.store.thresholds.get(self.model.model_id), self.card)
+
+    def save_thresholds(self, verify: float, identify: float, *, target_far: float | None = None,
+                        source: str = "manual") -> ThresholdRecord:
+        """Store thresholds for this model (GUI "Save", ``faceapp thresholds set``)."""
+        return self.store.thresholds.set(self.model, verify=verify, identify=identify, target_far=target_far,
+                                         source=source, operator=self.operator)
+
+    # --- decisions -------------------------------------------------------------------------------
+
+    def _identity_id(self, identity: IdentityRef) -> int:
+        key = parse_ref(identity)
+        if isinstance(key, int) and key in self.index.names:
+            return key
+        if isinstance(key, str):
+            wanted = " ".join(key.split())
+            for identity_id, name in self.index.names.items():
+                if name == wanted:
+                    return identity_id
+        return self.store.identities.get(identity).id   # NotFoundError with the usual message
+
+    def verify(self, identity: IdentityRef, embedding: np.ndarray, *, policy: str = "max",
+               thresholds: Thresholds | None = None, audit: bool = True,
+               details: Mapping[str, Any] | None = None) -> VerifyDecision:
+        """Is ``embedding`` the claimed identity? Audited unless ``audit=False``."""
+        if policy not in POLICIES:
+            raise ValueError(f"unknown verify policy {policy!r}; known: {', '.join(POLICIES)}")
+        with self._lock:
+            self.sync()
+            identity_id = self._identity_id(identity)
+            used = thresholds or self.thresholds()
+            try:
+                decision = Matcher(self.index, used).verify(identity_id, embedding, policy)
+            except NotFoundError as error:
+                raise NotFoundError(f"{error}; `faceapp db reembed` creates templates for the active model "
+                                    "from the stored crops") from error
+        if audit:
+            self.store.audit.append(AuditEntry(
+                "verify", identity_id=decision.identity_id, identity_name=decision.name, model_id=self.model.model_id,
+                score=decision.score, threshold=decision.threshold, decision="match" if decision.match else "no-match",
+                operator=self.operator, details={"policy": policy, "thresholds": used.source, **(details or {})}))
+        return decision
+
+    def identify(self, embedding: np.ndarray, *, top_k: int = 5, thresholds: Thresholds | None = None,
+                 audit: bool = True, details: Mapping[str, Any] | None = None) -> IdentifyDecision:
+        """Who is this? Ranked candidates and "unknown" under the identify threshold; audited."""
+        with self._lock:
+            self.sync()
+            used = thresholds or self.thresholds()
+            decision = Matcher(self.index, used).identify(embedding, top_k)
+        if audit:
+            best = decision.best
+            self.store.audit.append(AuditEntry(
+                "identify", identity_id=decision.identity_id, identity_name=best.name if decision.identity_id else None,
+                model_id=self.model.model_id, score=best.score if best else None, threshold=decision.threshold,
+                decision="unknown" if decision.is_unknown else "identified", operator=self.operator,
+                details={"top_k": top_k, "candidates": [[c.identity_id, round(c.score, 6)] for c in decision.candidates],
+                         "thresholds": used.source, **(details or {})}))
+        return decision
+
+    def best_other(self, embeddings: np.ndarray, *, exclude: int | None = None) -> tuple[int, float] | None:
+        """The best-matching identity (other than ``exclude``) over several probe embeddings, or None."""
+        with self._lock:
+            self.sync()
+            best: tuple[int, float] | None = None
+            for vector in np.atleast_2d(embeddings):
+                others = [(i, s) for i, s in self.index.top_identities(vector, 2) if i != exclude]
+                if others and (best is None or others[0][1] > best[1]):
+                    best = others[0]
+            return best
+
+    def status(self) -> GalleryStatus:
+        """Counts of what this model can and cannot search."""
+        with self._lock:
+            self.sync()
+            return GalleryStatus(
+                model_id=self.model.model_id, identities=self.store.identities.count(),
+                searchable=self.index.identity_count, templates=len(self.index), skipped=self.skipped,
+                need_reembedding=self.store.templates.count_crops_to_embed(self.model.model_id))
