@@ -123,6 +123,7 @@ class TrainConfig:
     grad_clip: float = 5.0           # max gradient norm (0 = off)
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     amp: bool = True                 # mixed precision (CUDA only)
+    channels_last: bool = True       # NHWC tensors: PyTorch's CPU depthwise convs train several times faster
     seed: int = 0
     threads: int = 0                 # torch CPU threads (0 = all cores)
     checkpoint_every: int = 0        # steps between checkpoints (0 = only at each epoch end)

@@ -195,6 +195,8 @@ class _Run:
         self.model_config = ModelConfig(name=c.name, backbone=c.backbone, embedding_dim=c.embedding_dim,
                                         input_size=c.input_size, backbone_kwargs=dict(c.backbone_params))
         self.net = build_backbone(self.model_config, source="training config").to(self.device)
+        self.memory_format = torch.channels_last if c.channels_last else torch.contiguous_format
+        self.net = self.net.to(memory_format=self.memory_format)
         self.loss = create_loss(c.loss, embedding_dim=c.embedding_dim, num_classes=self.train_data.num_classes,
                                 **c.loss_params).to(self.device)
         kind = c.sampler if c.sampler != "auto" else ("pk" if self.loss.requires_pk_sampler else "shuffle")
@@ -254,6 +256,7 @@ class _Run:
         rng = np.random.default_rng([c.seed, self.step, 3])
         batch = self.augment(self.train_data.table.crops(idx), rng)
         x = crops_to_tensor(batch, self.model_config).to(self.device, non_blocking=True)
+        x = x.contiguous(memory_format=self.memory_format)
         y = torch.from_numpy(self.train_data.labels[idx]).to(self.device)
         lr = c.lr * lr_factor(c, self.step, self.total_steps, self.steps_per_epoch)
         for group in self.optimizer.param_groups:

@@ -135,6 +135,8 @@ def build_config(args: argparse.Namespace) -> Any:
                                   **{k: _literal(v) for k, v in _split_kv(args.backbone_param, "--backbone-param").items()}}
     if args.no_amp:
         config.amp = False
+    if args.no_channels_last:
+        config.channels_last = False
     if args.no_augment:
         config.augment = AugmentConfig.off()
     defaults = vars(AugmentConfig())
@@ -220,6 +222,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", action="append", metavar="K=V", help="augmentation setting, e.g. flip=0.5 blur=0")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--no-channels-last", action="store_true", help="train with NCHW instead of NHWC tensors")
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, help="torch CPU threads (0 = all cores)")
     p.add_argument("--val-pairs", metavar="FILE", help="validation protocol: LFW pairs.txt or the CFP folder")
