@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceapp.core.errors import IncompatibleError, NotFoundError
+from faceapp.core.errors import NotFoundError
 from faceapp.core.types import Candidate, IdentifyDecision, VerifyDecision
 from faceapp.matching.index import GalleryIndex, as_probe, normalize_rows
 from faceapp.matching.thresholds import Thresholds
@@ -79,9 +79,3 @@ class Matcher:
         identity = best.identity_id if best is not None and best.score >= threshold else None
         return IdentifyDecision(candidates=candidates, threshold=threshold, identity_id=identity)
 
-
-def check_dimension(index: GalleryIndex, dim: int) -> None:
-    """IncompatibleError when a model of ``dim`` would be compared with this index."""
-    if dim != index.dim:
-        raise IncompatibleError(f"the model produces {dim}-value embeddings but the gallery index "
-                                f"({index.model_id}) holds {index.dim}-value templates")

@@ -88,3 +88,12 @@ def test_wrong_dimension_is_refused_for_rows_and_probes() -> None:
     with pytest.raises(IncompatibleError, match="zero"):
         index.top_identities(np.zeros(8, np.float32))
     assert len(index) == 4
+
+
+def test_blas_and_einsum_products_agree() -> None:
+    index, _ = _random_gallery(30, 4, dim=64)
+    probe = np.random.default_rng(5).standard_normal(64).astype(np.float32)
+    blas = GalleryIndex("m@1", 64, use_blas=True)
+    blas.add(index.template_ids, index.identity_ids, index.matrix)
+    assert np.allclose(index.scores(probe), blas.scores(probe), atol=1e-5)
+    assert [i for i, _ in index.top_identities(probe, 5)] == [i for i, _ in blas.top_identities(probe, 5)]
