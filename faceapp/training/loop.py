@@ -26,20 +26,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from faceapp.core.errors import CancelledError, DatasetError, ExitCode, FaceAppError
+from faceapp.core.errors import CancelledError, DatasetError, ExitCode, FaceAppError, InputFileError, NotFoundError
 from faceapp.core.paths import REPO_DIR, data_dir, user_models_dir
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
 from faceapp.embedding.embedder import resolve_device
 from faceapp.embedding.model_folder import ModelConfig, build_backbone, save_model
 from faceapp.evaluation.protocols import PairProtocol, read_protocol
 from faceapp.evaluation.verification import VerificationReport, pair_scores, verification_report
-from faceapp.nn.losses import FaceLoss, create_loss
+from faceapp.nn.backbones import BACKBONES
+from faceapp.nn.losses import FaceLoss, create_loss, loss_class, resolve_hparams
 from faceapp.training.augment import Augmenter
 from faceapp.training.cache import AlignedSet, AlignSettings, align_images
 from faceapp.training.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from faceapp.training.config import TrainConfig
 from faceapp.training.data import LabelledCrops, assemble, holdout_pairs, holdout_split
-from faceapp.training.datasets import scan_dataset
+from faceapp.training.datasets import DatasetListing, scan_dataset
 from faceapp.training.evaluate import crops_to_tensor, embed_aligned, make_embed_fn, protocol_items, score_protocol
 from faceapp.training.samplers import make_sampler
 
@@ -151,14 +152,33 @@ class _Run:
         self.images_seen = 0
 
     # ------------------------------------------------------------------------------------------- data
-    def prepare_data(self) -> Job[None]:
+    def preflight(self) -> list[DatasetListing]:
+        """Every check that needs no alignment, so a typo fails in a second, not after minutes of work."""
         c = self.config
         if not c.data:
             raise DatasetError("no training data given (add a dataset folder)")
+        resolve_hparams(loss_class(c.loss), dict(c.loss_params))
+        if c.backbone not in BACKBONES:
+            raise NotFoundError(f"unknown backbone {c.backbone!r}; known backbones: {', '.join(BACKBONES.names())}")
+        if c.resume and not Path(c.resume).is_file():
+            raise InputFileError(f"checkpoint {c.resume} does not exist", path=c.resume)
+        v = c.validation
+        self.protocol = (read_protocol(v.format, v.pairs, v.root or None, cfp_protocol=v.protocol, folds=v.folds or None)
+                         if v.pairs else None)
+        listings = [scan_dataset(spec) for spec in c.data]
+        names = [listing.name for listing in listings]
+        for name in names:
+            if names.count(name) > 1:
+                raise DatasetError(f"two training datasets are named {name!r}: their identities would mix; give "
+                                   "one a different name (--data DIR::name=other)")
+        return listings
+
+    def prepare_data(self) -> Job[None]:
+        c = self.config
+        listings = self.preflight()
         cache_root = Path(c.cache_dir) if c.cache_dir else None
         sets: list[AlignedSet] = []
-        for spec in c.data:
-            listing = scan_dataset(spec)
+        for spec, listing in zip(c.data, listings):
             aligned = yield from align_images(listing.items, name=listing.name, settings=AlignSettings(pad=spec.pad),
                                               cache_root=cache_root, cancel=self.cancel)
             sets.append(aligned)
@@ -167,9 +187,8 @@ class _Run:
         self.sets = sets
         self.validation: _Validation | None = None
         v = c.validation
-        if v.pairs:
-            protocol = read_protocol(v.format, v.pairs, v.root or None, cfp_protocol=v.protocol,
-                                     folds=v.folds or None)
+        protocol = self.protocol
+        if protocol is not None:
             _check_leak(protocol, sets)
             aligned = yield from align_images(protocol_items(protocol), name=protocol.name, settings=self.settings,
                                               cache_root=cache_root, cancel=self.cancel)

@@ -140,3 +140,24 @@ def test_validation_on_trained_people_is_refused(cfp: Path, mediapipe_models: Pa
     config.validation.pairs, config.validation.format, config.validation.folds = str(cfp), "cfp", [9]
     with pytest.raises(DatasetError, match="must not be validated on people it trains on"):
         run_to_completion(train(config))
+
+
+def test_typos_fail_before_any_alignment(att: Path, tmp_path: Path) -> None:
+    from faceapp.nn.losses import LossConfigError
+
+    def events_until_error(config: TrainConfig, error: type[Exception], match: str) -> list[Progress]:
+        events: list[Progress] = []
+        with pytest.raises(error, match=match):
+            for event in train(config):
+                events.append(event)
+        return events
+
+    fresh = DatasetSpec(path=str(att), identities="s20-s29")        # never aligned in this session
+    assert events_until_error(tiny_config(att, tmp_path, data=[fresh], loss="arcfase"), LossConfigError, "arcfase") == []
+    config = tiny_config(att, tmp_path, data=[fresh], loss_params={"m": 9.0})
+    assert events_until_error(config, LossConfigError, "'m'") == []
+    config = tiny_config(att, tmp_path, data=[fresh])
+    config.validation.pairs = str(tmp_path / "nope.txt")
+    assert events_until_error(config, DatasetError, "nope.txt") == []
+    twice = tiny_config(att, tmp_path, data=[fresh, DatasetSpec(path=str(att), identities="s30")])
+    assert events_until_error(twice, DatasetError, "two training datasets are named 'att_faces'") == []
