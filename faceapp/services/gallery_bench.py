@@ -33,9 +33,9 @@ def enroll_throughput(att_root: str | Path, embedder: EmbedderLike, pipeline: "F
             accepted += len(result.accepted)
             results.append(result)
         elapsed = time.perf_counter() - started
-        samples = [[NewSample(crop=c.aligned.image, embedding=e, quality=c.quality, source=c.source)
-                    for c, e in zip(r.accepted, store.templates.gallery_rows(embedder.model_id, embedder.dim)
-                                    .embeddings[: len(r.accepted)])] for r in results]
+        samples = [[NewSample(crop=c.aligned.image, embedding=t.embedding, quality=c.quality, source=c.source)
+                    for c, t in zip(r.accepted, store.templates.for_identity(r.record.identity.id, embedder.model_id))]
+                   for r in results]
         tx_times = []
         for number, batch in enumerate(samples):
             begin = time.perf_counter()

@@ -27,11 +27,22 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing(url: str | None) -> str | None:
+    """``url`` after checking that a SQLite file it names exists (checking must not create one)."""
+    from faceapp.core.errors import DatabaseError
+    from faceapp.storage.engine import parse_url, resolve_url, sqlite_file
+
+    path = sqlite_file(parse_url(resolve_url(url)))
+    if path is not None and not path.exists():
+        raise DatabaseError(f"database file {path} does not exist", path=str(path))
+    return url
+
+
 def cmd_db_check(args: argparse.Namespace) -> int:
     from faceapp.storage import Store
     from faceapp.storage.maintenance import check
 
-    with Store(args.db, schema="ignore") as store:
+    with Store(_existing(args.db), schema="ignore") as store:
         report = check(store)
     lines = [f"database {report.database}: schema {report.schema_revision or 'none'} "
              f"(this FaceApp: {report.head_revision}), SQLite integrity {report.integrity}",
@@ -45,6 +56,7 @@ def cmd_db_check(args: argparse.Namespace) -> int:
 def cmd_db_backup(args: argparse.Namespace) -> int:
     from faceapp.storage.maintenance import backup
 
+    _existing(args.db)
     with open_store(args) as store:
         target = backup(store, args.path, overwrite=args.overwrite)
     emit(args, {"database": store.where, "backup": str(target), "bytes": target.stat().st_size},
