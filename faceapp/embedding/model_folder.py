@@ -263,6 +263,9 @@ def load_model(folder: str | Path) -> tuple[nn.Module, ModelConfig, dict[str, An
     backbone, truncated or garbage weights, or weights of a different architecture.
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise ModelAssetError(f"{folder}: is a file; expected a model folder holding {CONFIG_FILE}, {WEIGHTS_FILE} "
+                              f"and {CARD_FILE}", path=str(folder))
     if not folder.is_dir():
         raise ModelAssetError(f"{folder}: model folder not found (expected {CONFIG_FILE}, {WEIGHTS_FILE}, {CARD_FILE})",
                               path=str(folder))

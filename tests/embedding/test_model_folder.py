@@ -65,9 +65,12 @@ def test_save_refuses_a_folded_inference_copy(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ broken folders
-def test_missing_folder(tmp_path: Path) -> None:
+def test_missing_folder_or_a_file_instead(make_folder, tmp_path: Path) -> None:
     with pytest.raises(ModelAssetError, match="model folder not found"):
         load_model(tmp_path / "nope")
+    folder, _, _ = make_folder()
+    with pytest.raises(ModelAssetError, match="is a file; expected a model folder"):
+        load_model(folder / WEIGHTS_FILE)
 
 
 def test_truncated_weights(make_folder) -> None:
