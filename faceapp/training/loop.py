@@ -150,6 +150,7 @@ class _Run:
         self.best: dict[str, Any] = {}
         self.train_time = 0.0
         self.images_seen = 0
+        self.last_metrics: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------------------- data
     def preflight(self) -> list[DatasetListing]:
@@ -243,6 +244,7 @@ class _Run:
         self.history = list(state.get("history") or [])
         self.train_time = float(state.get("train_time_s", 0.0))
         self.images_seen = int(state.get("images_seen", 0))
+        self.last_metrics = dict(state.get("last_metrics") or {})
         rng = state.get("rng") or {}
         if "torch" in rng:
             torch.set_rng_state(rng["torch"])
@@ -258,7 +260,7 @@ class _Run:
             "model": self.net.state_dict(), "loss": self.loss.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.amp else {}, "step": self.step, "epoch": self.epoch,
             "batch": self.batch, "rng": rng, "best": self.best, "history": self.history,
-            "train_time_s": self.train_time, "images_seen": self.images_seen,
+            "train_time_s": self.train_time, "images_seen": self.images_seen, "last_metrics": self.last_metrics,
         })
 
     def _periodic_checkpoint(self) -> Path:
@@ -320,6 +322,7 @@ class _Run:
             used = np.unique(v.pairs)
             emb = np.zeros((len(v.crops), self.config.embedding_dim), dtype=np.float32)
             for start in range(0, used.size, self.config.validation.batch_size):
+                self.cancel.raise_if_cancelled("validation")
                 part = used[start:start + self.config.validation.batch_size]
                 emb[part] = embed(v.crops.table.crops(part))
                 yield Progress("validate", start + part.size, used.size, message=v.name)
@@ -368,7 +371,6 @@ def _train(run: _Run) -> Job[TrainResult]:
     clock = EtaClock(run.total_steps - run.step)
     steps_this_session = 0
     window_start, window_images = time.monotonic(), 0
-    last_metrics: dict[str, Any] = {}
     epochs = math.ceil(run.total_steps / run.steps_per_epoch)
     while run.step < run.total_steps:
         batches = run.sampler.batches(run.epoch)
@@ -385,7 +387,7 @@ def _train(run: _Run) -> Job[TrainResult]:
             run.step += 1
             run.batch += 1
             steps_this_session += 1
-            last_metrics = metrics
+            run.last_metrics = metrics
             if run.step % c.log_every == 0 or run.step == run.total_steps:
                 now = time.monotonic()
                 rate = window_images / max(1e-9, now - window_start)
@@ -400,8 +402,13 @@ def _train(run: _Run) -> Job[TrainResult]:
                 yield Progress("checkpoint", run.step, run.total_steps, message=str(path))
         epoch_done = run.batch >= len(batches)
         if epoch_done or run.step >= run.total_steps:      # validate each epoch, and after a cut-short last one
-            report = yield from run.validate()
-            record: dict[str, Any] = {"epoch": run.epoch + 1, "step": run.step, "loss": last_metrics.get("loss")}
+            try:
+                report = yield from run.validate()
+            except CancelledError:
+                path = run.checkpoint(run.run_dir / "last.pt")     # resumes straight into this validation
+                raise CancelledError(f"training cancelled during validation at step {run.step}; resume with "
+                                     f"--resume {path}") from None
+            record: dict[str, Any] = {"epoch": run.epoch + 1, "step": run.step, "loss": run.last_metrics.get("loss")}
             improved = False
             if report is not None:
                 improved = run.is_better(report)

@@ -161,3 +161,31 @@ def test_typos_fail_before_any_alignment(att: Path, tmp_path: Path) -> None:
     assert events_until_error(config, DatasetError, "nope.txt") == []
     twice = tiny_config(att, tmp_path, data=[fresh, DatasetSpec(path=str(att), identities="s30")])
     assert events_until_error(twice, DatasetError, "two training datasets are named 'att_faces'") == []
+
+
+def test_cancel_during_validation_resumes_into_it(att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
+    def config(run: str) -> TrainConfig:
+        c = tiny_config(att, tmp_path, epochs=2, batch_size=10, run_dir=str(tmp_path / run),
+                        out=str(tmp_path / run / "model"))
+        c.validation.holdout, c.validation.batch_size = 0.25, 4
+        return c
+
+    def record(events: list[Progress]) -> list[tuple]:
+        return [(e.stage, e.metrics.get("loss"), e.metrics.get("val_accuracy")) for e in events
+                if e.stage == "train" or (e.stage == "validate" and "val_accuracy" in e.metrics)]
+
+    straight: list[Progress] = []
+    run_to_completion(train(config("a")), straight.append)
+    cancel = CancelToken()
+    first: list[Progress] = []
+    with pytest.raises(CancelledError, match="during validation"):
+        for event in train(config("b"), cancel):
+            first.append(event)
+            if event.stage == "validate":
+                cancel.cancel()
+    resumed = config("b")
+    resumed.resume = str(tmp_path / "b" / "last.pt")
+    rest: list[Progress] = []
+    run_to_completion(train(resumed), rest.append)
+    assert record(first) + record(rest) == record(straight)
+    assert len([r for r in record(straight) if r[0] == "validate"]) == 2
