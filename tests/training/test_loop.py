@@ -189,3 +189,17 @@ def test_cancel_during_validation_resumes_into_it(att: Path, mediapipe_models: P
     run_to_completion(train(resumed), rest.append)
     assert record(first) + record(rest) == record(straight)
     assert len([r for r in record(straight) if r[0] == "validate"]) == 2
+
+
+def test_lr_schedules() -> None:
+    from faceapp.training.loop import lr_factor
+
+    c = TrainConfig(warmup_epochs=1.0, schedule="cosine", min_lr=0.1)
+    # 10 steps per epoch, 100 steps: warm-up 1/10 .. 10/10, then cosine from 1 to 0.1
+    assert [lr_factor(c, s, 100, 10) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert lr_factor(c, 10, 100, 10) == pytest.approx(1.0)
+    assert lr_factor(c, 55, 100, 10) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert lr_factor(c, 100, 100, 10) == pytest.approx(0.1)
+    c = TrainConfig(warmup_epochs=0, schedule="step", step_milestones=[0.5, 0.75], step_gamma=0.1)
+    assert [lr_factor(c, s, 100, 10) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+    assert lr_factor(TrainConfig(warmup_epochs=0, schedule="constant"), 77, 100, 10) == 1.0
