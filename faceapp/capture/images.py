@@ -51,6 +51,7 @@ def list_images(paths: Iterable[str | Path], *, recursive: bool = True) -> list[
 
     Raises InputFileError for a path that does not exist. Files given explicitly are kept whatever
     their extension (so a bad file is reported, not silently skipped); folder contents are filtered.
+    A file named twice (directly or through a folder) is listed once, at its first place.
     """
     found: list[Path] = []
     for item in paths:
@@ -62,7 +63,14 @@ def list_images(paths: Iterable[str | Path], *, recursive: bool = True) -> list[
             found.append(path)
         else:
             raise InputFileError(f"{path}: no such file or folder", path=str(path))
-    return found
+    seen: set[Path] = set()
+    unique = []
+    for path in found:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
 
 
 def _open_header(path: Path) -> Image.Image:

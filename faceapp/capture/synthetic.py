@@ -96,3 +96,21 @@ def write_large_jpeg(path: str | Path, size: tuple[int, int] = (20000, 20000), *
     canvas.save(path, quality=quality)
     canvas.close()
     return path
+
+
+def side_by_side(images: list[np.ndarray], widths: list[int], size: tuple[int, int] = (640, 480), *,
+                 background: int = 100, top: int = 40) -> np.ndarray:
+    """Photos scaled to the given ``widths`` and placed left to right on one canvas (several-face frames)."""
+    width, height = size
+    canvas = np.full((height, width, 3), background, np.uint8)
+    x = max(0, (width - sum(widths)) // (len(images) + 1))
+    gap = x
+    for image, w in zip(images, widths):
+        h = int(round(w * image.shape[0] / image.shape[1]))
+        resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        rows = min(h, height - top)
+        cols = min(w, width - x)
+        if rows > 0 and cols > 0:
+            canvas[top:top + rows, x:x + cols] = resized[:rows, :cols]
+        x += w + gap
+    return canvas

@@ -18,7 +18,12 @@ Each back end takes an RGB uint8 image and returns ``Face`` records in that imag
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -37,6 +42,37 @@ BLAZE_MOUTH_HALF_WIDTH = 0.42     # mouth corners = mouth centre +- this * eye v
 BLAZE_MOUTH_RAISE = 0.10          # corners sit this * interocular above BlazeFace's mouth keypoint
 
 
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null while MediaPipe's C++ code starts up.
+
+    MediaPipe (absl/glog/TFLite) prints warnings and info lines on stderr when a task is created and on
+    its first inference, ignoring GLOG_minloglevel; users of the CLI should not see them. Skipped when
+    debug logging is on (``faceapp -v``) or FACEAPP_NATIVE_LOGS=1.
+    """
+    if os.environ.get("FACEAPP_NATIVE_LOGS") == "1" or logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield
+        return
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+        except OSError:
+            yield
+            return
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
 def _mp_image(rgb: np.ndarray):  # noqa: ANN202 - mediapipe type
     import mediapipe as mp
 
@@ -47,6 +83,22 @@ def _running_mode(mode: str):  # noqa: ANN202
     from mediapipe.tasks.python import vision
 
     return vision.RunningMode.VIDEO if mode == "video" else vision.RunningMode.IMAGE
+
+
+def _run(backend: "LandmarkerBackend | BlazeFaceBackend", rgb: np.ndarray, timestamp_ms: int):  # noqa: ANN202
+    """Run a MediaPipe task on one RGB image (the first run with native stderr silenced)."""
+    image = _mp_image(rgb)
+    task = backend._task  # noqa: SLF001 - module-private helper
+
+    def call():  # noqa: ANN202
+        return task.detect_for_video(image, timestamp_ms) if backend.mode == "video" else task.detect(image)
+
+    if backend._warm:  # noqa: SLF001
+        return call()
+    with quiet_native_stderr():
+        result = call()
+    backend._warm = True  # noqa: SLF001
+    return result
 
 
 def _load_error(path: Path, error: Exception) -> ModelAssetError:
@@ -76,13 +128,14 @@ class LandmarkerBackend:
             output_facial_transformation_matrixes=True,
         )
         try:
-            self._task = vision.FaceLandmarker.create_from_options(options)
+            with quiet_native_stderr():
+                self._task = vision.FaceLandmarker.create_from_options(options)
         except (RuntimeError, ValueError, OSError) as error:
             raise _load_error(model_path, error) from error
+        self._warm = False
 
     def detect(self, rgb: np.ndarray, timestamp_ms: int) -> list[Face]:
-        image = _mp_image(rgb)
-        result = self._task.detect_for_video(image, timestamp_ms) if self.mode == "video" else self._task.detect(image)
+        result = _run(self, rgb, timestamp_ms)
         h, w = rgb.shape[:2]
         faces = []
         for i, points in enumerate(result.face_landmarks):
@@ -98,7 +151,8 @@ class LandmarkerBackend:
         return faces
 
     def close(self) -> None:
-        self._task.close()
+        with quiet_native_stderr():
+            self._task.close()
 
 
 class BlazeFaceBackend:
@@ -117,9 +171,11 @@ class BlazeFaceBackend:
             min_detection_confidence=min_confidence,
         )
         try:
-            self._task = vision.FaceDetector.create_from_options(options)
+            with quiet_native_stderr():
+                self._task = vision.FaceDetector.create_from_options(options)
         except (RuntimeError, ValueError, OSError) as error:
             raise _load_error(model_path, error) from error
+        self._warm = False
 
     @staticmethod
     def five_points(keypoints: np.ndarray) -> np.ndarray:
@@ -133,8 +189,7 @@ class BlazeFaceBackend:
         return np.stack([eye_a, eye_b, nose, centre - half, centre + half]).astype(np.float32)
 
     def detect(self, rgb: np.ndarray, timestamp_ms: int) -> list[Face]:
-        image = _mp_image(rgb)
-        result = self._task.detect_for_video(image, timestamp_ms) if self.mode == "video" else self._task.detect(image)
+        result = _run(self, rgb, timestamp_ms)
         h, w = rgb.shape[:2]
         faces = []
         for det in result.detections:
@@ -148,7 +203,8 @@ class BlazeFaceBackend:
         return faces
 
     def close(self) -> None:
-        self._task.close()
+        with quiet_native_stderr():
+            self._task.close()
 
 
 class HaarBackend:

@@ -11,7 +11,7 @@ import pytest
 
 from faceapp.capture.images import decode_image, read_image
 from faceapp.capture.sources import open_source
-from faceapp.capture.synthetic import face_video_frames, write_large_jpeg, write_video
+from faceapp.capture.synthetic import face_video_frames, side_by_side, write_large_jpeg, write_video
 from faceapp.core.types import Detector, Face
 from faceapp.vision.pipeline import FacePipeline, box_iou, primary_face_index
 
@@ -65,13 +65,7 @@ def test_face_record_is_complete(pipeline: FacePipeline, cfp_sample: list) -> No
 def _two_faces(celeba: Path) -> np.ndarray:
     """A 640 x 480 frame with two different people, the right one larger."""
     paths = sorted(celeba.glob("*/*.jpg"))
-    a, b = read_image(paths[0]), read_image(paths[40])
-    canvas = np.full((480, 640, 3), 100, np.uint8)
-    small = cv2.resize(a, (200, int(200 * a.shape[0] / a.shape[1])))
-    big = cv2.resize(b, (300, int(300 * b.shape[0] / b.shape[1])))
-    canvas[60:60 + small.shape[0], 10:210] = small[: 480 - 60]
-    canvas[40:40 + min(big.shape[0], 440), 320:620] = big[:440]
-    return canvas
+    return side_by_side([read_image(paths[0]), read_image(paths[40])], [200, 300])
 
 
 def test_every_face_reported_largest_first(pipeline: FacePipeline, celeba: Path) -> None:
@@ -168,3 +162,22 @@ def test_bad_arguments_and_closed_pipeline(mediapipe_models: Path) -> None:
     pipe.close()                                                # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         pipe.detect(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_tile_search_finds_small_faces_in_stills(mediapipe_models: Path, pipeline: FacePipeline, celeba: Path) -> None:
+    """A face about 8% of the frame side is below what the detector sees on the whole frame; the
+    second look at four overlapping tiles finds it, with coordinates in the frame."""
+    photo = read_image(sorted(celeba.glob("*/*.jpg"))[0])
+    side = 1280
+    canvas = np.full((side, side, 3), 128, np.uint8)
+    small = cv2.resize(photo, None, fx=side * 0.3 / photo.shape[0], fy=side * 0.3 / photo.shape[0],
+                       interpolation=cv2.INTER_AREA)
+    y0, x0 = 300, 800
+    canvas[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    with FacePipeline("image", model_dir=mediapipe_models, tile_search=False) as plain:
+        assert plain.detect(canvas) == []
+    faces = pipeline.detect(canvas)
+    assert len(faces) == 1
+    reference = pipeline.detect(photo)[0].five_points * (small.shape[0] / photo.shape[0]) + np.array([x0, y0])
+    iod = np.linalg.norm(reference[1] - reference[0])
+    assert np.abs(faces[0].five_points - reference).max() < 0.15 * iod
