@@ -10,6 +10,7 @@ a throw-away SQLite file; ``enroll-transaction`` times the transaction alone (5 
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,24 +35,14 @@ def _identify(ctx: BenchContext, stage: str) -> Timed:
                  note=f"{templates:,} x {DIM} float32 templates, {index.identity_count:,} identities, exact top-5")
 
 
-@bench_stage("identify-1k", summary="exact 1:N identify, 1,000 templates (synthetic)", order=60)
-def stage_identify_1k(ctx: BenchContext) -> Timed:
-    return _identify(ctx, "identify-1k")
+def _register_identify_stages() -> None:
+    for order, (stage, templates) in enumerate(SCALES.items(), start=60):
+        extra = " (synthetic, 0.5 GB)" if templates >= 1_000_000 else " (synthetic)"
+        bench_stage(stage, summary=f"exact 1:N identify, {templates:,} templates{extra}", order=order)(
+            partial(_identify, stage=stage))
 
 
-@bench_stage("identify-10k", summary="exact 1:N identify, 10,000 templates (synthetic)", order=61)
-def stage_identify_10k(ctx: BenchContext) -> Timed:
-    return _identify(ctx, "identify-10k")
-
-
-@bench_stage("identify-100k", summary="exact 1:N identify, 100,000 templates (synthetic)", order=62)
-def stage_identify_100k(ctx: BenchContext) -> Timed:
-    return _identify(ctx, "identify-100k")
-
-
-@bench_stage("identify-1m", summary="exact 1:N identify, 1,000,000 templates (synthetic, 0.5 GB)", order=63)
-def stage_identify_1m(ctx: BenchContext) -> Timed:
-    return _identify(ctx, "identify-1m")
+_register_identify_stages()
 
 
 def _att_images(ctx: BenchContext) -> list[list[Path]]:
