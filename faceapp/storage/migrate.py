@@ -3,6 +3,10 @@
 On open, a database at an older revision is upgraded in one transaction; an empty database gets the
 whole schema; a database stamped with a revision this FaceApp does not know (made by a newer version)
 is refused with a clear message, and so is a non-empty database that is not a FaceApp store.
+
+Reading the stamped revision needs no Alembic (one query), and ``KNOWN_REVISIONS`` lists the scripts'
+revisions (a test checks it against them), so Alembic is imported only when an upgrade is due: every
+``faceapp`` command and the GUI start faster.
 """
 
 from __future__ import annotations
@@ -10,16 +14,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from typing import TYPE_CHECKING
+
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from faceapp.core.errors import DatabaseError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002")   # oldest first; the last one is the head
+VERSION_TABLE = "alembic_version"
 
 
 class SchemaError(DatabaseError):
@@ -44,8 +52,10 @@ class SchemaStatus:
         return self.current is not None and self.current not in self.known
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> "Config":
     """An Alembic Config pointing at the packaged migrations; ``connection`` is handed to env.py."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -53,31 +63,41 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def _script() -> ScriptDirectory:
+def script_directory() -> "ScriptDirectory":
+    """Alembic's view of the packaged revision scripts."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
 def known_revisions() -> tuple[str, ...]:
     """All revisions, oldest first."""
-    return tuple(reversed([script.revision for script in _script().walk_revisions()]))
+    return KNOWN_REVISIONS
 
 
 def head_revision() -> str:
     """The newest revision."""
-    head = _script().get_current_head()
-    assert head is not None, "no migrations found"
-    return head
+    return KNOWN_REVISIONS[-1]
+
+
+def stamped_revision(connection: Connection) -> str | None:
+    """The revision in ``alembic_version`` (None for an empty database); SchemaError for a foreign one."""
+    tables = set(inspect(connection).get_table_names())
+    if VERSION_TABLE not in tables:
+        others = tables - {VERSION_TABLE}
+        if others:
+            shown = ", ".join(sorted(others)[:5])
+            raise SchemaError(f"is not a FaceApp database (it has other tables: {shown}); pass another --db")
+        return None
+    rows = [row[0] for row in connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))]
+    if len(rows) > 1:
+        raise SchemaError(f"is stamped with several schema revisions ({', '.join(rows)}); restore a backup")
+    return rows[0] if rows else None
 
 
 def schema_status(connection: Connection) -> SchemaStatus:
     """Read the stamped revision; raise DatabaseError for a non-empty database that is not FaceApp's."""
-    current = MigrationContext.configure(connection).get_current_revision()
-    if current is None:
-        tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
-        if tables:
-            shown = ", ".join(sorted(tables)[:5])
-            raise SchemaError(f"is not a FaceApp database (it has other tables: {shown}); pass another --db")
-    return SchemaStatus(current=current, head=head_revision(), known=known_revisions())
+    return SchemaStatus(current=stamped_revision(connection), head=head_revision(), known=known_revisions())
 
 
 def check_not_newer(status: SchemaStatus) -> None:
@@ -91,6 +111,8 @@ def check_not_newer(status: SchemaStatus) -> None:
 
 def upgrade(connection: Connection, revision: str = "head") -> None:
     """Upgrade within the caller's transaction (the caller commits)."""
+    from alembic import command
+
     command.upgrade(alembic_config(connection), revision)
 
 

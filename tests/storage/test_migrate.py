@@ -14,7 +14,7 @@ from sqlalchemy import inspect, text
 from faceapp.core.errors import DatabaseError
 from faceapp.storage import Store
 from faceapp.storage.engine import create_store_engine, parse_url, resolve_url
-from faceapp.storage.migrate import known_revisions, upgrade
+from faceapp.storage.migrate import known_revisions, script_directory, upgrade
 from faceapp.storage.schema import Base
 
 
@@ -35,7 +35,9 @@ def _at_revision(path: Path, revision: str) -> None:
 
 
 def test_migrations_build_exactly_the_orm_schema(store: Store) -> None:
-    assert known_revisions() == ("0001", "0002")
+    scripts = script_directory()
+    assert known_revisions() == tuple(reversed([s.revision for s in scripts.walk_revisions()]))
+    assert known_revisions()[-1] == scripts.get_current_head() == "0002"
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
