@@ -225,3 +225,15 @@ def test_ids_are_never_reused_after_deletion(store: Store, make_samples) -> None
     second = store.templates.enroll(NewIdentity("Alice"), make_samples(2, seed=3), MODEL)
     assert second.identity.id > first.identity.id
     assert min(second.template_ids) > max(first.template_ids) and min(second.crop_ids) > max(first.crop_ids)
+
+
+def test_one_store_shared_by_threads(store: Store, make_samples) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def enrol(number: int) -> int:
+        return store.templates.enroll(NewIdentity(f"t{number}"), make_samples(2, seed=number), MODEL).identity.id
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ids = list(pool.map(enrol, range(12)))
+    assert len(set(ids)) == 12 and store.identities.count() == 12
+    assert store.revision() == 12 and store.templates.counts_by_model()[MODEL.model_id]["templates"] == 24
