@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--theme", choices=("dark", "light"), help="colour theme (default: the last one used, dark)")
     parser.add_argument("--source", help="live source to open at start: camera index, video file or image file")
     parser.add_argument("--device", default="auto", help="torch device for the embedder: auto, cpu, cuda")
+    parser.add_argument("--db-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="how long to wait for a database locked by another program (default 10)")
     parser.add_argument("--page", help="page to show first (live, enroll, identities, ...)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details on stderr")
     return parser
@@ -51,7 +53,7 @@ def create_window(args: argparse.Namespace, *, load: bool = True):  # noqa: ANN2
         theme = "dark"
     themes.apply_theme(app, theme)
     options = AppOptions(db=args.db, model=args.model, mediapipe_dir=args.mediapipe_dir, source=args.source,
-                         theme=theme, device=args.device)
+                         theme=theme, device=args.device, db_timeout=args.db_timeout)
     ctx = AppContext(options)
     window = MainWindow(ctx)
     if args.page:

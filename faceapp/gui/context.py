@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -32,27 +33,31 @@ class AppOptions:
     source: str | None = None             # initial live source (camera index, video, image)
     theme: str = "dark"
     device: str = "auto"                  # torch device for the embedder
+    db_timeout: float = 10.0              # seconds to wait for a locked database
 
 
 @dataclass
 class LoadedServices:
-    """What one load produced; errors are user-facing sentences."""
+    """What one load produced; errors are user-facing sentences keyed by part."""
 
     store: Any = None
     embedder: Any = None
+    gallery: Any = None
     landmarker: Path | None = None
-    errors: dict[str, str] | None = None
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 def load_services(options: AppOptions) -> LoadedServices:
-    """Open the store, load the embedder and find the MediaPipe landmarker; never raises for user errors."""
-    result = LoadedServices(errors={})
+    """Open the store, load the embedder, build the gallery index and find the MediaPipe landmarker.
+
+    Never raises for user errors: each part that fails leaves its field None and a sentence in ``errors``.
+    """
+    result = LoadedServices()
     errors = result.errors
-    assert errors is not None
     try:
         from faceapp.storage import Store
 
-        result.store = Store(options.db)
+        result.store = Store(options.db, busy_timeout_s=options.db_timeout)
     except Exception as error:  # noqa: BLE001 - reported in the window
         errors["database"] = describe_error(error, "Opening the database")[1]
     try:
@@ -62,26 +67,26 @@ def load_services(options: AppOptions) -> LoadedServices:
     except Exception as error:  # noqa: BLE001
         errors["model"] = describe_error(error, "Loading the embedding model")[1]
     try:
-        from faceapp.vision.assets import resolve_asset
+        from faceapp.vision.assets import LANDMARKER, resolve_asset
 
-        result.landmarker = resolve_asset("face_landmarker.task", options.mediapipe_dir, allow_download=False)
+        result.landmarker = resolve_asset(LANDMARKER, options.mediapipe_dir, allow_download=False)
     except Exception as error:  # noqa: BLE001
         errors["mediapipe"] = describe_error(error, "Finding the MediaPipe face landmarker")[1] + (
             " Face detection falls back to a simpler detector (less accurate alignment).")
     if result.store is not None and result.embedder is not None:
         try:
-            register = getattr(result.store, "register_model", None)
-            if register is not None:
-                register(result.embedder)
+            from faceapp.services.gallery import Gallery, model_spec
+
+            result.gallery = Gallery(result.store, model_spec(result.embedder), result.embedder.card)
         except Exception as error:  # noqa: BLE001
-            errors["model_registration"] = describe_error(error, "Registering the model in the database")[1]
+            errors["gallery"] = describe_error(error, "Loading the gallery for the active model")[1]
     return result
 
 
 class AppContext(QObject):
     """Shared state of one workstation window (lives on the GUI thread)."""
 
-    message = Signal(str, str)          # level, text  -> banner
+    message = Signal(str, str, bool)    # level, text, persistent -> banner
     status = Signal(str, str, str)      # key, text, role -> status bar
     services_changed = Signal()         # store / embedder (re)loaded
     gallery_changed = Signal()          # identities or templates added, renamed or removed
@@ -93,6 +98,7 @@ class AppContext(QObject):
         self.options = options or AppOptions()
         self.store: Any = None
         self.embedder: Any = None
+        self.gallery: Any = None
         self.landmarker: Path | None = None
         self.errors: dict[str, str] = {}
         self.loading = False
@@ -127,21 +133,22 @@ class AppContext(QObject):
     def _apply(self, loaded: LoadedServices) -> None:
         old_store = self.store
         self.store, self.embedder, self.landmarker = loaded.store, loaded.embedder, loaded.landmarker
-        self.errors = dict(loaded.errors or {})
+        self.gallery = loaded.gallery
+        self.errors = dict(loaded.errors)
         if old_store is not None and old_store is not self.store:
             _close_quietly(old_store)
         self.loading = False
         self._loaded.set()
         self.loading_changed.emit(False)
-        for key in ("database", "model", "model_registration"):
+        for key in ("database", "model", "gallery"):
             if key in self.errors:
-                self.message.emit("error", self.errors[key])
+                self.message.emit("error", self.errors[key], True)
         if "mediapipe" in self.errors:
-            self.message.emit("warning", self.errors["mediapipe"])
+            self.message.emit("warning", self.errors["mediapipe"], True)
         if self.embedder is not None and not getattr(self.embedder, "trained", True):
             self.message.emit("warning", "The embedding model is UNTRAINED (random weights): identification and "
                                          "verification results are not meaningful until a trained model is activated "
-                                         "(--model FOLDER or FACEAPP_EMBED_MODEL).")
+                                         "(--model FOLDER or FACEAPP_EMBED_MODEL).", True)
         self.services_changed.emit()
 
     def wait_loaded(self, timeout_s: float = 60.0) -> bool:
@@ -160,18 +167,36 @@ class AppContext(QObject):
         model_dir = self.options.mediapipe_dir
         if model_dir is None and self.landmarker is not None:
             model_dir = self.landmarker.parent
-        return FacePipeline(mode, model_dir=model_dir)
+        return FacePipeline(mode, model_dir=model_dir, allow_download=False)
+
+    # -- background work ------------------------------------------------------------------------
+    def run(self, func: Callable[..., Any], *args: Any, on_result: Callable[[Any], None] | None = None,
+            on_progress: Callable[[Any], None] | None = None, on_finished: Callable[[], None] | None = None,
+            context: str = "", **kwargs: Any) -> Worker:
+        """Run ``func`` on a worker (SQL, file I/O, inference); failures go to the banner with ``context``.
+
+        Pass bound methods as callbacks (not lambdas capturing the worker); returns the started worker.
+        """
+        worker = create_worker(func, *args, **kwargs)
+        if on_result is not None:
+            worker.returned.connect(on_result)
+        if on_progress is not None:
+            worker.progress.connect(on_progress)
+        if on_finished is not None:
+            worker.finished.connect(on_finished)
+        worker.errored.connect(partial(self.report_error, context=context))
+        return worker.start()
 
     # -- messages -------------------------------------------------------------------------------
-    def notify(self, text: str, level: str = "info") -> None:
-        """Show ``text`` in the window's banner area."""
-        self.message.emit(level, text)
+    def notify(self, text: str, level: str = "info", *, persistent: bool = False) -> None:
+        """Show ``text`` in the window's banner area (info and warnings fade unless ``persistent``)."""
+        self.message.emit(level, text, persistent)
 
     def report_error(self, error: BaseException, context: str = "") -> None:
         """Show a failure in the window (never raises; the app keeps working)."""
         title, text = describe_error(error, context)
         log.info("%s: %s", title, text)
-        self.message.emit("error", text)
+        self.message.emit("error", text, True)
 
     def describe(self) -> dict[str, str]:
         """Status-bar texts (model, device, database) and their roles (warn/bad/good)."""
@@ -187,8 +212,8 @@ class AppContext(QObject):
             info["device"] = f"Device: {getattr(embedder, 'device', '?')}"
         store = self.store
         if store is not None:
-            where = getattr(store, "display_url", None) or getattr(store, "url", "")
-            info["database"] = f"DB: {Path(str(where)).name if '://' not in str(where) else where}"
+            path = getattr(store, "path", None)
+            info["database"] = f"DB: {path.name if path is not None else store.where}"
             info["database_role"] = ""
         return info
 

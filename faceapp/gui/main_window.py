@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         ctx.message.connect(self.show_message)
         ctx.status.connect(self.set_status)
         ctx.services_changed.connect(self._refresh_service_status)
+        ctx.loading_changed.connect(self._loading_changed)
 
         discover_pages()
         for spec in registered_pages():
@@ -81,7 +82,7 @@ class MainWindow(QMainWindow):
                 page = spec.factory(ctx)
             except Exception as error:  # noqa: BLE001 - a broken page must not stop the window
                 log.exception("page %s could not be built", spec.key)
-                self.show_message("error", describe_error(error, f"Building the {spec.title} page")[1])
+                self.show_message("error", describe_error(error, f"Building the {spec.title} page")[1], True)
                 continue
             self.add_page(page, spec.key, spec.title, tooltip=spec.tooltip)
         self._install_page_shortcuts()
@@ -157,9 +158,10 @@ class MainWindow(QMainWindow):
             self.sidebar.setCurrentRow(int(shortcut.property("row")))
 
     # -- messages and status --------------------------------------------------------------------
-    def show_message(self, level: str, text: str) -> None:
-        """Show a banner at the top of the window (``level``: info, warning or error)."""
-        timeout = 8000 if level == "info" else None
+    def show_message(self, level: str, text: str, persistent: bool = False) -> None:
+        """Show a banner at the top of the window (``level``: info, warning or error); info fades after
+        8 s and warnings after 20 s unless ``persistent``; errors stay until dismissed."""
+        timeout = None if persistent or level == "error" else (8000 if level == "info" else 20000)
         self.banners.show_message(text, level, timeout_ms=timeout)
         if level == "error":
             self.statusBar().showMessage(text.split("\n")[0], 8000)
@@ -175,6 +177,11 @@ class MainWindow(QMainWindow):
 
     def status_text(self, key: str) -> str:
         return self._status[key].text()
+
+    def _loading_changed(self, loading: bool) -> None:
+        if loading:
+            self.banners.clear()     # a reload reports its own problems afresh
+            self.set_status("model", "Model: loading...")
 
     def _refresh_service_status(self) -> None:
         info = self.ctx.describe()

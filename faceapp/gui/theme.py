@@ -98,6 +98,7 @@ def _stylesheet(theme: Theme) -> str:
 _EXTRA = """
 QLabel[role="verdict-match"] {{ color: white; background: {t.good}; border-radius: 6px; padding: 8px 18px; }}
 QLabel[role="verdict-nomatch"] {{ color: white; background: {t.bad}; border-radius: 6px; padding: 8px 18px; }}
+QLabel[role="verdict-unknown"] {{ color: white; background: {t.unknown}; border-radius: 6px; padding: 8px 18px; }}
 QLabel[role="verdict-idle"] {{ color: {t.text_muted}; background: {t.surface}; border-radius: 6px; padding: 8px 18px; }}
 QLabel[role="muted"] {{ color: {t.text_muted}; }}
 QLabel[role="heading"] {{ font-weight: bold; }}

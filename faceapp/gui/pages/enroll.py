@@ -1,0 +1,727 @@
+"""Enroll page: a four-step wizard that adds a person (or more images of one) to the gallery.
+
+1. Person: name (required), optional external id and notes, consent checkbox (required for new people).
+2. Capture: from a camera (or a video used as one) keeping only frames that pass the quality gate,
+   with live hints ("move closer", "turn slightly left", "too dark", "hold still") and several poses
+   (``services.enroll_capture.PoseCollector``); or from image files (buttons or drag and drop), each
+   checked with its reasons shown.
+3. Review: the accepted crops, rejected images with reasons, and a warning when the face already
+   matches another identity (``EnrollmentService.prepare``).
+4. Save: one transaction (``EnrollmentService.commit``); the identity appears everywhere at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QFont, QIcon, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+    QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout,
+    QWidget,
+)
+
+from faceapp.core.errors import FaceAppError, InputFileError
+from faceapp.core.types import AlignedFace
+from faceapp.gui import theme as themes
+from faceapp.gui.live_thread import LiveThread
+from faceapp.gui.pages import Page, register_page
+from faceapp.gui.widgets.images import bgr_to_pixmap
+from faceapp.gui.widgets.video_view import Overlay, VideoView
+from faceapp.services.enroll_capture import PoseCollector
+from faceapp.services.live import LivePipeline, LiveResult, LiveSettings
+
+log = logging.getLogger(__name__)
+
+STEPS = ("Person", "Capture", "Review", "Done")
+THUMB = 72
+
+
+class DropList(QListWidget):
+    """An icon list that also accepts image files dropped on it."""
+
+    def __init__(self, on_files: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._on_files = on_files
+        self.setAcceptDrops(True)
+        self.setViewMode(QListWidget.ViewMode.IconMode)
+        self.setIconSize(QSize(THUMB, THUMB))
+        self.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.setMovement(QListWidget.Movement.Static)
+        self.setSpacing(6)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+
+    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self._on_files(paths)
+
+
+def assess_files(service: Any, lock: threading.Lock, paths: Sequence[str], cancel: Any = None) -> Any:
+    """Check image files for enrolment (worker): yields Progress, returns [(path, SampleCheck)]."""
+    from faceapp.core.progress import Progress
+
+    checks = []
+    for number, path in enumerate(paths, 1):
+        if cancel is not None:
+            cancel.raise_if_cancelled("checking images")
+        with lock:
+            check = service.assess_input(path, number)
+        checks.append((path, check))
+        yield Progress("check", number, len(paths), message=Path(path).name)
+    return checks
+
+
+@register_page("enroll", "Enroll", order=20, tooltip="Add a person to the gallery from a camera or image files")
+class EnrollPage(Page):
+    """Add a person to the gallery from a camera or image files."""
+
+    SHORTCUTS = (("Ctrl+Return", "Enroll: next step / save"), ("Delete", "Enroll: remove the selected crops"))
+
+    def __init__(self, ctx, parent: QWidget | None = None) -> None:  # noqa: ANN001 - AppContext
+        super().__init__(ctx, parent)
+        self.service: Any = None
+        self._service_lock = threading.Lock()
+        self._video_pipeline: Any = None
+        self.thread: LiveThread | None = None
+        self.collector = PoseCollector()
+        self.samples: list[AlignedFace] = []          # accepted faces, in order
+        self.rejected: list[tuple[str, str]] = []      # (source, reasons) of refused files
+        self.plan: Any = None
+        self.last_result: Any = None                   # EnrollmentResult after saving
+        self.target_identity: int | None = None        # adding to an existing identity
+        self.target_name = ""
+        self._busy = False
+        self.hint_history: deque[str] = deque(maxlen=100)   # hints shown, newest last
+        self._build()
+        ctx.services_changed.connect(self._services_changed)
+        self._services_changed()
+
+    # ================================================================ layout
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(10, 8, 10, 8)
+        steps = QHBoxLayout()
+        self.step_labels = []
+        for number, name in enumerate(STEPS, 1):
+            label = QLabel(f"{number}. {name}")
+            self.step_labels.append(label)
+            steps.addWidget(label)
+            if number < len(STEPS):
+                arrow = QLabel("›")
+                arrow.setProperty("role", "muted")
+                steps.addWidget(arrow)
+        steps.addStretch(1)
+        outer.addLayout(steps)
+        self.stack = QStackedWidget()
+        outer.addWidget(self.stack, 1)
+        self.stack.addWidget(self._build_person())
+        self.stack.addWidget(self._build_capture())
+        self.stack.addWidget(self._build_review())
+        self.stack.addWidget(self._build_done())
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        outer.addWidget(self.progress)
+        shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
+        shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        shortcut.activated.connect(self._primary_action)
+        self._show_step(0)
+
+    def _build_person(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self.person_heading = QLabel("Who is being enrolled?")
+        self.person_heading.setProperty("role", "heading")
+        layout.addWidget(self.person_heading)
+        form = QFormLayout()
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("Display name (required)")
+        self.external_edit = QLineEdit()
+        self.external_edit.setPlaceholderText("Employee number, badge... (optional, unique)")
+        self.notes_edit = QPlainTextEdit()
+        self.notes_edit.setPlaceholderText("Notes (optional)")
+        self.notes_edit.setMaximumHeight(90)
+        self.consent_box = QCheckBox("The person has agreed that their face is stored for identification")
+        form.addRow("Name", self.name_edit)
+        form.addRow("External id", self.external_edit)
+        form.addRow("Notes", self.notes_edit)
+        form.addRow("", self.consent_box)
+        layout.addLayout(form)
+        self.person_error = QLabel("")
+        self.person_error.setProperty("role", "status-bad")
+        self.person_error.setWordWrap(True)
+        layout.addWidget(self.person_error)
+        layout.addStretch(1)
+        row = QHBoxLayout()
+        self.cancel_add_button = QPushButton("Enrol a new person instead")
+        self.cancel_add_button.clicked.connect(self.reset)
+        self.cancel_add_button.hide()
+        row.addWidget(self.cancel_add_button)
+        row.addStretch(1)
+        self.details_next = QPushButton("Next: capture faces")
+        self.details_next.setDefault(True)
+        self.details_next.clicked.connect(self.go_capture)
+        row.addWidget(self.details_next)
+        layout.addLayout(row)
+        self.name_edit.returnPressed.connect(self.go_capture)
+        return page
+
+    def _build_capture(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.capture_tabs = QTabWidget()
+
+        camera = QWidget()
+        c_layout = QVBoxLayout(camera)
+        bar = QHBoxLayout()
+        self.camera_box = QComboBox()
+        for index in range(4):
+            self.camera_box.addItem(f"Camera {index}", index)
+        self.camera_box.addItem("Video file as camera...", "video")
+        self.camera_button = QPushButton("Start camera")
+        self.camera_button.clicked.connect(self._camera_clicked)
+        bar.addWidget(self.camera_box, 1)
+        bar.addWidget(self.camera_button)
+        c_layout.addLayout(bar)
+        self.view = VideoView(placeholder="Start the camera: frames that pass the quality checks are kept.")
+        c_layout.addWidget(self.view, 1)
+        self.hint_label = QLabel("Start the camera")
+        self.hint_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint_label.setProperty("role", "verdict-idle")
+        font = QFont(self.hint_label.font())
+        font.setPointSize(18)
+        font.setBold(True)
+        self.hint_label.setFont(font)
+        c_layout.addWidget(self.hint_label)
+        self.capture_tabs.addTab(camera, "Camera")
+
+        files = QWidget()
+        f_layout = QVBoxLayout(files)
+        add = QPushButton("Add image files...")
+        add.clicked.connect(self._add_files_clicked)
+        f_layout.addWidget(add)
+        hint = QLabel("Or drop image files on the list below. Each must show exactly one face that passes the "
+                      "quality checks.")
+        hint.setWordWrap(True)
+        hint.setProperty("role", "muted")
+        f_layout.addWidget(hint)
+        self.rejected_list = QListWidget()
+        self.rejected_list.setWordWrap(True)
+        f_layout.addWidget(QLabel("Refused images"))
+        f_layout.addWidget(self.rejected_list, 1)
+        self.capture_tabs.addTab(files, "Image files")
+        splitter.addWidget(self.capture_tabs)
+
+        side = QWidget()
+        s_layout = QVBoxLayout(side)
+        self.count_label = QLabel("")
+        self.count_label.setProperty("role", "heading")
+        s_layout.addWidget(self.count_label)
+        self.sample_list = DropList(self.add_files)
+        self.sample_list.setToolTip("Accepted faces; drop image files here; Delete removes the selection")
+        s_layout.addWidget(self.sample_list, 1)
+        remove = QPushButton("Remove selected")
+        remove.clicked.connect(self.remove_selected)
+        s_layout.addWidget(remove)
+        delete = QShortcut(QKeySequence.StandardKey.Delete, self.sample_list)
+        delete.activated.connect(self.remove_selected)
+        splitter.addWidget(side)
+        splitter.setSizes([700, 360])
+        layout.addWidget(splitter, 1)
+
+        row = QHBoxLayout()
+        back = QPushButton("Back")
+        back.clicked.connect(self.go_person)
+        row.addWidget(back)
+        row.addStretch(1)
+        self.capture_next = QPushButton("Next: review")
+        self.capture_next.clicked.connect(self.prepare)
+        row.addWidget(self.capture_next)
+        layout.addLayout(row)
+        return page
+
+    def _build_review(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self.review_heading = QLabel("")
+        self.review_heading.setProperty("role", "heading")
+        layout.addWidget(self.review_heading)
+        self.duplicate_label = QLabel("")
+        self.duplicate_label.setWordWrap(True)
+        self.duplicate_label.setProperty("role", "status-warn")
+        layout.addWidget(self.duplicate_label)
+        self.review_list = QListWidget()
+        self.review_list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.review_list.setIconSize(QSize(96, 96))
+        self.review_list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.review_list.setMovement(QListWidget.Movement.Static)
+        self.review_list.setSpacing(8)
+        layout.addWidget(self.review_list, 2)
+        self.review_rejected = QListWidget()
+        self.review_rejected.setWordWrap(True)
+        self.review_rejected_label = QLabel("Refused")
+        layout.addWidget(self.review_rejected_label)
+        layout.addWidget(self.review_rejected, 1)
+        row = QHBoxLayout()
+        back = QPushButton("Back")
+        back.clicked.connect(self.go_capture_back)
+        row.addWidget(back)
+        row.addStretch(1)
+        self.save_button = QPushButton("Save")
+        self.save_button.setDefault(True)
+        self.save_button.clicked.connect(self.save)
+        row.addWidget(self.save_button)
+        layout.addLayout(row)
+        return page
+
+    def _build_done(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addStretch(1)
+        self.done_label = QLabel("")
+        self.done_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.done_label.setWordWrap(True)
+        font = QFont(self.done_label.font())
+        font.setPointSize(16)
+        self.done_label.setFont(font)
+        layout.addWidget(self.done_label)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        again = QPushButton("Enrol another person")
+        again.clicked.connect(self.reset)
+        row.addWidget(again)
+        show = QPushButton("Show in Identities")
+        show.clicked.connect(self._show_identities)
+        row.addWidget(show)
+        row.addStretch(1)
+        layout.addLayout(row)
+        layout.addStretch(2)
+        return page
+
+    # ================================================================ steps
+    @property
+    def step(self) -> int:
+        return self.stack.currentIndex()
+
+    def _show_step(self, index: int) -> None:
+        self.stack.setCurrentIndex(index)
+        for number, label in enumerate(self.step_labels):
+            label.setProperty("role", "heading" if number == index else "muted")
+            themes.repolish(label)
+        if index != 1:
+            self.stop_camera()
+
+    def _primary_action(self) -> None:
+        {0: self.go_capture, 1: self.prepare, 2: self.save, 3: self.reset}[self.step]()
+
+    def reset(self) -> None:
+        """Start over for a new person (forgets everything not saved)."""
+        self.stop_camera()
+        self.target_identity, self.target_name = None, ""
+        for edit in (self.name_edit, self.external_edit):
+            edit.clear()
+            edit.setEnabled(True)
+        self.notes_edit.clear()
+        self.notes_edit.setEnabled(True)
+        self.consent_box.setChecked(False)
+        self.consent_box.setEnabled(True)
+        self.person_heading.setText("Who is being enrolled?")
+        self.cancel_add_button.hide()
+        self.person_error.clear()
+        self._clear_samples()
+        self.plan = None
+        self._show_step(0)
+
+    def start_for_existing(self, identity_id: int, name: str) -> None:
+        """Open the wizard to add images to an existing identity (from the Identities page)."""
+        self.reset()
+        self.target_identity, self.target_name = int(identity_id), name
+        self.person_heading.setText(f"Adding images to {name}")
+        self.name_edit.setText(name)
+        for widget in (self.name_edit, self.external_edit, self.notes_edit, self.consent_box):
+            widget.setEnabled(False)
+        self.cancel_add_button.show()
+        self._show_step(1)
+        self._update_counts()
+
+    def set_details(self, name: str, *, external_id: str = "", notes: str = "", consent: bool = True) -> None:
+        """Fill step 1 (tests and scripted use)."""
+        self.name_edit.setText(name)
+        self.external_edit.setText(external_id)
+        self.notes_edit.setPlainText(notes)
+        self.consent_box.setChecked(consent)
+
+    def go_person(self) -> None:
+        self._show_step(0)
+
+    def go_capture(self) -> None:
+        """Validate step 1 and move to capture."""
+        if self.target_identity is None:
+            name = " ".join(self.name_edit.text().split())
+            if not name:
+                self.person_error.setText("Enter the person's name.")
+                self.name_edit.setFocus()
+                return
+            if not self.consent_box.isChecked():
+                self.person_error.setText("Enrolment needs the person's consent: tick the box once they agreed.")
+                return
+        self.person_error.clear()
+        self._show_step(1)
+        self._update_counts()
+
+    def go_capture_back(self) -> None:
+        self.plan = None
+        self._show_step(1)
+
+    def _show_identities(self) -> None:
+        window = self.window()
+        if hasattr(window, "show_page") and self.last_result is not None:
+            page = window.show_page("identities")
+            select = getattr(page, "select_identity", None)
+            if select is not None:
+                select(self.last_result.record.identity.id)
+
+    # ================================================================ services
+    def _services_changed(self) -> None:
+        old = self.service
+        self.service = None
+        if old is not None:
+            self.ctx.run(old.close, context="Closing the enrolment pipeline")
+        ctx = self.ctx
+        if ctx.store is not None and ctx.embedder is not None and ctx.gallery is not None:
+            from faceapp.services.enrollment import EnrollmentService
+
+            self.service = EnrollmentService(ctx.store, ctx.embedder, gallery=ctx.gallery,
+                                             pipeline=None, operator=ctx.gallery.operator)
+        ready = self.service is not None
+        for button in (self.details_next, self.capture_next, self.save_button):
+            button.setEnabled(ready)
+        if not ready and not ctx.loading:
+            self.person_error.setText("Enrolment needs the database and the embedding model; see the messages above.")
+        elif ready:
+            self.person_error.clear()
+
+    # ================================================================ samples
+    def _clear_samples(self) -> None:
+        self.samples.clear()
+        self.rejected.clear()
+        self.collector.reset()
+        self.sample_list.clear()
+        self.rejected_list.clear()
+        self._update_counts()
+
+    def _add_sample(self, aligned: AlignedFace, label: str) -> None:
+        self.samples.append(aligned)
+        item = QListWidgetItem(QIcon(bgr_to_pixmap(aligned.image, THUMB)), label)
+        item.setToolTip(aligned.source or label)
+        self.sample_list.addItem(item)
+        self.sample_list.scrollToBottom()
+        self._update_counts()
+
+    def remove_selected(self) -> None:
+        """Remove the selected accepted faces."""
+        rows = sorted((self.sample_list.row(i) for i in self.sample_list.selectedItems()), reverse=True)
+        for row in rows:
+            self.sample_list.takeItem(row)
+            aligned = self.samples.pop(row)
+            for index, kept in enumerate(self.collector.kept):
+                if kept is aligned:
+                    self.collector.remove(index)
+                    break
+        self._update_counts()
+
+    def _update_counts(self) -> None:
+        n = len(self.samples)
+        target = self.collector.target
+        self.count_label.setText(f"Accepted faces: {n}" + (f" (aim for {target})" if n < target else ""))
+        self.capture_next.setEnabled(n > 0 and self.service is not None)
+
+    # ================================================================ files
+    def _add_files_clicked(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Images of the person", str(Path.home()),
+                                                "Images (*.jpg *.jpeg *.png *.pgm *.ppm *.bmp *.webp *.tif *.tiff)")
+        if paths:
+            self.add_files(paths)
+
+    def add_files(self, paths: Sequence[str | Path]) -> None:
+        """Check image files on a worker; accepted faces join the list, refused ones show their reasons."""
+        if self.service is None:
+            self.ctx.notify("Enrolment is not available: the database or the model did not load.", "warning")
+            return
+        from faceapp.capture.images import list_images
+
+        try:
+            files = [str(p) for p in list_images([Path(p) for p in paths])]
+        except FaceAppError as error:
+            self.ctx.report_error(error, "Adding images")
+            return
+        if not files:
+            self.ctx.report_error(InputFileError("no image files among: " + ", ".join(Path(p).name for p in paths[:3])),
+                                  "Adding images")
+            return
+        self.capture_tabs.setCurrentIndex(1)
+        self._set_busy(True, f"Checking {len(files)} image(s)...", len(files))
+        self.ctx.run(assess_files, self.service, self._service_lock, files, on_result=self._files_checked,
+                     on_progress=self._on_progress, on_finished=self._work_done, context="Checking images")
+
+    def _files_checked(self, checks: list) -> None:
+        for path, check in checks:
+            if check.accepted and check.aligned is not None:
+                check.aligned.source = str(path)
+                self._add_sample(check.aligned, Path(path).name)
+            else:
+                reasons = "; ".join(check.reasons) or "refused"
+                self.rejected.append((str(path), reasons))
+                item = QListWidgetItem(f"{Path(path).name}: {reasons}")
+                item.setToolTip(str(path))
+                self.rejected_list.addItem(item)
+        refused = sum(1 for _, c in checks if not c.accepted)
+        if refused:
+            self.ctx.notify(f"{refused} of {len(checks)} image(s) refused; the reasons are listed on the "
+                            "Image files tab.", "warning")
+
+    # ================================================================ camera
+    def _camera_clicked(self) -> None:
+        if self.camera_running:
+            self.stop_camera()
+            return
+        choice = self.camera_box.currentData()
+        if choice == "video":
+            path, _ = QFileDialog.getOpenFileName(self, "Video to use as a camera", str(Path.home()),
+                                                  "Videos (*.avi *.mp4 *.mkv *.mov *.m4v *.webm);;All files (*)")
+            if path:
+                self.start_camera(path)
+        else:
+            self.start_camera(int(choice))
+
+    @property
+    def camera_running(self) -> bool:
+        return self.thread is not None and self.thread.isRunning()
+
+    def start_camera(self, spec: int | str | Path) -> None:
+        """Capture from a camera index or a video file used as a camera, keeping good frames."""
+        if self.service is None:
+            self.ctx.notify("Enrolment is not available: the database or the model did not load.", "warning")
+            return
+        self.stop_camera()
+        spec = str(spec) if isinstance(spec, Path) else spec
+
+        def open_it() -> Any:
+            from faceapp.capture.sources import open_source
+
+            return open_source(spec, realtime=True)
+
+        thread = LiveThread(open_it, self._make_live)
+        thread.result_ready.connect(self._take_result)
+        thread.failed.connect(self._camera_failed)
+        thread.ended.connect(self._camera_ended)
+        thread.finished.connect(self._camera_finished)
+        self.thread = thread
+        self.camera_button.setText("Stop camera")
+        self._set_hint("Starting the camera...", "verdict-idle")
+        self.capture_tabs.setCurrentIndex(0)
+        thread.start()
+
+    def _make_live(self) -> LivePipeline:
+        with self.ctx.pipeline_lock:
+            if self._video_pipeline is None:
+                self._video_pipeline = self.ctx.create_pipeline("video")
+        settings = LiveSettings(mode="detect", quality_gate=self.service.gate if self.service else None)
+        return LivePipeline(self._video_pipeline, settings=settings)
+
+    def stop_camera(self) -> None:
+        """Stop capturing (kept faces stay)."""
+        thread = self.thread
+        if thread is None:
+            return
+        thread.stop()
+        if not thread.wait(10000):
+            log.warning("the enrolment camera thread did not stop within 10 s")
+        self._take_result()
+        self.thread = None
+        self.camera_button.setText("Start camera")
+
+    def _take_result(self) -> None:
+        if self.thread is None:
+            return
+        delivery = self.thread.take()
+        if delivery is None:
+            return
+        result: LiveResult = delivery.result
+        offer = self.collector.offer(result.faces, result.frame.timestamp_ms)
+        overlays = []
+        for fr in result.faces:
+            ok = not fr.reasons and len(result.faces) == 1
+            overlays.append(Overlay(box=fr.face.box, label="OK" if ok else (fr.hints[0] if fr.hints else ""),
+                                    color="good" if ok else "warn", five_points=fr.face.five_points))
+        self.view.set_frame(delivery.image, overlays)
+        if offer.kept:
+            aligned = self.collector.kept[-1]
+            aligned.source = f"{result.frame.source}#{result.frame.index}"
+            self._add_sample(aligned, f"frame {result.frame.index}")
+        if self.collector.done:
+            self._set_hint("Done: enough good faces. Review them or keep adding.", "verdict-match")
+        elif offer.reasons:
+            self._set_hint(offer.message.capitalize(), "verdict-nomatch")
+        else:
+            self._set_hint(offer.message.capitalize(), "verdict-match" if offer.kept else "verdict-idle")
+
+    def _set_hint(self, text: str, role: str) -> None:
+        if text != self.hint_label.text():
+            self.hint_history.append(text)
+        self.hint_label.setText(text)
+        if self.hint_label.property("role") != role:
+            self.hint_label.setProperty("role", role)
+            themes.repolish(self.hint_label)
+
+    @property
+    def hint(self) -> str:
+        return self.hint_label.text()
+
+    def _camera_failed(self, error: BaseException) -> None:
+        self.ctx.report_error(error, "Enrolment camera")
+        self._set_hint("Camera problem: see the message above", "verdict-nomatch")
+
+    def _camera_ended(self, reason: str) -> None:
+        if reason != "stopped":
+            self._set_hint(f"The source ended ({len(self.samples)} face(s) kept)", "verdict-idle")
+
+    def _camera_finished(self) -> None:
+        if self.thread is not None and not self.thread.isRunning():
+            self._take_result()
+            self.camera_button.setText("Start camera")
+
+    # ================================================================ prepare and save
+    def _identity(self) -> Any:
+        if self.target_identity is not None:
+            return self.target_identity
+        from faceapp.storage import NewIdentity
+
+        name = " ".join(self.name_edit.text().split())
+        external = self.external_edit.text().strip() or None
+        notes = self.notes_edit.toPlainText().strip() or None
+        consent = datetime.now(timezone.utc) if self.consent_box.isChecked() else None
+        return NewIdentity(name=name, external_id=external, notes=notes, consent_at=consent)
+
+    def prepare(self) -> None:
+        """Embed the accepted faces and check for duplicates (worker), then show the review step."""
+        if self._busy or self.service is None:
+            return
+        if not self.samples:
+            self.ctx.notify("No accepted face yet: capture from the camera or add image files.", "warning")
+            return
+        self.stop_camera()
+        self._set_busy(True, "Embedding and checking for duplicates...", len(self.samples))
+        self.ctx.run(self._prepare_job, self._identity(), list(self.samples), on_result=self._prepared,
+                     on_progress=self._on_progress, on_finished=self._work_done, context="Preparing the enrolment")
+
+    def _prepare_job(self, identity: Any, samples: list, cancel: Any = None) -> Any:
+        with self._service_lock:
+            plan = yield from self.service.prepare(identity, samples, cancel=cancel)
+        return plan
+
+    def _prepared(self, plan: Any) -> None:
+        self.plan = plan
+        who = self.target_name or " ".join(self.name_edit.text().split())
+        self.review_heading.setText(f"{who}: {len(plan.accepted)} face(s) will be saved"
+                                    + (" as a new identity" if self.target_identity is None else ""))
+        if plan.duplicates:
+            text = "; ".join(f"{d.name} (score {d.score:.3f} >= {d.threshold:.3f})" for d in plan.duplicates)
+            self.duplicate_label.setText(f"Warning: this face already matches {text}. Check it is not the same "
+                                         "person enrolled twice; Save anyway if it is someone else.")
+        else:
+            self.duplicate_label.setText("")
+        self.review_list.clear()
+        for check in plan.accepted:
+            label = Path(check.source).name if check.source else "face"
+            quality = f" q={check.quality:.2f}" if check.quality is not None else ""
+            self.review_list.addItem(QListWidgetItem(QIcon(bgr_to_pixmap(check.aligned.image, 96)), label + quality))
+        self.review_rejected.clear()
+        refused = [(c.source, "; ".join(c.reasons)) for c in plan.rejected] + self.rejected
+        for source, reasons in refused:
+            self.review_rejected.addItem(f"{Path(source).name}: {reasons}")
+        self.review_rejected_label.setText(f"Refused ({len(refused)})")
+        self._show_step(2)
+
+    def save(self) -> None:
+        """Write the reviewed plan in one transaction (worker)."""
+        if self._busy or self.plan is None or self.service is None:
+            return
+        self._set_busy(True, "Saving in one transaction...", 0)
+        self.ctx.run(self._commit_job, self.plan, on_result=self._saved, on_finished=self._work_done,
+                     context="Saving the identity")
+
+    def _commit_job(self, plan: Any) -> Any:
+        with self._service_lock:
+            return self.service.commit(plan)
+
+    def _saved(self, result: Any) -> None:
+        self.last_result = result
+        info = result.record.identity
+        verb = "Enrolled" if result.record.created else "Added to"
+        self.done_label.setText(f"{verb} {info.name}: {len(result.record.template_ids)} template(s) saved "
+                                f"({info.template_count} in total).")
+        self.ctx.notify(f"{verb} {info.name} ({len(result.record.template_ids)} template(s)).", "info")
+        self.plan = None
+        self._clear_samples()
+        self._show_step(3)
+        self.ctx.gallery_changed.emit()
+
+    # ================================================================ progress
+    def _set_busy(self, busy: bool, text: str = "", total: int = 0) -> None:
+        self._busy = busy
+        self.progress.setVisible(busy)
+        self.progress.setRange(0, max(0, total))
+        self.progress.setValue(0)
+        self.progress.setFormat(text + (" %v/%m" if total else ""))
+        for button in (self.capture_next, self.save_button, self.details_next):
+            button.setEnabled(not busy and self.service is not None)
+        if not busy:
+            self._update_counts()
+
+    def _on_progress(self, event: Any) -> None:
+        if event.total:
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(event.done)
+
+    def _work_done(self) -> None:
+        self._set_busy(False)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    # ================================================================ page API
+    def deactivated(self) -> None:
+        """The camera stops when the operator leaves the page."""
+        self.stop_camera()
+
+    def shutdown(self) -> None:
+        self.stop_camera()
+        if self._video_pipeline is not None:
+            self._video_pipeline.close()
+            self._video_pipeline = None
+        if self.service is not None:
+            self.service.close()
+            self.service = None

@@ -1,0 +1,485 @@
+"""Identities page: the gallery as a searchable list with thumbnails and template counts, and a detail
+view of one identity with every enrolled sample (crop, quality, source, date, models).
+
+Edit name / external id / notes, add more images (the Enroll wizard), delete one sample, delete the
+identity (with confirmation), and export / import the whole gallery as one zip file
+(``faceapp.storage.transfer``, format ``faceapp-gallery/1``, documented in docs/identity_store.md).
+All SQL runs on workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QIcon, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
+    QListWidgetItem, QMessageBox, QPlainTextEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+    QWidget,
+)
+
+from faceapp.gui.pages import Page, register_page
+from faceapp.gui.widgets.images import bgr_to_pixmap
+
+log = logging.getLogger(__name__)
+
+THUMB = 44
+CROP = 72
+
+
+@dataclass
+class Sample:
+    """One enrolled sample of an identity: its crop (if stored) and the templates made from it."""
+
+    crop_id: int | None
+    image: Any                  # BGR crop or None
+    quality: float | None
+    source: str
+    created: Any
+    template_ids: list[int]
+    models: list[str]
+
+
+@dataclass
+class IdentityDetail:
+    """Everything the detail view shows (loaded on a worker)."""
+
+    info: Any
+    samples: list[Sample]
+
+
+def load_detail(store: Any, identity_id: int) -> IdentityDetail:
+    """An identity with its samples: crops joined with their templates, then crop-less templates (worker)."""
+    info = store.identities.get(identity_id)
+    crops = store.templates.crops(identity_id)
+    templates = store.templates.for_identity(identity_id)
+    by_crop: dict[int, list[Any]] = {}
+    loose = []
+    for template in templates:
+        if template.crop_id is None:
+            loose.append(template)
+        else:
+            by_crop.setdefault(template.crop_id, []).append(template)
+    samples = []
+    for crop in crops:
+        made = by_crop.get(crop.id, [])
+        samples.append(Sample(crop.id, crop.image(), crop.quality, crop.source or "", crop.created_at,
+                              [t.id for t in made], sorted({t.model_id for t in made})))
+    for template in loose:
+        samples.append(Sample(None, None, template.quality, template.source or "", template.created_at,
+                              [template.id], [template.model_id]))
+    return IdentityDetail(info, samples)
+
+
+def load_list(store: Any, search: str) -> list[tuple[Any, Any]]:
+    """(IdentityInfo, first crop or None) for the identities matching ``search`` (worker)."""
+    rows = []
+    for info in store.identities.list(search or None, limit=2000):
+        crops = store.templates.crops(info.id) if info.crop_count else []
+        rows.append((info, crops[0].image() if crops else None))
+    return rows
+
+
+def _when(value: Any) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+@register_page("identities", "Identities", order=30, tooltip="Browse, edit, delete, export and import identities")
+class IdentitiesPage(Page):
+    """Browse, edit, delete, export and import identities."""
+
+    SHORTCUTS = (("Ctrl+F", "Identities: search"), ("F5", "Identities: refresh"),
+                 ("Delete", "Identities: delete the selected sample"))
+
+    def __init__(self, ctx, parent: QWidget | None = None) -> None:  # noqa: ANN001 - AppContext
+        super().__init__(ctx, parent)
+        self.rows: list[tuple[Any, Any]] = []
+        self.detail: IdentityDetail | None = None
+        self._pending_select: int | None = None
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(200)
+        self._search_timer.timeout.connect(self.refresh)
+        self.loads = 0            # list loads completed (tests wait on it)
+        self._build()
+        ctx.services_changed.connect(self.refresh)
+        ctx.gallery_changed.connect(self.refresh)
+
+    # ================================================================ layout
+    def _build(self) -> None:
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        outer.addWidget(splitter)
+
+        left = QWidget()
+        l_layout = QVBoxLayout(left)
+        l_layout.setContentsMargins(0, 0, 0, 0)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search name or external id (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._search_changed)
+        l_layout.addWidget(self.search)
+        self.list = QListWidget()
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.currentItemChanged.connect(self._current_changed)
+        l_layout.addWidget(self.list, 1)
+        self.count_label = QLabel("")
+        self.count_label.setProperty("role", "muted")
+        l_layout.addWidget(self.count_label)
+        row = QHBoxLayout()
+        self.new_button = QPushButton("New...")
+        self.new_button.setToolTip("Enrol a new person (Enroll page)")
+        self.new_button.clicked.connect(self._new_identity)
+        self.export_button = QPushButton("Export...")
+        self.export_button.setToolTip("Write the whole gallery to one zip file (to move it to another workstation)")
+        self.export_button.clicked.connect(self._export_clicked)
+        self.import_button = QPushButton("Import...")
+        self.import_button.setToolTip("Add identities from a gallery zip file")
+        self.import_button.clicked.connect(self._import_clicked)
+        for button in (self.new_button, self.export_button, self.import_button):
+            row.addWidget(button)
+        l_layout.addLayout(row)
+        conflict_row = QHBoxLayout()
+        conflict_row.addWidget(QLabel("On import, existing names:"))
+        self.conflict_box = QComboBox()
+        self.conflict_box.addItem("stop the import", "fail")
+        self.conflict_box.addItem("are skipped", "skip")
+        self.conflict_box.addItem("are merged", "merge")
+        conflict_row.addWidget(self.conflict_box, 1)
+        l_layout.addLayout(conflict_row)
+        splitter.addWidget(left)
+
+        right = QWidget()
+        r_layout = QVBoxLayout(right)
+        r_layout.setContentsMargins(6, 0, 0, 0)
+        self.heading = QLabel("Select an identity")
+        self.heading.setProperty("role", "heading")
+        r_layout.addWidget(self.heading)
+        form = QFormLayout()
+        self.name_edit = QLineEdit()
+        self.external_edit = QLineEdit()
+        self.notes_edit = QPlainTextEdit()
+        self.notes_edit.setMaximumHeight(70)
+        self.meta_label = QLabel("")
+        self.meta_label.setProperty("role", "muted")
+        self.meta_label.setWordWrap(True)
+        form.addRow("Name", self.name_edit)
+        form.addRow("External id", self.external_edit)
+        form.addRow("Notes", self.notes_edit)
+        form.addRow("", self.meta_label)
+        r_layout.addLayout(form)
+        actions = QHBoxLayout()
+        self.save_button = QPushButton("Save changes")
+        self.save_button.clicked.connect(self.save_changes)
+        self.add_button = QPushButton("Add images...")
+        self.add_button.setToolTip("Open the Enroll wizard for this identity")
+        self.add_button.clicked.connect(self._add_images)
+        self.delete_button = QPushButton("Delete identity...")
+        self.delete_button.clicked.connect(self._delete_identity_clicked)
+        actions.addWidget(self.save_button)
+        actions.addWidget(self.add_button)
+        actions.addStretch(1)
+        actions.addWidget(self.delete_button)
+        r_layout.addLayout(actions)
+        self.table = QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(["Crop", "Quality", "Source", "Enrolled", "Models", "Templates"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setIconSize(QSize(CROP, CROP))
+        self.table.verticalHeader().setDefaultSectionSize(CROP + 8)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        r_layout.addWidget(self.table, 1)
+        sample_row = QHBoxLayout()
+        sample_row.addStretch(1)
+        self.delete_sample_button = QPushButton("Delete selected sample...")
+        self.delete_sample_button.clicked.connect(self._delete_sample_clicked)
+        sample_row.addWidget(self.delete_sample_button)
+        r_layout.addLayout(sample_row)
+        splitter.addWidget(right)
+        splitter.setSizes([330, 800])
+
+        for keys, slot in (("Ctrl+F", self.search.setFocus), ("F5", self.refresh)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
+        delete = QShortcut(QKeySequence.StandardKey.Delete, self.table)
+        delete.activated.connect(self._delete_sample_clicked)
+        self._show_detail(None)
+
+    # ================================================================ list
+    def _search_changed(self, _text: str) -> None:
+        self._search_timer.start()
+
+    def refresh(self) -> None:
+        """Reload the list (worker), keeping the selection."""
+        store = self.ctx.store
+        enabled = store is not None
+        for button in (self.new_button, self.export_button, self.import_button):
+            button.setEnabled(enabled)
+        if store is None:
+            self.list.clear()
+            self.count_label.setText("No database" if not self.ctx.loading else "Loading...")
+            return
+        current = self.current_identity_id
+        if current is not None and self._pending_select is None:
+            self._pending_select = current
+        self.ctx.run(load_list, store, self.search.text().strip(), on_result=self._listed, context="Listing identities")
+
+    def _listed(self, rows: list) -> None:
+        self.rows = rows
+        self.list.blockSignals(True)
+        self.list.clear()
+        for info, crop in rows:
+            item = QListWidgetItem(f"{info.name}\n{info.template_count} template(s)"
+                                   + (f" · {info.external_id}" if info.external_id else ""))
+            item.setData(Qt.ItemDataRole.UserRole, info.id)
+            if crop is not None:
+                item.setIcon(QIcon(bgr_to_pixmap(crop, THUMB)))
+            self.list.addItem(item)
+        self.list.blockSignals(False)
+        total = len(rows)
+        self.count_label.setText(f"{total} identit{'y' if total == 1 else 'ies'}"
+                                 + (f" matching '{self.search.text().strip()}'" if self.search.text().strip() else ""))
+        wanted = self._pending_select
+        self._pending_select = None
+        if wanted is not None and self.select_identity(wanted):
+            pass
+        elif self.detail is not None and not any(info.id == self.detail.info.id for info, _ in rows):
+            self._show_detail(None)
+        self.loads += 1
+
+    def names(self) -> list[str]:
+        """Names in the list, in order."""
+        return [info.name for info, _ in self.rows]
+
+    @property
+    def current_identity_id(self) -> int | None:
+        item = self.list.currentItem()
+        return int(item.data(Qt.ItemDataRole.UserRole)) if item is not None else None
+
+    def select_identity(self, identity_id: int) -> bool:
+        """Select an identity in the list (loads its detail); False when it is not listed."""
+        for row in range(self.list.count()):
+            if self.list.item(row).data(Qt.ItemDataRole.UserRole) == identity_id:
+                self.list.setCurrentRow(row)
+                self._load_detail(identity_id)
+                return True
+        self._pending_select = identity_id
+        return False
+
+    def _current_changed(self, current: QListWidgetItem | None, _previous: Any) -> None:
+        if current is None:
+            self._show_detail(None)
+            return
+        self._load_detail(int(current.data(Qt.ItemDataRole.UserRole)))
+
+    def _load_detail(self, identity_id: int) -> None:
+        if self.ctx.store is not None:
+            self.ctx.run(load_detail, self.ctx.store, identity_id, on_result=self._show_detail,
+                         context="Loading the identity")
+
+    # ================================================================ detail
+    def _show_detail(self, detail: IdentityDetail | None) -> None:
+        if detail is not None and self.current_identity_id not in (None, detail.info.id):
+            return   # a late answer for an identity no longer selected
+        self.detail = detail
+        has = detail is not None
+        for widget in (self.name_edit, self.external_edit, self.notes_edit, self.save_button, self.add_button,
+                       self.delete_button, self.delete_sample_button):
+            widget.setEnabled(has)
+        self.table.setRowCount(0)
+        if detail is None:
+            self.heading.setText("Select an identity" if self.list.count() else "No identities yet: enrol someone")
+            for edit in (self.name_edit, self.external_edit):
+                edit.clear()
+            self.notes_edit.clear()
+            self.meta_label.clear()
+            return
+        info = detail.info
+        self.heading.setText(f"{info.name}  (#{info.id})")
+        self.name_edit.setText(info.name)
+        self.external_edit.setText(info.external_id or "")
+        self.notes_edit.setPlainText(info.notes or "")
+        model = getattr(self.ctx.embedder, "model_id", None)
+        active = info.template_counts.get(model, 0) if model else 0
+        self.meta_label.setText(
+            f"{info.template_count} template(s) from {info.crop_count} stored crop(s); {active} for the active model. "
+            f"Consent: {_when(info.consent_at)}. Created {_when(info.created_at)}, updated {_when(info.updated_at)}.")
+        self.table.setRowCount(len(detail.samples))
+        for row, sample in enumerate(detail.samples):
+            crop = QTableWidgetItem("" if sample.image is not None else "no crop")
+            if sample.image is not None:
+                crop.setIcon(QIcon(bgr_to_pixmap(sample.image, CROP)))
+            crop.setData(Qt.ItemDataRole.UserRole, row)
+            self.table.setItem(row, 0, crop)
+            self.table.setItem(row, 1, QTableWidgetItem(f"{sample.quality:.2f}" if sample.quality is not None else "-"))
+            source = QTableWidgetItem(Path(sample.source).name if sample.source else "-")
+            source.setToolTip(sample.source)
+            self.table.setItem(row, 2, source)
+            self.table.setItem(row, 3, QTableWidgetItem(_when(sample.created)))
+            models = ", ".join(m.split("@")[0] + ("*" if m == model else "") for m in sample.models) or "none yet"
+            item = QTableWidgetItem(models)
+            item.setToolTip("\n".join(sample.models) + ("\n* = active model" if model in sample.models else ""))
+            self.table.setItem(row, 4, item)
+            self.table.setItem(row, 5, QTableWidgetItem(str(len(sample.template_ids))))
+
+    # ================================================================ edits
+    def save_changes(self) -> None:
+        """Store the edited name, external id and notes (worker)."""
+        if self.detail is None or self.ctx.store is None:
+            return
+        identity_id = self.detail.info.id
+        self.ctx.run(self._update_job, self.ctx.store, identity_id, self.name_edit.text(),
+                     self.external_edit.text().strip() or None, self.notes_edit.toPlainText().strip() or None,
+                     on_result=self._changed, context="Saving the identity")
+
+    def _update_job(self, store: Any, identity_id: int, name: str, external_id: str | None, notes: str | None) -> Any:
+        operator = getattr(self.ctx.gallery, "operator", None)
+        return store.identities.update(identity_id, name=name, external_id=external_id, notes=notes, operator=operator)
+
+    def rename(self, identity_id: int, new_name: str) -> None:
+        """Rename an identity (worker); the list and every page refresh when done."""
+        if self.ctx.store is None:
+            return
+        operator = getattr(self.ctx.gallery, "operator", None)
+        self.ctx.run(self.ctx.store.identities.rename, identity_id, new_name, operator=operator,
+                     on_result=self._changed, context="Renaming")
+
+    def _changed(self, info: Any) -> None:
+        self._pending_select = info.id
+        self.ctx.notify(f"Saved {info.name}.", "info")
+        self.ctx.gallery_changed.emit()
+
+    def _new_identity(self) -> None:
+        window = self.window()
+        if hasattr(window, "show_page"):
+            page = window.show_page("enroll")
+            getattr(page, "reset", lambda: None)()
+
+    def _add_images(self) -> None:
+        if self.detail is None:
+            return
+        window = self.window()
+        if hasattr(window, "show_page"):
+            page = window.show_page("enroll")
+            page.start_for_existing(self.detail.info.id, self.detail.info.name)
+
+    # ================================================================ deletes
+    def _confirm(self, title: str, text: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        return box.exec() == QMessageBox.StandardButton.Yes
+
+    def _delete_identity_clicked(self) -> None:
+        if self.detail is None:
+            return
+        info = self.detail.info
+        if self._confirm("Delete identity", f"Delete {info.name} with all {info.template_count} template(s) and "
+                                            f"{info.crop_count} crop(s)? This cannot be undone."):
+            self.delete_identity(info.id)
+
+    def delete_identity(self, identity_id: int) -> None:
+        """Delete an identity with its templates and crops (worker, no confirmation: the button asks)."""
+        if self.ctx.store is None:
+            return
+        operator = getattr(self.ctx.gallery, "operator", None)
+        self.ctx.run(self.ctx.store.identities.delete, identity_id, operator=operator, on_result=self._deleted,
+                     context="Deleting the identity")
+
+    def _deleted(self, report: Any) -> None:
+        self.ctx.notify(f"Deleted {report.name}: {report.templates} template(s), {report.crops} crop(s).", "info")
+        if self.detail is not None and self.detail.info.id == report.identity_id:
+            self.list.setCurrentItem(None)
+            self._show_detail(None)
+        self.ctx.gallery_changed.emit()
+
+    def selected_sample(self) -> Sample | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if self.detail is None or not rows:
+            return None
+        return self.detail.samples[rows[0].row()]
+
+    def _delete_sample_clicked(self) -> None:
+        sample = self.selected_sample()
+        if sample is None or self.detail is None:
+            self.ctx.notify("Select a sample in the table first.", "info")
+            return
+        if not sample.template_ids:
+            self.ctx.notify("This crop has no template yet (it waits for re-embedding); it cannot be deleted alone.",
+                            "warning")
+            return
+        if self._confirm("Delete sample", f"Delete this sample of {self.detail.info.name} (its crop and "
+                                          f"{len(sample.template_ids)} template(s))?"):
+            self.delete_sample(sample.template_ids[0])
+
+    def delete_sample(self, template_id: int) -> None:
+        """Delete one sample: its crop and every template made from it (worker)."""
+        if self.ctx.store is None or self.detail is None:
+            return
+        operator = getattr(self.ctx.gallery, "operator", None)
+        self._pending_select = self.detail.info.id
+        self.ctx.run(self.ctx.store.templates.delete_sample, template_id, operator=operator,
+                     on_result=self._sample_deleted, context="Deleting the sample")
+
+    def _sample_deleted(self, count: int) -> None:
+        self.ctx.notify(f"Deleted the sample ({count} template(s)).", "info")
+        self.ctx.gallery_changed.emit()
+
+    # ================================================================ export / import
+    def _export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the gallery", str(Path.home() / "faceapp-gallery.zip"),
+                                              "FaceApp gallery (*.zip)")
+        if path:
+            if not path.lower().endswith(".zip"):
+                path += ".zip"
+            self.export_gallery(path, overwrite=Path(path).exists())
+
+    def export_gallery(self, path: str | Path, *, overwrite: bool = False) -> None:
+        """Write the gallery to a zip file (worker); a banner reports what was written."""
+        from faceapp.storage.transfer import export_gallery
+
+        if self.ctx.store is None:
+            return
+        self.ctx.run(export_gallery, self.ctx.store, Path(path), overwrite=overwrite, on_result=self._exported,
+                     context="Exporting the gallery")
+
+    def _exported(self, summary: dict) -> None:
+        counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary.items() if isinstance(v, int))
+        self.ctx.notify(f"Gallery exported to {summary.get('path', 'the file')}: {counts}.", "info")
+        self.last_transfer = summary
+
+    def _import_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a gallery", str(Path.home()), "FaceApp gallery (*.zip)")
+        if path:
+            self.import_gallery(path, on_conflict=str(self.conflict_box.currentData()))
+
+    def import_gallery(self, path: str | Path, *, on_conflict: str = "fail") -> None:
+        """Add a gallery zip in one transaction (worker); re-embedding may be needed for the active model."""
+        from faceapp.storage.transfer import import_gallery
+
+        if self.ctx.store is None:
+            return
+        operator = getattr(self.ctx.gallery, "operator", None)
+        self.ctx.run(import_gallery, self.ctx.store, Path(path), on_conflict=on_conflict, operator=operator,
+                     on_result=self._imported, context="Importing the gallery")
+
+    def _imported(self, summary: dict) -> None:
+        counts = ", ".join(f"{v} {k}" for k, v in summary.items() if isinstance(v, int))
+        self.ctx.notify(f"Gallery imported: {counts}.", "info")
+        self.last_transfer = summary
+        self.ctx.gallery_changed.emit()
+
+    last_transfer: dict | None = None
+
+    def activated(self) -> None:
+        if not self.rows:
+            self.refresh()

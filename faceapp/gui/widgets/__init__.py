@@ -1,0 +1,1 @@
+"""Reusable widgets: the video view with face overlays, image conversions, thumbnails."""

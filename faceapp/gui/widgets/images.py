@@ -1,0 +1,35 @@
+"""numpy BGR images <-> Qt images, and thumbnails."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+
+
+def bgr_to_qimage(image: np.ndarray) -> QImage:
+    """A deep-copied RGB888 QImage of a BGR (or grey) uint8 array (safe after the array is gone)."""
+    if image.ndim == 2:
+        gray = np.ascontiguousarray(image)
+        h, w = gray.shape
+        return QImage(gray.data, w, h, gray.strides[0], QImage.Format.Format_Grayscale8).copy()
+    rgb = np.ascontiguousarray(image[:, :, 2::-1])
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, rgb.strides[0], QImage.Format.Format_RGB888).copy()
+
+
+def bgr_to_pixmap(image: np.ndarray, size: int | None = None) -> QPixmap:
+    """A pixmap of a BGR array, scaled to fit ``size`` x ``size`` (keeping the aspect) when given."""
+    pixmap = QPixmap.fromImage(bgr_to_qimage(image))
+    if size:
+        pixmap = pixmap.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                               Qt.TransformationMode.SmoothTransformation)
+    return pixmap
+
+
+def qimage_to_bgr(image: QImage) -> np.ndarray:
+    """A BGR uint8 array copy of a QImage (any format)."""
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    h, w = rgb.height(), rgb.width()
+    buffer = np.frombuffer(rgb.constBits(), np.uint8, count=rgb.bytesPerLine() * h).reshape(h, rgb.bytesPerLine())
+    return np.ascontiguousarray(buffer[:, : w * 3].reshape(h, w, 3)[:, :, ::-1])

@@ -1,0 +1,85 @@
+"""The workstation starts and keeps working when the MediaPipe models, the database or the embedding
+model are missing or broken, and says clearly what is wrong."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+
+def test_missing_mediapipe_models_fall_back_and_say_so(open_window, db_copy, gui_videos, qtbot, tmp_path, monkeypatch):
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    monkeypatch.setenv("FACEAPP_MODEL_DIR", str(empty))
+    window = open_window("--db", str(db_copy), "--mediapipe-dir", str(empty), "--page", "live")
+    warnings = window.banners.messages("warning")
+    assert any("face_landmarker.task" in m and "falls back" in m for m in warnings)
+    page = window.page("live")
+    page.start_source(gui_videos["known"])
+    qtbot.waitUntil(lambda: page.result is not None and len(page.result.faces) >= 1, timeout=30000)
+    assert page.result.fallback and page.result.faces[0].face.is_fallback
+    assert page.view.overlays[0].detail.endswith("]")          # the fallback detector is named on screen
+    page.stop()
+
+
+def test_a_damaged_database_is_reported_and_the_rest_works(open_window, gui_videos, qtbot, tmp_path):
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a SQLite database at all" * 100)
+    window = open_window("--db", str(broken), "--page", "live")
+    errors = window.banners.messages("error")
+    assert any("Opening the database" in m and "broken.db" in m for m in errors), errors
+    assert window.ctx.store is None and window.status_text("database") == "DB: none"
+    page = window.page("live")
+    assert "No gallery" in page.warning.text()
+    page.start_source(gui_videos["known"])                     # detection still works, without names
+    qtbot.waitUntil(lambda: page.result is not None and len(page.result.faces) == 1, timeout=30000)
+    assert page.result.faces[0].identify is None and page.result.faces[0].label == ""
+    page.stop()
+    identities = window.show_page("identities")
+    assert identities.count_label.text() == "No database" and not identities.export_button.isEnabled()
+    enroll = window.show_page("enroll")
+    assert not enroll.details_next.isEnabled() and "database" in enroll.person_error.text()
+
+
+def test_a_missing_embedding_model_is_reported(open_window, db_copy, qtbot, tmp_path):
+    window = open_window("--db", str(db_copy), "--model", str(tmp_path / "no-such-model"))
+    errors = window.banners.messages("error")
+    assert any("Loading the embedding model" in m and "no-such-model" in m for m in errors), errors
+    assert window.status_text("model") == "Model: none"
+    assert window.ctx.gallery is None and window.ctx.store is not None
+    page = window.show_page("identities")                       # the gallery can still be browsed
+    qtbot.waitUntil(lambda: page.names() == ["s1", "s2"], timeout=20000)
+
+
+def test_a_locked_database_gives_a_clear_message_and_recovers(open_window, db_copy, qtbot):
+    window = open_window("--db", str(db_copy), "--db-timeout", "0.3", "--page", "live")
+    page = window.page("live")
+    qtbot.waitUntil(lambda: page.threshold_source.text().startswith("source: store"), timeout=20000)
+    locker = sqlite3.connect(db_copy, timeout=0.1)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        page.save_thresholds()
+        qtbot.waitUntil(lambda: any("locked" in m for m in window.banners.messages("error")), timeout=20000)
+    finally:
+        locker.rollback()
+        locker.close()
+    page.save_thresholds()                                     # once released, saving works
+    qtbot.waitUntil(lambda: page.threshold_source.text() == "source: store:manual", timeout=20000)
+
+
+def test_reload_clears_old_problems(open_window, db_copy, qtbot):
+    window = open_window("--db", str(db_copy))
+    window.ctx.report_error(OSError("something old"), "Earlier")
+    assert any("something old" in m for m in window.banners.messages())
+    window.reload_services()
+    qtbot.waitUntil(lambda: not window.ctx.loading, timeout=60000)
+    assert not any("something old" in m for m in window.banners.messages())
+    assert window.status_text("database") == f"DB: {Path(db_copy).name}"
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_window_starts_in_each_theme(open_window, db_copy, theme):
+    window = open_window("--db", str(db_copy), "--theme", theme)
+    assert window.theme_actions[theme].isChecked()
