@@ -109,20 +109,29 @@ class PlotPanel(QWidget):
 
     # -- content ---------------------------------------------------------------------------------
     def line(self, x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *, name: str | None = None,
-             width: float = 2.0, dashed: bool = False, symbol: str | None = None) -> pg.PlotDataItem:
-        """Add a line in the next theme series colour and return it (update it with ``setData``)."""
+             width: float = 2.0, dashed: bool = False, symbol: str | None = None, color: int | str | None = None,
+             step: bool = False, fill: bool = False) -> pg.PlotDataItem:
+        """Add a line in the next theme series colour and return it (update it with ``setData``).
+
+        ``color``: a series index (same colour as that series) or a theme field name ("grid", "text_muted",
+        "good", ...) instead of the next series colour. ``step``: a histogram (``len(x) == len(y) + 1``,
+        bin edges). ``fill``: shade the area down to zero in a translucent version of the colour.
+        """
         index = len(self._series)
-        style = {"width": width, "dashed": dashed, "symbol": symbol}
-        item = self.plot_item.plot(np.asarray(x, dtype=float), np.asarray(y, dtype=float), name=name)
+        style = {"width": width, "dashed": dashed, "symbol": symbol, "color": color, "fill": fill}
+        options: dict[str, Any] = {"stepMode": "center"} if step else {}
+        if fill:
+            options["fillLevel"] = 0.0
+        item = self.plot_item.plot(np.asarray(x, dtype=float), np.asarray(y, dtype=float), name=name, **options)
         self._series.append((item, index, style))
         self._style_series(item, index, style, themes.current_theme())
         return item
 
     def scatter(self, x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *, name: str | None = None,
-                size: float = 6.0) -> pg.PlotDataItem:
-        """Add points (no line) in the next series colour."""
+                size: float = 6.0, color: int | str | None = None, symbol: str = "o") -> pg.PlotDataItem:
+        """Add points (no line) in the next series colour (or ``color``, as for ``line``)."""
         index = len(self._series)
-        style = {"width": 0.0, "dashed": False, "symbol": "o", "size": size}
+        style = {"width": 0.0, "dashed": False, "symbol": symbol, "size": size, "color": color}
         item = self.plot_item.plot(np.asarray(x, dtype=float), np.asarray(y, dtype=float), name=name, pen=None)
         self._series.append((item, index, style))
         self._style_series(item, index, style, themes.current_theme())
@@ -194,7 +203,13 @@ class PlotPanel(QWidget):
 
     @staticmethod
     def _style_series(item: pg.PlotDataItem, index: int, style: dict[str, Any], theme: themes.Theme) -> None:
-        color = theme.series_color(index)
+        chosen = style.get("color")
+        color = getattr(theme, chosen) if isinstance(chosen, str) else theme.series_color(
+            index if chosen is None else chosen)
+        if style.get("fill"):
+            shade = pg.mkColor(color)
+            shade.setAlpha(60)
+            item.setBrush(pg.mkBrush(shade))
         if style["width"] > 0:
             pen = pg.mkPen(color, width=style["width"])
             if style["dashed"]:
@@ -211,5 +226,6 @@ class PlotPanel(QWidget):
     @staticmethod
     def _style_line(line: pg.InfiniteLine, color: str, theme: themes.Theme) -> None:
         line.setPen(pg.mkPen(getattr(theme, color), width=2))
-        if line.label is not None:
-            line.label.setColor(getattr(theme, color))
+        label = getattr(line, "label", None)        # pyqtgraph creates it only when a label text is given
+        if label is not None:
+            label.setColor(getattr(theme, color))

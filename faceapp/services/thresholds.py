@@ -189,12 +189,13 @@ def threshold_for_far(scores: ScoreSet, far: float) -> float:
 def threshold_for_fpir(scores: ScoreSet, fpir: float, gallery_size: int) -> tuple[float, str]:
     """Identify threshold for a target FPIR at gallery size N, and how it was found.
 
-    Measured on the probes' best impostor scores when the source searched each probe against a gallery of
-    at least N identities (the rate only grows with N, so a smaller search would be optimistic); otherwise
-    from the per-comparison FAR ``far_for_fpir(fpir, N)`` under the independence assumption.
+    Measured on the probes' best impostor scores when the source searched each probe against at least
+    N - 1 identities (the leave-one-out search of an N-identity gallery; the rate only grows with N, so a
+    much smaller search would be optimistic); otherwise from the per-comparison FAR ``far_for_fpir(fpir, N)``
+    under the independence assumption.
     """
     best = scores.probe_best_impostor
-    if best is not None and best.size and scores.search_size >= gallery_size:
+    if best is not None and best.size and scores.search_size >= gallery_size - 1:
         labels = np.zeros(best.size, dtype=bool)
         t = metrics.threshold_at_far(best, labels, fpir)
         return clamp_threshold(t), f"measured on {best.size} probes searched against {scores.search_size} identities"

@@ -1,0 +1,72 @@
+"""A threshold slider bound to a spin box that keeps the exact value it was given.
+
+Spin boxes round to their decimals; a threshold computed at a target FAR (just above an impostor score,
+``np.nextafter``) must be used exactly, or the read-outs would differ from ``faceapp eval``'s. So the
+control keeps the float it was set to and only displays it rounded; moving the slider or typing in the
+box replaces it.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QSlider, QWidget
+
+
+class ThresholdSlider(QWidget):
+    """A cosine threshold in [low, high]: slider (``steps`` positions) + spin box; ``value()`` is exact."""
+
+    value_changed = Signal(float)
+
+    def __init__(self, low: float = -1.0, high: float = 1.0, *, steps: int = 20000, decimals: int = 4,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.low, self.high, self.steps = float(low), float(high), int(steps)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, self.steps)
+        self.spin = QDoubleSpinBox()
+        self.spin.setRange(self.low, self.high)
+        self.spin.setDecimals(decimals)
+        self.spin.setSingleStep(10 ** -(decimals - 1))
+        self.spin.setMinimumWidth(90)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.spin)
+        self._value = min(self.high, max(self.low, 0.0))
+        self.slider.setValue(self._position(self._value))
+        self.spin.setValue(self._value)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.spin.valueChanged.connect(self._spin_changed)
+
+    def _position(self, value: float) -> int:
+        return round((value - self.low) / (self.high - self.low) * self.steps)
+
+    def _slider_moved(self, position: int) -> None:
+        self._set(self.low + position / self.steps * (self.high - self.low), source="slider")
+
+    def _spin_changed(self, value: float) -> None:
+        if abs(value - self._value) >= 0.5 * 10 ** -self.spin.decimals():   # typed, not our own rounding
+            self._set(value, source="spin")
+
+    def _set(self, value: float, source: str = "") -> None:
+        value = min(self.high, max(self.low, float(value)))
+        changed = value != self._value
+        self._value = value
+        if source != "slider":
+            self.slider.blockSignals(True)
+            self.slider.setValue(self._position(value))
+            self.slider.blockSignals(False)
+        if source != "spin":
+            self.spin.blockSignals(True)
+            self.spin.setValue(value)
+            self.spin.blockSignals(False)
+        if changed:
+            self.value_changed.emit(value)
+
+    def value(self) -> float:
+        """The exact threshold."""
+        return self._value
+
+    def setValue(self, value: float) -> None:  # noqa: N802 - Qt naming
+        """Set the exact threshold (clamped to the range); emits ``value_changed`` when it changed."""
+        self._set(value)

@@ -1,0 +1,505 @@
+"""Thresholds page: choose the active model's thresholds from measured error rates, not by guesswork.
+
+Pick a labelled source (the enrolled gallery itself, leave-one-out; a labelled folder; a pairs protocol),
+compute the active model's genuine and impostor scores on a worker, and read the consequences of a
+threshold: score histograms, ROC and DET curves, FAR/FRR against the threshold, the EER, and for
+identification the expected false-positive identification rate at the gallery's size. "Set at FAR" puts
+the verify threshold where the impostor scores give the target FAR, "Set identify" the identify threshold
+where strangers would be accepted at that rate against the whole gallery; "Save" stores both for the
+active model with their source and date, and the Live page picks them up at once.
+
+Every number comes from ``faceapp.services.thresholds``, i.e. ``faceapp.evaluation.metrics``: the same
+code and, for a pairs protocol, the same scores as ``faceapp eval``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea,
+    QSplitter, QVBoxLayout, QWidget,
+)
+
+from faceapp.core.errors import DatasetError
+from faceapp.core.progress import CancelToken, Job
+from faceapp.gui.analyst.forms import PathEdit, ProtocolFields, int_box
+from faceapp.gui.analyst.jobs import JobPanel
+from faceapp.gui.analyst.threshold_slider import ThresholdSlider
+from faceapp.gui.pages import Page, register_page
+from faceapp.gui.workers import create_worker
+from faceapp.gui.plots import PlotPanel
+from faceapp.services import thresholds as T
+
+log = logging.getLogger(__name__)
+
+SOURCES = (("gallery", "Enrolled gallery (leave-one-out)"), ("folder", "Labelled folder"),
+           ("pairs", "Pairs protocol (LFW / CFP)"))
+PLOT_POINTS = 1500
+
+
+def score_job(kind: str, embedder: Any, store: Any, options: dict[str, Any], cancel: CancelToken) -> Job[tuple]:
+    """Scores of the chosen source for the active model, their curves and the gallery size N."""
+    if embedder is None:
+        raise DatasetError("no embedding model is loaded: thresholds belong to a model")
+    if kind == "gallery":
+        if store is None:
+            raise DatasetError("no database is open: the gallery source needs the enrolled templates")
+        scores = yield from T.gallery_scores(store, embedder.model_id, embedder.dim, cancel=cancel)
+    elif kind == "folder":
+        if not options.get("folder"):
+            raise DatasetError("choose a labelled folder (one sub-folder of images per identity)")
+        scores = yield from T.folder_scores(embedder, options["folder"], identities=options.get("identities", ""),
+                                            max_per_identity=options.get("max_per_identity", 0), cancel=cancel)
+    else:
+        if not options.get("pairs"):
+            raise DatasetError("choose the pairs file (LFW pairs.txt) or the CFP folder")
+        scores = yield from T.protocol_scores(embedder, options["format"], options["pairs"], options.get("root") or None,
+                                              cfp_protocol=options.get("cfp_protocol", "FF"),
+                                              folds=options.get("folds") or None,
+                                              failure_policy=options.get("failure_policy", "wrong"), cancel=cancel)
+    curves = T.compute_curves(scores)
+    n = T.searchable_identities(store, embedder.model_id) if store is not None else 0
+    return scores, curves, n or scores.search_size or 1
+
+
+def stored_thresholds(store: Any, embedder: Any) -> Any:
+    """The model's thresholds as decisions use them: store, else model card, else defaults."""
+    from faceapp.matching.thresholds import resolve_thresholds
+
+    stored = store.thresholds.get(embedder.model_id) if store is not None else None
+    return resolve_thresholds(stored, embedder.card)
+
+
+def thin(x: np.ndarray, y: np.ndarray, n: int = PLOT_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most about ``n`` points of a monotone curve for drawing (first and last kept)."""
+    if x.size <= n:
+        return x, y
+    keep = np.unique(np.r_[np.linspace(0, x.size - 1, n).astype(int), x.size - 1])
+    return x[keep], y[keep]
+
+
+def fmt_rate(value: float | None) -> str:
+    """A rate for the read-outs: percent with enough digits for 1e-4."""
+    if value is None:
+        return "n/a"
+    if value == 0:
+        return "0"
+    return f"{value * 100:.3g}%" if value >= 1e-4 else f"{value:.2e}"
+
+
+@register_page("thresholds", "Thresholds", order=50, tooltip="ROC, FAR/FRR and threshold selection per model")
+class ThresholdsPage(Page):
+    """ROC, FAR/FRR and threshold selection for the active model."""
+
+    def __init__(self, ctx, parent: QWidget | None = None) -> None:  # noqa: ANN001 - AppContext
+        super().__init__(ctx, parent)
+        self.scores: T.ScoreSet | None = None
+        self.curves: T.Curves | None = None
+        self.point: T.OperatingPoint | None = None
+        self.target: dict[str, Any] = {}            # what "Set at ..." chose, recorded with the saved thresholds
+        self._build()
+        self._source_changed()
+        self.threshold.value_changed.connect(self._threshold_moved)
+        self.job.job_finished.connect(self._job_done)
+        ctx.services_changed.connect(self._services_changed)
+        ctx.thresholds_changed.connect(self.load_stored)
+
+    # ================================================================ layout
+    def _build(self) -> None:
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        outer.addWidget(splitter)
+        controls = QWidget()
+        layout = QVBoxLayout(controls)
+        layout.setContentsMargins(0, 0, 6, 0)
+        layout.addWidget(self._source_group())
+        layout.addWidget(self._threshold_group())
+        layout.addWidget(self._save_group())
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(controls)
+        scroll.setMinimumWidth(420)
+        splitter.addWidget(scroll)
+        splitter.addWidget(self._plots())
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([400, 820])
+
+    def _source_group(self) -> QGroupBox:
+        box = QGroupBox("Labelled scores of the active model")
+        layout = QVBoxLayout(box)
+        self.source_box = QComboBox()
+        for key, text in SOURCES:
+            self.source_box.addItem(text, key)
+        self.source_box.currentIndexChanged.connect(self._source_changed)
+        layout.addWidget(self.source_box)
+        self.source_pages: list[QWidget] = []
+        gallery = QLabel("Every enrolled template against every other: genuine = same identity, impostor = "
+                         "different identities.")
+        gallery.setWordWrap(True)
+        gallery.setProperty("role", "muted")
+        self.source_pages.append(gallery)
+        folder = QWidget()
+        f_layout = QFormLayout(folder)
+        f_layout.setContentsMargins(0, 0, 0, 0)
+        self.folder_edit = PathEdit("folder of <identity>/<images>", caption="Labelled folder")
+        f_layout.addRow("Folder", self.folder_edit)
+        self.folder_ids = QLineEdit()
+        self.folder_ids.setPlaceholderText("all (or e.g. s1-s20)")
+        f_layout.addRow("Identities", self.folder_ids)
+        self.folder_max = int_box(0, 0, 100000, tooltip="Images per identity (0 = all)")
+        f_layout.addRow("Max / identity", self.folder_max)
+        self.source_pages.append(folder)
+        self.protocol = ProtocolFields()
+        p_layout = self.protocol.form
+        self.policy_box = QComboBox()
+        self.policy_box.addItems(["wrong", "reject"])
+        self.policy_box.setToolTip("Pairs with an image where no face was found: always an error (wrong), or "
+                                   "answered 'different' (reject, the NIST FRVT convention)")
+        p_layout.addRow("Failed pairs", self.policy_box)
+        self.source_pages.append(self.protocol)
+        for widget in self.source_pages:              # only the chosen source's fields are shown
+            layout.addWidget(widget)
+        self.compute_button = QPushButton("Compute scores")
+        self.compute_button.setToolTip("Embed/score the source with the active model (on a worker)")
+        self.compute_button.clicked.connect(self.compute)
+        layout.addWidget(self.compute_button)
+        self.job = JobPanel(self.ctx)
+        layout.addWidget(self.job)
+        self.source_label = QLabel("No scores yet.")
+        self.source_label.setWordWrap(True)
+        self.source_label.setProperty("role", "muted")
+        layout.addWidget(self.source_label)
+        return box
+
+    def _threshold_group(self) -> QGroupBox:
+        box = QGroupBox("Verify threshold")
+        layout = QVBoxLayout(box)
+        what = QLabel("Cosine similarity; a pair is accepted as the same person when its score >= the threshold. "
+                      "Drag the slider or the lines in the plots.")
+        what.setWordWrap(True)
+        what.setProperty("role", "muted")
+        layout.addWidget(what)
+        self.threshold = ThresholdSlider(-1.0, 1.0)
+        self.threshold.setEnabled(False)
+        layout.addWidget(self.threshold)
+        grid = QGridLayout()
+        self.readouts: dict[str, QLabel] = {}
+        rows = (("far", "FAR (FMR): impostors accepted"), ("frr", "FRR (FNMR): genuine rejected"),
+                ("tar", "TAR (1 - FRR)"), ("eer", "EER (threshold)"), ("fpir", "Expected FPIR, 1-(1-FAR)^N"),
+                ("fpir_emp", "Measured FPIR"))
+        for r, (key, text) in enumerate(rows):
+            name = QLabel(text)
+            value = QLabel("-")
+            value.setObjectName(f"readout_{key}")
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            grid.addWidget(name, r, 0)
+            grid.addWidget(value, r, 1)
+            self.readouts[key] = value
+        layout.addLayout(grid)
+        form = QFormLayout()
+        self.gallery_size = int_box(1, 1, 10**8, tooltip="Identities a probe is searched against (N); default: "
+                                                           "the identities the active model can search")
+        self.gallery_size.valueChanged.connect(self._refresh_readouts)
+        form.addRow("Gallery size N", self.gallery_size)
+        self.fpir_note = QLabel("FPIR: a stranger's best score over N identities reaches the threshold. The "
+                                "expected value treats the N scores as independent; the measured one searches "
+                                "each probe of the source against the other identities.")
+        self.fpir_note.setWordWrap(True)
+        self.fpir_note.setProperty("role", "muted")
+        form.addRow(self.fpir_note)
+        layout.addLayout(form)
+        targets = QGridLayout()
+        targets.addWidget(QLabel("Target FAR / FPIR"), 0, 0)
+        self.target_box = QComboBox()
+        for far in T.STANDARD_FARS:
+            self.target_box.addItem(f"{far:g}", far)
+        targets.addWidget(self.target_box, 0, 1)
+        self.set_far_button = QPushButton("Set verify at FAR")
+        self.set_far_button.setToolTip("Move the threshold to the lowest value whose FAR is at most the target")
+        self.set_far_button.clicked.connect(self.set_at_target_far)
+        targets.addWidget(self.set_far_button, 1, 0)
+        self.set_fpir_button = QPushButton("Set identify at FPIR")
+        self.set_fpir_button.setToolTip("Identify threshold where strangers are accepted at the target rate "
+                                        "against a gallery of N identities")
+        self.set_fpir_button.clicked.connect(self.set_identify_at_target)
+        targets.addWidget(self.set_fpir_button, 1, 1)
+        layout.addLayout(targets)
+        return box
+
+    def _save_group(self) -> QGroupBox:
+        box = QGroupBox("Thresholds of the active model")
+        layout = QFormLayout(box)
+        self.verify_label = QLabel("-")
+        self.verify_label.setToolTip("The slider's value")
+        layout.addRow("Verify (1:1)", self.verify_label)
+        self.identify_slider = ThresholdSlider(-1.0, 1.0)
+        layout.addRow("Identify (1:N)", self.identify_slider)
+        self.save_button = QPushButton("Save for active model")
+        self.save_button.setToolTip("Store both thresholds for the active model with this source and today's date; "
+                                    "the Live page uses them at once")
+        self.save_button.clicked.connect(self.save)
+        layout.addRow(self.save_button)
+        self.stored_label = QLabel("stored: -")
+        self.stored_label.setWordWrap(True)
+        self.stored_label.setProperty("role", "muted")
+        layout.addRow(self.stored_label)
+        return box
+
+    def _plots(self) -> QWidget:
+        panel = QWidget()
+        grid = QGridLayout(panel)
+        grid.setContentsMargins(0, 0, 0, 0)
+        self.hist_plot = PlotPanel("Score distributions", x_label="cosine similarity", y_label="density")
+        self.roc_plot = PlotPanel("ROC", x_label="FAR (log)", y_label="TAR")
+        self.det_plot = PlotPanel("DET", x_label="FAR (log)", y_label="FRR (log)")
+        self.rate_plot = PlotPanel("Error rates by threshold", x_label="threshold", y_label="rate")
+        self.roc_plot.plot_item.setLogMode(x=True, y=False)
+        self.det_plot.plot_item.setLogMode(x=True, y=True)
+        for i, plot in enumerate((self.hist_plot, self.roc_plot, self.det_plot, self.rate_plot)):
+            plot.setMinimumSize(260, 220)
+            grid.addWidget(plot, i // 2, i % 2)
+        self._draw_empty()
+        return panel
+
+    def _draw_empty(self) -> None:
+        for plot in (self.hist_plot, self.roc_plot, self.det_plot, self.rate_plot):
+            plot.clear()
+        self.genuine_curve = self.hist_plot.line([0, 1], [0], name="genuine", step=True, fill=True)
+        self.impostor_curve = self.hist_plot.line([0, 1], [0], name="impostor", step=True, fill=True)
+        self.hist_line = self.hist_plot.vline(0.0, label="threshold", movable=True)
+        self.hist_line.sigPositionChanged.connect(self._line_dragged)
+        self.roc_curve = self.roc_plot.line([], [], name="ROC")
+        self.roc_marker = self.roc_plot.scatter([], [], name="threshold", size=10, color="warn")
+        self.det_curve = self.det_plot.line([], [], name="DET")
+        self.det_marker = self.det_plot.scatter([], [], name="threshold", size=10, color="warn")
+        self.eer_marker = self.det_plot.scatter([], [], name="EER", size=8, color="text_muted", symbol="d")
+        self.far_curve = self.rate_plot.line([], [], name="FAR")
+        self.frr_curve = self.rate_plot.line([], [], name="FRR")
+        self.rate_line = self.rate_plot.vline(0.0, movable=True)
+        self.rate_line.sigPositionChanged.connect(self._line_dragged)
+
+    # ================================================================ source
+    def _source_changed(self) -> None:
+        for i, widget in enumerate(self.source_pages):
+            widget.setVisible(i == self.source_box.currentIndex())
+
+    def source_options(self) -> dict[str, Any]:
+        """What the chosen source needs (paths, filters, protocol)."""
+        return {"folder": self.folder_edit.text(), "identities": self.folder_ids.text().strip(),
+                "max_per_identity": self.folder_max.value(), **self.protocol.options(),
+                "failure_policy": self.policy_box.currentText()}
+
+    def compute(self) -> None:
+        """Score the chosen source with the active model on a worker."""
+        if self.job.busy:
+            return
+        try:
+            options = self.source_options()
+        except DatasetError as error:
+            self.ctx.report_error(error, "Threshold source")
+            return
+        self.compute_button.setEnabled(False)
+        self.job.start(score_job, self.source_box.currentData(), self.ctx.embedder, self.ctx.store, options,
+                       on_result=self._scored, context="Scoring")
+
+    def _job_done(self) -> None:
+        self.compute_button.setEnabled(True)
+
+    def _scored(self, outcome: tuple) -> None:
+        scores, curves, n = outcome
+        self.scores, self.curves = scores, curves
+        self.target = {}
+        text = f"{scores.describe()}\nmodel {scores.model_id}; EER {curves.eer * 100:.2f}%, AUC {curves.auc:.4f}"
+        if scores.report:
+            text += f"; {len(scores.report['folds'])}-fold accuracy {scores.report['accuracy'] * 100:.2f}%"
+        self.source_label.setText(text)
+        self.gallery_size.blockSignals(True)
+        self.gallery_size.setValue(int(n))
+        self.gallery_size.blockSignals(False)
+        self._draw_curves()
+        self.threshold.setEnabled(True)
+        self.set_threshold(curves.eer_threshold if np.isfinite(curves.eer_threshold) else 0.5)
+        self._refresh_readouts()
+        self._update_buttons()
+
+    def _draw_curves(self) -> None:
+        scores, curves = self.scores, self.curves
+        assert scores is not None and curves is not None
+        self.genuine_curve.setData(curves.bin_edges, curves.genuine_density, stepMode="center", fillLevel=0.0)
+        self.impostor_curve.setData(curves.bin_edges, curves.impostor_density, stepMode="center", fillLevel=0.0)
+        far, tar = curves.roc.far, curves.roc.tar
+        pos = far > 0
+        self.roc_curve.setData(*thin(far[pos], tar[pos]))
+        det = (far > 0) & (tar < 1)
+        self.det_curve.setData(*thin(far[det], 1.0 - tar[det]))
+        if curves.eer > 0:
+            self.eer_marker.setData([curves.eer], [curves.eer])
+        else:
+            self.eer_marker.setData([], [])
+        finite = np.isfinite(curves.roc.thresholds)
+        t = curves.roc.thresholds[finite]
+        self.far_curve.setData(*thin(t[::-1], far[finite][::-1]))
+        self.frr_curve.setData(*thin(t[::-1], 1.0 - tar[finite][::-1]))
+        low, high = curves.score_range
+        pad = 0.05 * (high - low)
+        self.hist_plot.plot_item.setXRange(low - pad, high + pad)
+        self.rate_plot.plot_item.setXRange(low - pad, high + pad)
+        self.hist_plot.plot_item.enableAutoRange(axis="y")
+
+    # ================================================================ threshold
+    def set_threshold(self, value: float) -> None:
+        """Move the verify threshold (slider, lines and read-outs follow)."""
+        self.threshold.setValue(value)
+        self._refresh_readouts()
+
+    def _threshold_moved(self, _value: float) -> None:
+        self._refresh_readouts()
+
+    def _line_dragged(self, line: Any) -> None:
+        value = float(line.value())
+        if abs(value - self.threshold.value()) > 1e-9:
+            self.threshold.setValue(value)
+
+    def _refresh_readouts(self) -> None:
+        t = self.threshold.value()
+        for line in (self.hist_line, self.rate_line):
+            if abs(float(line.value()) - t) > 1e-12:
+                line.blockSignals(True)
+                line.setValue(t)
+                line.blockSignals(False)
+        self.verify_label.setText(f"{t:.6f}".rstrip("0").rstrip("."))
+        if self.scores is None or self.curves is None:
+            return
+        point = T.operating_point(self.scores, t, self.gallery_size.value())
+        self.point = point
+        r = self.readouts
+        r["far"].setText(f"{fmt_rate(point.far)}  ({round(point.far * self.scores.n_impostor)} of "
+                         f"{self.scores.n_impostor:,})")
+        r["frr"].setText(f"{fmt_rate(point.frr)}  ({round(point.frr * self.scores.n_genuine)} of "
+                         f"{self.scores.n_genuine:,})")
+        r["tar"].setText(fmt_rate(point.tar))
+        r["eer"].setText(f"{fmt_rate(self.curves.eer)}  (t = {self.curves.eer_threshold:.4f})")
+        r["fpir"].setText(f"{fmt_rate(point.fpir_expected)}  (N = {point.gallery_size:,})")
+        r["fpir_emp"].setText(f"{fmt_rate(point.fpir_empirical)}  (N = {point.search_size:,})"
+                              if point.fpir_empirical is not None else "n/a for pairs protocols")
+        if point.far > 0:
+            self.roc_marker.setData([point.far], [point.tar])
+        else:
+            self.roc_marker.setData([], [])
+        if point.far > 0 and point.frr > 0:
+            self.det_marker.setData([point.far], [point.frr])
+        else:
+            self.det_marker.setData([], [])
+
+    def set_at_target_far(self) -> None:
+        """Verify threshold = the lowest threshold whose FAR is at most the chosen target."""
+        if self.scores is None:
+            return
+        far = float(self.target_box.currentData())
+        self.set_threshold(T.threshold_for_far(self.scores, far))
+        self.target["verify"] = far
+
+    def set_identify_at_target(self) -> None:
+        """Identify threshold for the target FPIR at gallery size N (measured when the source allows)."""
+        if self.scores is None:
+            return
+        fpir = float(self.target_box.currentData())
+        value, how = T.threshold_for_fpir(self.scores, fpir, self.gallery_size.value())
+        self.identify_slider.setValue(value)
+        self.target["identify"] = (fpir, how)
+        self.ctx.notify(f"Identify threshold {value:.4f} for FPIR {fpir:g} at N = {self.gallery_size.value()}: {how}.")
+
+    # ================================================================ store
+    def _model(self) -> Any:
+        from faceapp.services.gallery import model_spec
+
+        return model_spec(self.ctx.embedder)
+
+    def save_source(self) -> str:
+        """The calibration source recorded with saved thresholds."""
+        parts = [f"thresholds tab: {self.scores.describe() if self.scores else 'manual'}"]
+        if "verify" in self.target:
+            parts.append(f"verify at FAR {self.target['verify']:g}")
+        if "identify" in self.target:
+            fpir, how = self.target["identify"]
+            parts.append(f"identify at FPIR {fpir:g} ({how})")
+        return "; ".join(parts)
+
+    def save(self) -> None:
+        """Store the verify (slider) and identify thresholds for the active model (on a worker)."""
+        ctx = self.ctx
+        if ctx.store is None or ctx.embedder is None:
+            ctx.notify("No database or model is loaded: thresholds cannot be saved.", "warning")
+            return
+        if self.scores is not None and self.scores.model_id != ctx.embedder.model_id:
+            ctx.notify("These scores belong to another model: compute them again for the active model.", "warning")
+            return
+        worker = create_worker(T.save_thresholds, ctx.store, self._model(), verify=self.threshold.value(),
+                               identify=self.identify_slider.value(), target_far=self.target.get("verify"),
+                               source=self.save_source())
+        worker.returned.connect(self._saved)
+        worker.errored.connect(self._save_failed)
+        worker.start()
+
+    def _save_failed(self, error: BaseException) -> None:
+        self.ctx.report_error(error, "Saving thresholds")
+
+    def _saved(self, record: Any) -> None:
+        self._show_stored(record)
+        self.ctx.notify(f"Thresholds saved for {record.model_id}: verify {record.verify:.4f}, identify "
+                        f"{record.identify:.4f}" + (f" (target FAR {record.target_far:g})" if record.target_far else "")
+                        + ".")
+        self.ctx.thresholds_changed.emit()
+
+    def load_stored(self) -> None:
+        """Show the active model's thresholds (store, else model card, else defaults)."""
+        if self.ctx.embedder is None:
+            return
+        worker = create_worker(stored_thresholds, self.ctx.store, self.ctx.embedder)
+        worker.returned.connect(self._show_stored)
+        worker.errored.connect(self._read_failed)
+        worker.start()
+
+    def _read_failed(self, error: BaseException) -> None:
+        self.ctx.report_error(error, "Reading the thresholds")
+
+    def _show_stored(self, thresholds: Any) -> None:
+        source = thresholds.source if thresholds.source.startswith(("store", "model-card", "default")) \
+            else f"store:{thresholds.source}"
+        date = getattr(thresholds, "calibrated_at", None)
+        far = getattr(thresholds, "target_far", None)
+        self.stored_label.setText(f"stored: verify {thresholds.verify:.4f}, identify {thresholds.identify:.4f}"
+                                  + (f", target FAR {far:g}" if far else "")
+                                  + (f", {date:%Y-%m-%d %H:%M}" if date else "") + f"\nsource: {source}")
+        if "identify" not in self.target:
+            self.identify_slider.setValue(thresholds.identify)
+        if self.scores is None:
+            self.threshold.setValue(thresholds.verify)
+            self.verify_label.setText(f"{thresholds.verify:.4f}")
+
+    def _update_buttons(self) -> None:
+        has = self.scores is not None
+        for button in (self.set_far_button, self.set_fpir_button):
+            button.setEnabled(has)
+
+    # ================================================================ page hooks
+    def _services_changed(self) -> None:
+        if self.scores is not None and self.ctx.embedder is not None and self.scores.model_id != self.ctx.embedder.model_id:
+            self.source_label.setText(self.source_label.text() + "\n(the active model changed: compute again)")
+        if self.isVisible():
+            self.load_stored()
+
+    def activated(self) -> None:
+        self._update_buttons()
+        self.load_stored()
+
+    def shutdown(self) -> None:
+        self.job.shutdown()

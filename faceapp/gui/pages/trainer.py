@@ -1,0 +1,628 @@
+"""Trainer page: train an embedding network with the loss zoo, watch it learn, activate the result.
+
+Left: the run's settings (dataset folder with its summary and alignment-cache status, backbone, loss with
+its hyper-parameters as form fields, embedding size, augmentation, epochs, batch, learning rate and
+schedule, device, validation protocol, output). Right: progress with ETA and images/s, live plots of the
+training losses, the learning rate and validation accuracy/EER, a log, and when done the model card with
+"Activate this model" (re-embeds the gallery, then switches the live pipeline to the new model).
+
+Training is ``faceapp.training.train`` on a worker. Pause and Cancel both set the trainer's own stop flag:
+it finishes the current step, writes ``last.pt`` in the run folder and stops; Resume continues from that
+checkpoint (or from one picked on disk).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QStandardItemModel
+from PySide6.QtWidgets import (
+    QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
+    QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from faceapp.core.errors import DatasetError
+from faceapp.core.paths import data_dir, user_models_dir
+from faceapp.core.progress import CancelToken, Job, Progress
+from faceapp.gui.analyst.forms import HyperParameterForm, PathEdit, ProtocolFields, float_box, int_box
+from faceapp.gui.analyst.jobs import JobPanel
+from faceapp.gui.pages import Page, register_page
+from faceapp.gui.plots import PlotPanel
+from faceapp.gui.settings import read_setting, write_setting
+
+log = logging.getLogger(__name__)
+
+AUGMENT_FIELDS = (("flip", "horizontal flip"), ("affine", "zoom / rotation / shift"), ("color", "colour gains"),
+                  ("brightness", "brightness and contrast"), ("grayscale", "greyscale"), ("blur", "Gaussian blur"),
+                  ("erase", "random erasing"))
+VALIDATION_MODES = (("holdout", "Hold-out identities"), ("lfw", "LFW pairs file"), ("cfp", "CFP protocol folder"),
+                    ("none", "None"))
+
+
+def training_job(config: Any, stop: CancelToken) -> Job[Any]:
+    """``train(config, stop)`` under the page's own stop flag (the worker's flag would close the generator
+    between two yields, skipping the checkpoint the trainer writes when its flag is set)."""
+    from faceapp.training import train
+
+    result = yield from train(config, stop)
+    return result
+
+
+def activation_job(store: Any, folder: Path, device: str, cancel: CancelToken) -> Job[tuple[Any, Any]]:
+    """Activate the model (re-embed the gallery), then build its gallery index for the live pipeline."""
+    from faceapp.services.activation import activate_model
+
+    result = yield from activate_model(store, folder, device=device, cancel=cancel)
+    gallery = None
+    if store is not None:
+        from faceapp.services.gallery import Gallery, model_spec
+
+        gallery = Gallery(store, model_spec(result.embedder), result.embedder.card)
+    return result, gallery
+
+
+def card_text(card: dict[str, Any], model_dir: Path | None = None) -> str:
+    """A readable model card: headline numbers, then the full JSON."""
+    lines = []
+    if model_dir is not None:
+        lines.append(f"Model folder: {model_dir}")
+    lines.append(f"Backbone {card.get('backbone')} -> {card.get('embedding_dim')}-d, loss "
+                 f"{(card.get('loss') or {}).get('name')}, {card.get('train_identities')} identities / "
+                 f"{card.get('train_images')} images")
+    val = (card.get("metrics") or {}).get("validation")
+    if val:
+        lines.append(f"Best validation ({val['protocol']}, epoch {val['epoch']}): accuracy {val['accuracy'] * 100:.2f}% "
+                     f"+- {val['accuracy_std'] * 100:.2f}, EER {val['eer'] * 100:.2f}%, AUC {val['auc']:.4f}")
+    lines.append(f"Training: {card.get('train_time_s')} s on {card.get('device')}, {card.get('images_per_s')} images/s")
+    return "\n".join(lines) + "\n\n" + json.dumps(card, indent=2, default=str)
+
+
+@register_page("trainer", "Trainer", order=40, tooltip="Train an embedding network with the loss zoo")
+class TrainerPage(Page):
+    """Train an embedding network with the loss zoo, watch it learn, activate the result."""
+
+    def __init__(self, ctx, parent: QWidget | None = None) -> None:  # noqa: ANN001 - AppContext
+        super().__init__(ctx, parent)
+        from faceapp.nn.backbones import list_backbones
+        from faceapp.nn.losses import describe_losses
+
+        self.losses = {d["name"]: d for d in describe_losses()}
+        self.backbones = list_backbones()
+        self.stop_token: CancelToken | None = None
+        self.config: Any = None                 # the TrainConfig of the current / last run
+        self.result: Any = None                 # TrainResult of the last finished run
+        self.paused_config: Any = None          # the stopped run Resume continues
+        self.paused_checkpoint: Path | None = None
+        self.summary: Any = None
+        self.curves: dict[str, Any] = {}
+        self.points: dict[str, tuple[list[float], list[float]]] = {}
+        self._stopping = ""
+        self._build()
+        self._loss_changed(self.loss_box.currentText())
+        self._validation_changed()
+        self.job.job_finished.connect(self._update_buttons)
+        self.activation.job_finished.connect(self._update_buttons)
+        self._update_buttons()
+
+    # ================================================================ layout
+    def _build(self) -> None:
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        outer.addWidget(splitter)
+        form = QWidget()
+        form_layout = QVBoxLayout(form)
+        form_layout.setContentsMargins(0, 0, 6, 0)
+        form_layout.addWidget(self._data_group())
+        form_layout.addWidget(self._model_group())
+        form_layout.addWidget(self._loss_group())
+        form_layout.addWidget(self._augment_group())
+        form_layout.addWidget(self._optimisation_group())
+        form_layout.addWidget(self._validation_group())
+        form_layout.addWidget(self._output_group())
+        form_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(form)
+        scroll.setMinimumWidth(360)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(scroll, 1)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.start_button.setToolTip("Train with these settings (a new run)")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Stop after the current step and keep a checkpoint to resume from")
+        self.pause_button.clicked.connect(self.pause)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the run (its checkpoint stays in the run folder)")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("Resume...")
+        self.resume_button.setToolTip("Continue the paused run, or a run from a checkpoint file (last.pt)")
+        self.resume_button.clicked.connect(self.resume)
+        for button in (self.start_button, self.pause_button, self.cancel_button, self.resume_button):
+            buttons.addWidget(button)
+        left_layout.addLayout(buttons)
+        splitter.addWidget(left)
+        splitter.addWidget(self._monitor())
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([400, 800])
+
+    def _data_group(self) -> QGroupBox:
+        box = QGroupBox("Dataset")
+        layout = QFormLayout(box)
+        self.data_edit = PathEdit("folder of <identity>/<images>, or the CFP folder", caption="Dataset folder")
+        self.data_edit.setText(read_setting("trainer/data", "", str))
+        self.data_edit.editingFinished.connect(self.refresh_summary)
+        self.data_edit.chosen.connect(self.refresh_summary)
+        layout.addRow("Folder", self.data_edit)
+        self.identities_edit = QLineEdit()
+        self.identities_edit.setPlaceholderText("all (or e.g. s1-s30, 001-400)")
+        self.identities_edit.setToolTip("Only these identity folders: numeric ranges and names, comma separated")
+        self.identities_edit.editingFinished.connect(self.refresh_summary)
+        layout.addRow("Identities", self.identities_edit)
+        self.max_per_identity = int_box(0, 0, 100000, tooltip="Images used per identity (0 = all)")
+        self.max_per_identity.editingFinished.connect(self.refresh_summary)
+        layout.addRow("Max images / identity", self.max_per_identity)
+        self.summary_label = QLabel("Choose a dataset folder.")
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setProperty("role", "muted")
+        layout.addRow(self.summary_label)
+        self.histogram = PlotPanel("Images per identity", x_label="images", y_label="identities", legend=False)
+        self.histogram.setFixedHeight(150)
+        self.histogram_curve = self.histogram.line([0, 1], [0], step=True, fill=True)
+        layout.addRow(self.histogram)
+        self.summary_panel = JobPanel(self.ctx)
+        self.summary_panel.hide()
+        layout.addRow(self.summary_panel)
+        return box
+
+    def _model_group(self) -> QGroupBox:
+        box = QGroupBox("Network")
+        layout = QFormLayout(box)
+        self.backbone_box = QComboBox()
+        for name, text in self.backbones.items():
+            self.backbone_box.addItem(name)
+            self.backbone_box.setItemData(self.backbone_box.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
+        self.backbone_box.setCurrentText("mobilefacenet")
+        layout.addRow("Backbone", self.backbone_box)
+        self.embedding_dim = int_box(128, 2, 4096, tooltip="Size of the embedding vector")
+        layout.addRow("Embedding size", self.embedding_dim)
+        self.input_size = int_box(112, 32, 224, tooltip="Network input side; the aligned 112x112 crops are resized")
+        layout.addRow("Input size", self.input_size)
+        return box
+
+    def _loss_group(self) -> QGroupBox:
+        box = QGroupBox("Loss")
+        layout = QVBoxLayout(box)
+        self.loss_box = QComboBox()
+        for name, info in self.losses.items():
+            self.loss_box.addItem(name)
+            self.loss_box.setItemData(self.loss_box.count() - 1, info["summary"], Qt.ItemDataRole.ToolTipRole)
+        self.loss_box.setCurrentText("arcface")
+        self.loss_box.currentTextChanged.connect(self._loss_changed)
+        layout.addWidget(self.loss_box)
+        self.loss_help = QLabel("")
+        self.loss_help.setWordWrap(True)
+        self.loss_help.setProperty("role", "muted")
+        layout.addWidget(self.loss_help)
+        self.loss_form = HyperParameterForm()
+        layout.addWidget(self.loss_form)
+        return box
+
+    def _augment_group(self) -> QGroupBox:
+        from faceapp.training.config import AugmentConfig
+
+        defaults = AugmentConfig()
+        self.augment_box = QGroupBox("Augmentation (probability of each operation)")
+        self.augment_box.setCheckable(True)
+        self.augment_box.setChecked(True)
+        layout = QFormLayout(self.augment_box)
+        self.augment_fields = {}
+        for key, label in AUGMENT_FIELDS:
+            field = float_box(getattr(defaults, key), 0.0, 1.0, decimals=2, step=0.05, tooltip=f"probability: {label}")
+            self.augment_fields[key] = field
+            layout.addRow(label, field)
+        return self.augment_box
+
+    def _optimisation_group(self) -> QGroupBox:
+        box = QGroupBox("Optimisation")
+        layout = QFormLayout(box)
+        self.epochs = int_box(10, 1, 100000, tooltip="Passes over the training images")
+        layout.addRow("Epochs", self.epochs)
+        self.max_steps = int_box(0, 0, 10**8, tooltip="Stop after this many steps in total (0 = no limit)")
+        layout.addRow("Max steps", self.max_steps)
+        self.batch_size = int_box(128, 2, 8192, tooltip="Images per step")
+        layout.addRow("Batch size", self.batch_size)
+        self.pk_k = int_box(4, 2, 64, tooltip="Images per identity in P x K batches (pair and triplet losses)")
+        layout.addRow("K per identity", self.pk_k)
+        self.optimizer_box = QComboBox()
+        self.optimizer_box.addItems(["sgd", "adamw"])
+        layout.addRow("Optimizer", self.optimizer_box)
+        self.lr = float_box(0.1, 1e-6, 10.0, decimals=5, step=0.01, tooltip="Peak learning rate")
+        layout.addRow("Learning rate", self.lr)
+        self.schedule_box = QComboBox()
+        self.schedule_box.addItems(["cosine", "step", "constant"])
+        self.schedule_box.setToolTip("cosine decay, step decay at 60% and 85% of the run, or constant")
+        layout.addRow("Schedule", self.schedule_box)
+        self.warmup = float_box(1.0, 0.0, 1000.0, decimals=2, step=0.5, tooltip="Linear warm-up, in epochs")
+        layout.addRow("Warm-up epochs", self.warmup)
+        self.device_box = QComboBox()
+        self.device_box.addItems(["auto", "cpu", "cuda"])
+        import torch
+
+        if not torch.cuda.is_available():
+            model = self.device_box.model()
+            assert isinstance(model, QStandardItemModel)
+            model.item(2).setEnabled(False)
+            self.device_box.setItemData(2, "CUDA is not available on this machine", Qt.ItemDataRole.ToolTipRole)
+        layout.addRow("Device", self.device_box)
+        self.threads = int_box(0, 0, 256, tooltip="torch CPU threads (0 = all cores)")
+        layout.addRow("CPU threads", self.threads)
+        self.log_every = int_box(10, 1, 100000, tooltip="Steps between two plotted points")
+        layout.addRow("Plot every (steps)", self.log_every)
+        return box
+
+    def _validation_group(self) -> QGroupBox:
+        box = QGroupBox("Validation (each epoch)")
+        layout = QFormLayout(box)
+        self.validation_box = QComboBox()
+        for key, text in VALIDATION_MODES:
+            self.validation_box.addItem(text, key)
+        self.validation_box.currentIndexChanged.connect(self._validation_changed)
+        layout.addRow("Protocol", self.validation_box)
+        self.holdout = float_box(0.1, 0.0, 0.9, decimals=2, step=0.05,
+                                 tooltip="Fraction of the identities kept out of training for validation pairs")
+        layout.addRow("Hold-out fraction", self.holdout)
+        self.protocol = ProtocolFields(with_format=False)
+        layout.addRow(self.protocol)
+        self.metric_box = QComboBox()
+        self.metric_box.addItems(["accuracy", "eer"])
+        self.metric_box.setToolTip("What selects the best checkpoint (exported as the model)")
+        layout.addRow("Best by", self.metric_box)
+        return box
+
+    def _output_group(self) -> QGroupBox:
+        box = QGroupBox("Output")
+        layout = QFormLayout(box)
+        self.name_edit = QLineEdit(read_setting("trainer/name", "my-model", str))
+        layout.addRow("Model name", self.name_edit)
+        self.out_edit = QLineEdit()
+        self.out_edit.setPlaceholderText(f"{user_models_dir()}/<name>")
+        layout.addRow("Model folder", self.out_edit)
+        return box
+
+    def _monitor(self) -> QWidget:
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(6, 0, 0, 0)
+        self.job = JobPanel(self.ctx)
+        self.job.cancel_button.hide()            # Pause / Cancel below the form stop the run
+        layout.addWidget(self.job)
+        self.rate_label = QLabel("images/s: -")
+        self.rate_label.setProperty("role", "muted")
+        layout.addWidget(self.rate_label)
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        self.loss_plot = PlotPanel("Training loss", x_label="step", y_label="loss")
+        self.lr_plot = PlotPanel("Learning rate", x_label="step", y_label="lr", legend=False)
+        self.val_plot = PlotPanel("Validation", x_label="epoch", y_label="rate")
+        for plot in (self.loss_plot, self.lr_plot, self.val_plot):
+            plot.setMinimumSize(200, 200)
+            plots.addWidget(plot)
+        vertical = QSplitter(Qt.Orientation.Vertical)
+        vertical.addWidget(plots)
+        tabs = QTabWidget()
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+        tabs.addTab(self.log_view, "Log")
+        card = QWidget()
+        card_layout = QVBoxLayout(card)
+        card_layout.setContentsMargins(0, 4, 0, 0)
+        self.card_view = QPlainTextEdit()
+        self.card_view.setReadOnly(True)
+        self.card_view.setPlaceholderText("The model card appears here when a run finishes.")
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.card_view.setFont(mono)
+        card_layout.addWidget(self.card_view, 1)
+        row = QHBoxLayout()
+        self.activate_button = QPushButton("Activate this model")
+        self.activate_button.setToolTip("Re-embed the gallery with this model, then switch the live pipeline to it")
+        self.activate_button.clicked.connect(self.activate)
+        row.addWidget(self.activate_button)
+        self.activation = JobPanel(self.ctx)
+        row.addWidget(self.activation, 1)
+        card_layout.addLayout(row)
+        tabs.addTab(card, "Model card")
+        self.tabs = tabs
+        vertical.addWidget(tabs)
+        vertical.setSizes([380, 260])
+        layout.addWidget(vertical, 1)
+        return panel
+
+    # ================================================================ form
+    def _loss_changed(self, name: str) -> None:
+        info = self.losses.get(name)
+        if info is None:
+            return
+        self.loss_help.setText(info["summary"] + ("  Trained on P x K batches (K images of each of P identities)."
+                                                  if info["requires_pk_sampler"] else ""))
+        self.loss_form.set_parameters(info["hyperparameters"])
+        self.pk_k.setEnabled(bool(info["requires_pk_sampler"]))
+
+    def _validation_changed(self) -> None:
+        mode = self.validation_box.currentData()
+        self.holdout.setEnabled(mode == "holdout")
+        self.protocol.setEnabled(mode in ("lfw", "cfp"))
+        if mode in ("lfw", "cfp"):
+            self.protocol.set_format(mode)
+        self.metric_box.setEnabled(mode != "none")
+
+    def dataset_spec(self) -> Any:
+        """The DatasetSpec of the form (DatasetError when no folder is given)."""
+        from faceapp.training.config import DatasetSpec
+
+        folder = self.data_edit.text()
+        if not folder:
+            raise DatasetError("choose a dataset folder (one sub-folder of images per identity, or the CFP folder)")
+        return DatasetSpec(path=folder, identities=self.identities_edit.text().strip(),
+                           max_per_identity=self.max_per_identity.value())
+
+    def refresh_summary(self) -> None:
+        """Scan the dataset folder on a worker and show its summary and histogram."""
+        if not self.data_edit.text() or self.summary_panel.busy:
+            return
+        try:
+            spec = self.dataset_spec()
+        except DatasetError as error:
+            self.summary_label.setText(str(error))
+            return
+        from faceapp.services.dataset_summary import summarize_dataset
+
+        self.summary_label.setText("Scanning...")
+        self.summary_panel.start(summarize_dataset, spec, on_result=self._summary_ready, on_error=self._summary_failed,
+                                 context="Scanning the dataset")
+
+    def _summary_ready(self, summary: Any) -> None:
+        self.summary = summary
+        self.summary_label.setText(summary.describe())
+        edges, counts = summary.histogram()
+        self.histogram_curve.setData(edges, counts.astype(float), stepMode="center", fillLevel=0.0)
+        write_setting("trainer/data", self.data_edit.text())
+
+    def _summary_failed(self, error: BaseException) -> None:
+        self.summary = None
+        self.summary_label.setText(str(error))
+        self.histogram_curve.setData([0, 1], [0.0], stepMode="center", fillLevel=0.0)
+
+    def build_config(self, *, resume: Path | None = None) -> Any:
+        """The TrainConfig the form describes (DatasetError naming a bad field)."""
+        from faceapp.training.config import AugmentConfig, TrainConfig, ValidationConfig
+
+        name = self.name_edit.text().strip() or "model"
+        if resume is not None:
+            run_dir = resume.parent
+        else:
+            run_dir = data_dir() / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = self.out_edit.text().strip()
+        if not out:
+            out_path = user_models_dir() / name
+            out = str(out_path if not out_path.exists() else out_path.with_name(f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"))
+        augment = AugmentConfig.off()
+        if self.augment_box.isChecked():
+            for key, field in self.augment_fields.items():
+                setattr(augment, key, field.value())
+        mode = self.validation_box.currentData()
+        validation = ValidationConfig(metric=self.metric_box.currentText(),
+                                      holdout=self.holdout.value() if mode == "holdout" else 0.0)
+        if mode in ("lfw", "cfp"):
+            where = self.protocol.options()
+            if not where["pairs"]:
+                raise DatasetError(f"validation: give the {'pairs file' if mode == 'lfw' else 'CFP folder'}")
+            validation.pairs, validation.format, validation.folds = where["pairs"], mode, where["folds"]
+            validation.root = where["root"] if mode == "lfw" else ""
+            validation.protocol = where["cfp_protocol"]
+        config = TrainConfig(
+            data=[self.dataset_spec()], name=name, out=out, run_dir=str(run_dir), loss=self.loss_box.currentText(),
+            loss_params=self.loss_form.changed_values(), backbone=self.backbone_box.currentText(),
+            embedding_dim=self.embedding_dim.value(), input_size=self.input_size.value(), epochs=self.epochs.value(),
+            max_steps=self.max_steps.value(), batch_size=self.batch_size.value(), pk_k=self.pk_k.value(),
+            optimizer=self.optimizer_box.currentText(), lr=self.lr.value(), schedule=self.schedule_box.currentText(),
+            warmup_epochs=self.warmup.value(), device=self.device_box.currentText(), threads=self.threads.value(),
+            log_every=self.log_every.value(), resume=str(resume) if resume else "", augment=augment,
+            validation=validation)
+        return config.validate()
+
+    # ================================================================ runs
+    @property
+    def training(self) -> bool:
+        return self.job.busy
+
+    def start(self) -> None:
+        """Start a new run with the form's settings."""
+        if self.training:
+            return
+        try:
+            config = self.build_config()
+        except Exception as error:  # noqa: BLE001 - a bad field is the user's to fix
+            self.ctx.report_error(error, "Training settings")
+            return
+        self._clear_plots()
+        self.result = None
+        self.card_view.clear()
+        self.log(f"New run in {config.run_dir}")
+        self._run(config)
+
+    def resume(self) -> None:
+        """Continue the paused run (from its ``last.pt``), or ask for a checkpoint to resume with the form's
+        settings. A run stopped while aligning has no checkpoint yet: it restarts, and the alignment cache
+        continues where it stopped."""
+        if self.training:
+            return
+        if self.paused_config is not None:
+            config = self.paused_config
+            if self.paused_checkpoint is not None and self.paused_checkpoint.is_file():
+                config = replace(config, resume=str(self.paused_checkpoint))
+            self.log(f"Resuming from {config.resume or 'the start (no checkpoint yet)'}")
+            self._run(config)
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", str(data_dir() / "runs"),
+                                              "Checkpoints (*.pt);;All (*)")
+        if not path:
+            return
+        try:
+            config = self.build_config(resume=Path(path))
+        except Exception as error:  # noqa: BLE001
+            self.ctx.report_error(error, "Training settings")
+            return
+        self.log(f"Resuming from {path}")
+        self._run(config)
+
+    def _run(self, config: Any) -> None:
+        self.config = config
+        self.paused_config, self.paused_checkpoint = None, None
+        self._stopping = ""
+        self.stop_token = CancelToken()
+        write_setting("trainer/name", config.name)
+        self.job.start(training_job, config, self.stop_token, on_result=self._trained, on_error=self._failed,
+                       on_cancelled=self._stopped, on_progress=self._progress, context="Training")
+        self._update_buttons()
+
+    def pause(self) -> None:
+        """Stop after the current step with a checkpoint; Resume continues the run."""
+        self._stop("paused")
+
+    def cancel(self) -> None:
+        """Stop the run (the checkpoint stays in its run folder)."""
+        self._stop("cancelled")
+
+    def _stop(self, why: str) -> None:
+        if self.training and self.stop_token is not None:
+            self._stopping = why
+            self.stop_token.cancel()
+            self.log(f"Stopping ({why}) after the current step...")
+            self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self.training
+        self.start_button.setEnabled(not running)
+        self.resume_button.setEnabled(not running)
+        self.pause_button.setEnabled(running and not self._stopping)
+        self.cancel_button.setEnabled(running and not self._stopping)
+        self.activate_button.setEnabled(self.result is not None and not self.activation.busy and not running)
+
+    def log(self, text: str) -> None:
+        """Append a line to the log pane."""
+        self.log_view.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+
+    # ================================================================ progress and plots
+    def _clear_plots(self) -> None:
+        for plot in (self.loss_plot, self.lr_plot, self.val_plot):
+            plot.clear()
+        self.curves.clear()
+        self.points.clear()
+        self.rate_label.setText("images/s: -")
+
+    def _append(self, plot: PlotPanel, key: str, x: float, y: Any, **style: Any) -> None:
+        if y is None or not np.isfinite(y):
+            return
+        xs, ys = self.points.setdefault(key, ([], []))
+        xs.append(float(x))
+        ys.append(float(y))
+        curve = self.curves.get(key)
+        if curve is None:
+            self.curves[key] = plot.line(xs, ys, name=key, **style)
+        else:
+            curve.setData(xs, ys)
+
+    def _progress(self, event: Progress) -> None:
+        m = event.metrics
+        if event.stage == "train":
+            step = m.get("step", event.done)
+            self._append(self.loss_plot, "loss", step, m.get("loss"))
+            for key, value in m.items():
+                if key.startswith("loss/"):
+                    self._append(self.loss_plot, key[5:], step, value, width=1.5, dashed=True)
+            self._append(self.lr_plot, "lr", step, m.get("lr"))
+            if "train_acc" in m and event.total:
+                epochs = float(m.get("epochs", 1))
+                self._append(self.val_plot, "train acc", step / event.total * epochs, m["train_acc"], width=1.0,
+                             dashed=True)
+            if "images/s" in m:
+                self.rate_label.setText(f"images/s: {m['images/s']:.1f}   step {step}/{event.total}   "
+                                        f"epoch {m.get('epoch')}/{m.get('epochs')}")
+        elif event.stage == "validate" and "val_accuracy" in m:
+            epoch = m["epoch"]
+            self._append(self.val_plot, "accuracy", epoch, m["val_accuracy"], symbol="o")
+            self._append(self.val_plot, "EER", epoch, m["val_eer"], symbol="t")
+            self.log(f"epoch {epoch}: validation accuracy {m['val_accuracy'] * 100:.2f}%, EER {m['val_eer'] * 100:.2f}%"
+                     + ("  (best so far)" if m.get("best") else ""))
+        elif event.stage in ("prepare", "export") and event.message:
+            self.log(event.message)
+        elif event.stage == "align" and event.total and event.done == event.total:
+            self.log(f"aligned {event.done} images ({event.metrics.get('failed', 0)} without a face)")
+
+    def _trained(self, result: Any) -> None:
+        self.result = result
+        self.card_view.setPlainText(card_text(result.card, result.model_dir))
+        self.tabs.setCurrentIndex(1)
+        self.log(f"Model written to {result.model_dir} ({result.steps} steps, {result.train_time_s:.0f} s, "
+                 f"{result.images_per_s:.1f} images/s)")
+        self.ctx.notify(f"Training finished: model in {result.model_dir}. Activate it from the Trainer's model card.")
+
+    def _failed(self, error: BaseException) -> None:
+        self.log(f"Training failed: {error}")
+        self.ctx.report_error(error, "Training")
+
+    def _stopped(self) -> None:
+        checkpoint = Path(self.config.run_dir) / "last.pt"
+        self.paused_config = self.config
+        self.paused_checkpoint = checkpoint if checkpoint.is_file() else None
+        why = self._stopping or "stopped"
+        self.log(f"Training {why}; " + (f"checkpoint {checkpoint}: Resume continues from it" if self.paused_checkpoint
+                                        else "no checkpoint yet: Resume starts the run again"))
+        self._stopping = ""
+
+    # ================================================================ activation
+    def activate(self) -> None:
+        """Re-embed the gallery with the trained model (cancellable), then make it the active model."""
+        if self.result is None or self.activation.busy:
+            return
+        self.activation.start(activation_job, self.ctx.store, Path(self.result.model_dir), self.ctx.options.device,
+                              on_result=self._activated, context="Activating the model")
+        self._update_buttons()
+
+    def _activated(self, outcome: tuple[Any, Any]) -> None:
+        result, gallery = outcome
+        ctx = self.ctx
+        ctx.embedder = result.embedder
+        if hasattr(ctx, "gallery"):
+            ctx.gallery = gallery
+        if result.embedder.folder is not None:
+            ctx.options.model = Path(result.embedder.folder)
+        self.log(result.summary())
+        ctx.notify(result.summary().capitalize() + ".", "info")
+        ctx.services_changed.emit()        # pages rebuild their pipelines with the new embedder and gallery
+        ctx.gallery_changed.emit()         # templates of the new model were added
+
+    # ================================================================ page hooks
+    def activated(self) -> None:
+        if self.summary is None and self.data_edit.text():
+            self.refresh_summary()
+
+    def shutdown(self) -> None:
+        if self.training and self.stop_token is not None:
+            self.stop_token.cancel()          # the trainer writes last.pt before stopping
+        self.job.wait(60.0)
+        self.activation.shutdown()
+        self.summary_panel.wait(10.0)
