@@ -201,9 +201,9 @@ class _Run:
                 pairs, same, folds = holdout_pairs(held.labels, v.holdout_pairs, c.seed)
                 self.validation = _Validation(f"hold-out ({held.num_classes} identities)", held, pairs=pairs,
                                               same=same, folds=folds)
-        self.data_card = [{"name": s.name, **data.per_dataset[s.name],
-                           "path": str(spec.path), "layout": spec.layout, "identity_filter": spec.identities}
-                          for s, spec in zip(sets, c.data)]
+        self.data_card = [{"name": s.name, **data.per_dataset[s.name], "path": str(listing.root),
+                           "layout": listing.layout, "identity_filter": spec.identities}
+                          for s, spec, listing in zip(sets, c.data, listings)]
         msg = (f"{len(self.train_data)} training images of {self.train_data.num_classes} identities; validation: "
                f"{self.validation.name if self.validation else 'none'}")
         yield Progress("prepare", message=msg)
@@ -464,7 +464,8 @@ def _export(run: _Run, epochs: int) -> Job[TrainResult]:
         "training": {"epochs": epochs, "steps": run.step, "batch_size": c.batch_size, "sampler": run.sampler_kind,
                      "optimizer": c.optimizer, "lr": c.lr, "momentum": c.momentum, "weight_decay": c.weight_decay,
                      "schedule": c.schedule, "warmup_epochs": c.warmup_epochs, "grad_clip": c.grad_clip,
-                     "amp": run.amp, "seed": c.seed, "augment": c.to_dict()["augment"]},
+                     "amp": run.amp, "channels_last": c.channels_last, "seed": c.seed,
+                     "threads": torch.get_num_threads(), "augment": c.to_dict()["augment"]},
         "metrics": metrics,
         "best_checkpoint": best,
         "train_time_s": round(run.train_time, 1),

@@ -81,6 +81,7 @@ def test_validation_beats_chance_and_export_matches_eval(att: Path, mediapipe_mo
     assert result.best["accuracy"] == max(e.metrics["val_accuracy"] for e in validations)
     card = read_card(result.model_dir)
     assert card["loss"]["name"] == "arcface" and card["data"][0]["identities"] == 30
+    assert card["data"][0]["layout"] == "folder" and card["training"]["threads"] == 1
     assert card["metrics"]["validation"]["accuracy"] == result.best["accuracy"]
     assert card["device"] == "cpu" and card["images_per_s"] > 0 and card["training"]["seed"] == 0
     report = run_to_completion(evaluate(result.model_dir, "lfw", pairs, root))
