@@ -285,21 +285,20 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score a model on a pairs protocol (LFW/CFP) or rank-1 identification",
                        description="Verification on LFW pairs.txt or CFP's official protocol: 10-fold accuracy "
                                    "(threshold from the other folds), AUC, EER, TAR@FAR. Images where no face is "
-                                   "found make their pairs count as errors (their number is reported).",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                   "found make their pairs count as errors (their number is reported).")
     p.add_argument("--model", metavar="DIR", help="model folder (default: the active model)")
     p.add_argument("--pairs", metavar="FILE", help="LFW pairs.txt, or the cfp/ (or cfp/Protocol) folder")
-    p.add_argument("--format", choices=["lfw", "cfp"], default="lfw")
+    p.add_argument("--format", choices=["lfw", "cfp"], default="lfw", help="protocol format (default lfw)")
     p.add_argument("--root", metavar="DIR", help="image root of an LFW pairs file (default: its folder)")
-    p.add_argument("--protocol", action="append", choices=["FF", "FP"], help="CFP protocol (repeatable)")
+    p.add_argument("--protocol", action="append", choices=["FF", "FP"], help="CFP protocol (repeatable; default FF)")
     p.add_argument("--folds", metavar="LIST", help="only these folds, e.g. 9,10")
     p.add_argument("--flip-tta", action="store_true", help="embed each face and its mirror image")
     p.add_argument("--failure-policy", choices=["wrong", "reject"], default="wrong",
-                   help="ROC score of pairs with a failed image: always wrong, or answered 'different'")
+                   help="ROC score of pairs with a failed image: always wrong (default), or answered 'different'")
     p.add_argument("--identify", metavar="DIR[::key=value...]",
                    help="closed-set identification on a dataset folder instead of pairs")
-    p.add_argument("--gallery-size", type=int, default=1, help="gallery images per identity for --identify")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--gallery-size", type=int, default=1, help="gallery images per identity for --identify (1)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
     p.add_argument("--cache-dir", metavar="DIR", help="alignment caches (default <cache dir>/aligned)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
