@@ -513,7 +513,7 @@ class EnrollPage(Page):
             if path:
                 self.start_camera(path)
         else:
-            self.start_camera(int(choice))
+            self.start_camera(choice)
 
     @property
     def camera_running(self) -> bool:
@@ -526,6 +526,12 @@ class EnrollPage(Page):
             return
         self.stop_camera()
         spec = str(spec) if isinstance(spec, Path) else spec
+        index = self.camera_box.findData(spec)
+        if index < 0 and isinstance(spec, str):
+            self.camera_box.insertItem(4, f"{Path(spec).name} (video as camera)", spec)
+            index = 4
+        if index >= 0:
+            self.camera_box.setCurrentIndex(index)
 
         def open_it() -> Any:
             from faceapp.capture.sources import open_source
@@ -662,6 +668,8 @@ class EnrollPage(Page):
         for source, reasons in refused:
             self.review_rejected.addItem(f"{Path(source).name}: {reasons}")
         self.review_rejected_label.setText(f"Refused ({len(refused)})")
+        self.review_rejected_label.setVisible(bool(refused))
+        self.review_rejected.setVisible(bool(refused))
         self._show_step(2)
 
     def save(self) -> None:

@@ -194,6 +194,15 @@ class LivePage(Page):
         bar.addWidget(self.landmarks_box)
         bar.addWidget(self.snapshot_button)
         left_layout.addLayout(bar)
+        self.fps_label = QLabel("FPS -")
+        self.fps_label.setProperty("role", "heading")
+        self.stage_label = QLabel(self._stage_text(None))
+        self.stage_label.setProperty("role", "muted")
+        self.stage_label.setWordWrap(True)
+        perf_row = QHBoxLayout()
+        perf_row.addWidget(self.fps_label)
+        perf_row.addWidget(self.stage_label, 1)
+        left_layout.addLayout(perf_row)
         splitter.addWidget(left)
 
         panel = QWidget()
@@ -271,19 +280,10 @@ class LivePage(Page):
         t_layout.addRow(row)
         panel_layout.addWidget(thresholds)
 
-        perf = QGroupBox("Performance")
-        p_layout = QVBoxLayout(perf)
-        self.fps_label = QLabel("FPS -")
-        self.stage_label = QLabel(self._stage_text(None))
-        self.stage_label.setProperty("role", "muted")
-        self.stage_label.setWordWrap(True)
-        p_layout.addWidget(self.fps_label)
-        p_layout.addWidget(self.stage_label)
-        self.latency_plot = PlotPanel("Processing time", y_label="ms", legend=False)
-        self.latency_plot.setFixedHeight(120)
+        self.latency_plot = PlotPanel("Processing time per frame", y_label="ms", legend=False)
+        self.latency_plot.setFixedHeight(125)
         self.latency_curve = self.latency_plot.line([], [], name="total")
-        p_layout.addWidget(self.latency_plot)
-        panel_layout.addWidget(perf)
+        panel_layout.addWidget(self.latency_plot)
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -652,11 +652,12 @@ class LivePage(Page):
             return "ms per frame: capture - | detect - | embed - | match - | display -"
         t = result.times
         return (f"ms per frame: capture {t.capture_ms:.1f} | detect {t.detect_ms:.1f} | embed {t.embed_ms:.1f} | "
-                f"match {t.match_ms:.1f} | display {self.display_ms:.1f}\n"
-                f"processing {t.total_ms:.1f} ms, latency {t.latency_ms:.0f} ms, dropped {result.dropped}")
+                f"match {t.match_ms:.1f} | display {self.display_ms:.1f} — processing {t.total_ms:.0f}, "
+                f"latency {t.latency_ms:.0f}; {result.dropped} frame(s) dropped")
 
     def _show_performance(self, result: LiveResult) -> None:
         self.fps_label.setText(f"FPS {self.gui_fps:.1f} shown / {result.fps:.1f} processed")
+        self.fps_label.setToolTip("frames painted per second / frames the pipeline finished per second")
         self.stage_label.setText(self._stage_text(result))
         self.latency_curve.setData(list(range(len(self._latency))), list(self._latency))
         self.ctx.status.emit("fps", f"FPS: {self.gui_fps:.1f}", "")

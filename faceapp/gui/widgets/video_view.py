@@ -7,6 +7,7 @@ snapshot file (native resolution). Image files dropped on the view are offered t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +91,7 @@ class VideoView(QWidget):
         self._image: QImage | None = None
         self._overlays: list[Overlay] = []
         self.frames_shown = 0
+        self.last_paint_ms = 0.0
         themes.notifier().changed.connect(self._theme_changed)
 
     def _theme_changed(self, _theme: object) -> None:
@@ -155,6 +157,7 @@ class VideoView(QWidget):
         return scale, offset
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        start = time.perf_counter()
         theme = themes.current_theme()
         painter = QPainter(self)
         try:
@@ -170,6 +173,7 @@ class VideoView(QWidget):
             paint_overlays(painter, self._overlays, scale, offset, show_landmarks=self.show_landmarks, theme=theme)
         finally:
             painter.end()
+            self.last_paint_ms = (time.perf_counter() - start) * 1000.0
 
     # -- drag and drop --------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API

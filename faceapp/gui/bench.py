@@ -1,0 +1,145 @@
+"""Benchmark of the live view: the headless ``LiveRunner`` and the GUI's Live page on the same video.
+
+Both read the 640 x 480 one-face video of ``faceapp bench`` (looped, as fast as it decodes, so frames
+are dropped when processing is behind exactly as with a camera) and identify against a small real
+gallery (the video's own face enrolled in a throw-away SQLite file). One timed call is one result:
+
+- ``live-headless``: the next ``LiveResult`` from ``LiveRunner.results`` (capture thread + detect,
+  align, embed, match).
+- ``live-gui``: the next frame painted by the Live page of an offscreen main window (the same runner
+  on ``LiveThread``, plus the hand-over to the GUI thread, overlays, the answer panel and painting).
+
+The per-frame time of each is the inverse of its end-to-end FPS; the notes give the median time of
+every stage (capture, detect, embed, match, and for the GUI the display step) over the timed frames.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from faceapp.core.progress import CancelToken, run_to_completion
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def stage_note(times: list[Any], extra: dict[str, list[float]] | None = None) -> str:
+    """"median ms: capture a | detect b | ..." over a list of StageTimes."""
+    parts = {name: _median([getattr(t, f"{name}_ms") for t in times]) for name in ("capture", "detect", "embed", "match")}
+    for name, values in (extra or {}).items():
+        parts[name] = _median(values)
+    return "median ms " + " | ".join(f"{k} {v:.1f}" for k, v in parts.items())
+
+
+class LiveBenchSetup:
+    """The shared resources: a gallery file with the video's face enrolled, the embedder, the video."""
+
+    def __init__(self, video: Path, work_dir: Path, model_dir: Path | None, mediapipe_dir: Path | None) -> None:
+        from faceapp.capture.sources import VideoFileSource
+        from faceapp.embedding import Embedder
+        from faceapp.services.enrollment import EnrollmentService
+        from faceapp.services.gallery import Gallery, model_spec
+        from faceapp.storage import NewIdentity, Store
+        from faceapp.vision.pipeline import FacePipeline
+
+        self.video = video
+        self.mediapipe_dir = mediapipe_dir
+        self.model_dir = model_dir
+        self.db = work_dir / "live-bench.db"
+        self.embedder = Embedder.load(model_dir)
+        self.store = Store(self.db)
+        with VideoFileSource(video) as source:
+            frames = [f.image for f in source][::30][:3]
+        with FacePipeline("image", model_dir=mediapipe_dir) as pipeline:
+            service = EnrollmentService(self.store, self.embedder, pipeline=pipeline, operator="bench")
+            run_to_completion(service.enroll(NewIdentity("bench person"), frames))
+        self.gallery = Gallery(self.store, model_spec(self.embedder), self.embedder.card, operator="bench")
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class HeadlessLive:
+    """``LiveRunner`` over the looped video; ``next()`` returns the next result."""
+
+    def __init__(self, setup: LiveBenchSetup) -> None:
+        from faceapp.capture.sources import VideoFileSource
+        from faceapp.services.live import GalleryMatcher, LivePipeline, LiveRunner, LiveSettings
+        from faceapp.vision.pipeline import FacePipeline
+
+        self.pipeline = FacePipeline("video", model_dir=setup.mediapipe_dir)
+        thresholds = setup.gallery.thresholds()
+        settings = LiveSettings(mode="identify", identify_threshold=thresholds.identify)
+        live = LivePipeline(self.pipeline, setup.embedder, GalleryMatcher(setup.gallery), settings)
+        self.runner = LiveRunner(VideoFileSource(setup.video, loop=True), live)
+        self.cancel = CancelToken()
+        self._results = self.runner.results(self.cancel)
+        self.times: list[Any] = []
+
+    def next(self) -> Any:
+        result = next(self._results)
+        self.times.append(result.times)
+        return result
+
+    def close(self) -> None:
+        self.cancel.cancel()
+        self.runner.close()
+        self.pipeline.close()
+
+
+class GuiLive:
+    """The Live page of an offscreen main window playing the looped video; ``next()`` waits for a paint."""
+
+    def __init__(self, setup: LiveBenchSetup) -> None:
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        import faceapp.gui  # noqa: F401 - PySide6 refcount fix first
+        from PySide6.QtWidgets import QApplication
+
+        from faceapp.capture.sources import VideoFileSource
+        from faceapp.gui.context import AppContext, AppOptions
+        from faceapp.gui.main_window import MainWindow
+
+        self.app = QApplication.instance() or QApplication(["faceapp-bench"])
+        options = AppOptions(db=str(setup.db), model=setup.model_dir, mediapipe_dir=setup.mediapipe_dir)
+        self.ctx = AppContext(options)
+        self.ctx.load(blocking=True)
+        self.window = MainWindow(self.ctx)
+        self.window.resize(1280, 820)
+        self.window.show()
+        self.page = self.window.show_page("live")
+        self.page.set_mode("identify")
+        video = setup.video
+        self.page.open_source = lambda spec, **_: VideoFileSource(video, loop=True)
+        self.page.start_source(str(video))
+        self._painted = self.page.view.frames_shown
+        self.times: list[Any] = []
+        self.display_ms: list[float] = []
+        from PySide6.QtCore import QTimer
+
+        self._tick = QTimer()           # wakes the blocking event wait now and then
+        self._tick.start(100)
+
+    def next(self) -> None:
+        from PySide6.QtCore import QEventLoop
+
+        deadline = time.monotonic() + 30.0
+        while self.page.view.frames_shown == self._painted:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Live page showed no frame for 30 s")
+            self.app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+        self.app.processEvents()        # paint the frame just set
+        self._painted = self.page.view.frames_shown
+        if self.page.result is not None:
+            self.times.append(self.page.result.times)
+            self.display_ms.append(self.page.display_ms + self.page.view.last_paint_ms)
+
+    def close(self) -> None:
+        self._tick.stop()
+        self.window.close()
+        self.app.processEvents()
