@@ -225,6 +225,9 @@ def environment() -> dict[str, Any]:
     info: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine(),
                             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if hasattr(os, "getloadavg"):
+        # other work on the machine inflates every number: keep the load next to the results
+        info["load_average_1m"] = round(os.getloadavg()[0], 2)
     try:
         import cv2
         import mediapipe

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -60,13 +60,23 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def suppress_duplicates(faces: list[Face], max_iou: float = 0.4) -> list[Face]:
-    """Faces sorted largest first, dropping any that overlaps a larger kept one by more than ``max_iou``.
+def box_containment(small: Sequence[float], large: Sequence[float]) -> float:
+    """Fraction of the area of box ``small`` that lies inside box ``large``."""
+    x0, y0 = max(small[0], large[0]), max(small[1], large[1])
+    x1, y1 = min(small[0] + small[2], large[0] + large[2]), min(small[1] + small[3], large[1] + large[3])
+    area = small[2] * small[3]
+    return float(max(0.0, x1 - x0) * max(0.0, y1 - y0) / area) if area > 0 else 0.0
 
-    MediaPipe's landmarker occasionally returns the same face twice (about 1 CelebA photo in 200)."""
+
+def suppress_duplicates(faces: list[Face], max_iou: float = 0.4, max_inside: float = 0.5) -> list[Face]:
+    """Faces sorted largest first, dropping any that overlaps a larger kept one by more than ``max_iou``
+    or lies more than ``max_inside`` inside it.
+
+    MediaPipe's landmarker occasionally returns the same face twice (about 1 CelebA photo in 200) and,
+    with a low detection threshold, small "faces" on an eye, a mouth or glasses inside the real one."""
     kept: list[Face] = []
     for face in sorted(faces, key=lambda f: f.area, reverse=True):
-        if all(box_iou(face.box, k.box) <= max_iou for k in kept):
+        if all(box_iou(face.box, k.box) <= max_iou and box_containment(face.box, k.box) <= max_inside for k in kept):
             kept.append(face)
     return kept
 
@@ -102,6 +112,12 @@ TILE_FRACTION = 0.6
 #: faces found in tiles must be smaller than this fraction of the image side: larger ones would have been
 #: seen in the whole image, so a large tile hit is a false positive (an ear, seen on a CFP profile)
 TILE_MAX_FACE = 0.16
+#: a secondary face smaller than this fraction of the largest one is suspect: low-threshold detections put
+#: "faces" on ears and hands next to a large face (27 of the first 1,500 CFP photos). Dropped when its
+#: centre is within SATELLITE_DISTANCE face sides of the large face's centre (measured: ears 0.50-0.66,
+#: real second faces in CelebA 0.87 and more), else kept only if found again in a context crop.
+SATELLITE_AREA = 0.25
+SATELLITE_DISTANCE = 0.75
 
 
 class FacePipeline:
@@ -110,7 +126,7 @@ class FacePipeline:
     def __init__(self, mode: str = "image", *, model_dir: Path | None = None, num_faces: int = 4,
                  min_confidence: float = 0.3, fallback: bool = True, max_side: int = 1280,
                  detector: str = "auto", allow_download: bool = True, crop_size: int = 112,
-                 tile_search: bool = True) -> None:
+                 tile_search: bool = True, download_progress: Callable[[int, int | None], None] | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if detector not in DETECTORS:
@@ -122,6 +138,8 @@ class FacePipeline:
         self.fallback_reason: str | None = None
         self._last_ts = -1
         self._closed = False
+        self._download_progress = download_progress
+        self._still = None
         self._backend = self._open_backend(detector, model_dir, num_faces, min_confidence, fallback, allow_download)
         self.detector: Detector = self._backend.detector
         self.fallback_active: bool = self.detector is not Detector.LANDMARKER
@@ -130,20 +148,26 @@ class FacePipeline:
 
     def _open_backend(self, detector: str, model_dir: Path | None, num_faces: int, min_confidence: float,
                       fallback: bool, allow_download: bool):  # noqa: ANN202 - one of the backends
-        def landmarker() -> LandmarkerBackend:
-            path = resolve_asset(LANDMARKER, model_dir, allow_download=allow_download)
-            return LandmarkerBackend(path, self.mode, num_faces=num_faces, min_confidence=min_confidence)
+        """The first back end of the chain that loads; remembers how to build it in another mode."""
 
-        def blazeface() -> BlazeFaceBackend:
-            path = resolve_asset(BLAZEFACE, model_dir, allow_download=allow_download)
-            return BlazeFaceBackend(path, self.mode, min_confidence=max(0.5, min_confidence))
+        def landmarker() -> Callable[[str], LandmarkerBackend]:
+            path = resolve_asset(LANDMARKER, model_dir, allow_download=allow_download, progress=self._download_progress)
+            return lambda mode: LandmarkerBackend(path, mode, num_faces=num_faces, min_confidence=min_confidence)
 
-        chain = {"auto": [landmarker, blazeface, HaarBackend] if fallback else [landmarker],
-                 "landmarker": [landmarker], "blazeface": [blazeface], "haar": [HaarBackend]}[detector]
+        def blazeface() -> Callable[[str], BlazeFaceBackend]:
+            path = resolve_asset(BLAZEFACE, model_dir, allow_download=allow_download, progress=self._download_progress)
+            return lambda mode: BlazeFaceBackend(path, mode, min_confidence=max(0.5, min_confidence))
+
+        def haar() -> Callable[[str], HaarBackend]:
+            return lambda mode: HaarBackend()
+
+        chain = {"auto": [landmarker, blazeface, haar] if fallback else [landmarker],
+                 "landmarker": [landmarker], "blazeface": [blazeface], "haar": [haar]}[detector]
         errors: list[str] = []
-        for make in chain:
+        for resolve in chain:
             try:
-                backend = make()
+                factory = resolve()
+                backend = factory(self.mode)
             except ModelAssetError as error:
                 if len(chain) == 1:
                     raise
@@ -151,8 +175,18 @@ class FacePipeline:
                 continue
             if errors:
                 self.fallback_reason = "; ".join(errors)
+            self._factory = factory
             return backend
         raise ModelAssetError("no face detector could be loaded: " + "; ".join(errors))
+
+    def _still_backend(self):  # noqa: ANN202 - a backend
+        """A back end in IMAGE mode for extra looks at parts of a frame (a VIDEO-mode tracker must only
+        ever see whole frames in time order): the main one for stills, a lazily built twin for streams."""
+        if self.mode == "image":
+            return self._backend
+        if self._still is None:
+            self._still = self._factory("image")
+        return self._still
 
     # ------------------------------------------------------------------ detection
     def _timestamp(self, timestamp_ms: float | None) -> int:
@@ -174,13 +208,14 @@ class FacePipeline:
             small = cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         ts = self._timestamp(timestamp_ms) if self.mode == "video" else 0
-        faces = self._backend.detect(rgb, ts)
+        faces = suppress_duplicates(self._backend.detect(rgb, ts))
         if not faces and self.tile_search:
             faces = self._detect_tiles(rgb)
+        if len(faces) > 1:
+            faces = faces[:1] + [f for f in faces[1:] if self._plausible_second_face(rgb, faces[0], f)]
         if factor < 1.0:
             back = w / float(small.shape[1])
             faces = [_move_face(f, back) for f in faces]
-        faces = suppress_duplicates(faces)
         aligned = []
         for face in faces:
             crop, matrix = align_face(image, face.five_points, self.crop_size)
@@ -203,9 +238,18 @@ class FacePipeline:
         for ty in (0, h - th):
             for tx in (0, w - tw):
                 tile = np.ascontiguousarray(rgb[ty:ty + th, tx:tx + tw])
-                faces.extend(_move_face(f, 1.0, (tx, ty)) for f in self._backend.detect(tile, 0)
+                faces.extend(_move_face(f, 1.0, (tx, ty)) for f in self._still_backend().detect(tile, 0)
                              if max(f.box[2], f.box[3]) <= largest)
         return [f for f in suppress_duplicates(faces) if self._confirmed(rgb, f)]
+
+    def _plausible_second_face(self, rgb: np.ndarray, main: Face, face: Face) -> bool:
+        """False for a small detection hugging the main face (an ear, a hand) or one not found again."""
+        if face.area >= SATELLITE_AREA * main.area:
+            return True
+        distance = float(np.hypot(face.center[0] - main.center[0], face.center[1] - main.center[1]))
+        if distance < SATELLITE_DISTANCE * np.sqrt(main.area):
+            return False
+        return self._confirmed(rgb, face)
 
     def _confirmed(self, rgb: np.ndarray, face: Face, *, context: float = 3.0, min_iou: float = 0.3) -> bool:
         """True when the detector finds ``face`` again in a crop of ``context`` times its size around it."""
@@ -217,7 +261,7 @@ class FacePipeline:
         if x1 - x0 < 8 or y1 - y0 < 8:
             return False
         crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-        again = [_move_face(f, 1.0, (x0, y0)) for f in self._backend.detect(crop, 0)]
+        again = [_move_face(f, 1.0, (x0, y0)) for f in self._still_backend().detect(crop, 0)]
         return any(box_iou(f.box, face.box) >= min_iou for f in again)
 
     def detect(self, image: np.ndarray, timestamp_ms: float | None = None) -> list[Face]:
@@ -246,6 +290,8 @@ class FacePipeline:
         if not self._closed:
             self._closed = True
             self._backend.close()
+            if self._still is not None:
+                self._still.close()
 
     def __enter__(self) -> "FacePipeline":
         return self

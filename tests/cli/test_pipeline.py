@@ -220,6 +220,29 @@ def test_assets_missing_offline(capsys, tmp_path: Path, monkeypatch: pytest.Monk
     assert code == ExitCode.MODEL_ASSET and "MISSING" in out and "put it in" in out
 
 
+def test_assets_download_from_a_mirror_with_progress(capsys, mediapipe_models: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(mediapipe_models))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        monkeypatch.setenv("FACEAPP_MODEL_DIR", str(tmp_path / "empty"))
+        monkeypatch.setenv("FACEAPP_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("FACEAPP_ASSET_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        code, out, err = run(capsys, "assets", "--download")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == ExitCode.OK and "100%" in err
+    assert (tmp_path / "data" / "mediapipe" / "face_landmarker.task").is_file()
+    assert "unknown version" not in out
+
+
 def test_help_documents_exit_codes(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["detect", "--help"])

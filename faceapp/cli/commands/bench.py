@@ -15,7 +15,8 @@ def _table(report: dict[str, Any]) -> str:
     env = report["environment"]
     lines = [f"faceapp bench on {env.get('cpu_count')} CPU(s), torch {env.get('torch')} "
              f"({env.get('torch_threads')} threads), mediapipe {env.get('mediapipe')}, opencv {env.get('opencv')}"
-             + (f", CUDA {env['cuda']}" if env.get("cuda") else ", no CUDA"),
+             + (f", CUDA {env['cuda']}" if env.get("cuda") else ", no CUDA")
+             + (f"; load average {env['load_average_1m']}" if env.get("load_average_1m") is not None else ""),
              f"{'stage':16s} {'median ms':>10s} {'p95 ms':>9s} {'ms/item':>9s} {'items/s':>9s}  {'target':18s} note"]
     for s in report["stages"]:
         if s["skipped"] or s["error"]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -49,6 +49,22 @@ def add_embed_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch-size", type=int, default=64, help="crops per forward pass (default 64)")
 
 
+def download_reporter(label: str, *, quiet: bool = False) -> Callable[[int, int | None], None]:
+    """A download progress callback printing a percentage line on stderr (nothing when ``quiet``)."""
+
+    def report(done: int, total: int | None) -> None:
+        if quiet:
+            return
+        if total:
+            end = "\n" if done >= total else ""
+            print(f"\rdownloading {label}: {done * 100 // total}% of {total / 1e6:.1f} MB", end=end,
+                  file=sys.stderr, flush=True)
+        elif done == 0:
+            print(f"downloading {label} ...", file=sys.stderr, flush=True)
+
+    return report
+
+
 def open_pipeline(args: argparse.Namespace, mode: str = "image"):  # noqa: ANN201 - FacePipeline
     """A FacePipeline configured from the vision options; warns on stderr when a fallback is active."""
     from faceapp.vision.pipeline import FacePipeline
@@ -56,7 +72,8 @@ def open_pipeline(args: argparse.Namespace, mode: str = "image"):  # noqa: ANN20
     if args.max_side < 64:
         raise InputFileError(f"--max-side must be at least 64, got {args.max_side}")
     pipe = FacePipeline(mode, model_dir=args.mediapipe_dir, min_confidence=args.min_confidence,
-                        max_side=args.max_side, detector=args.detector, allow_download=not args.no_download)
+                        max_side=args.max_side, detector=args.detector, allow_download=not args.no_download,
+                        download_progress=download_reporter("MediaPipe model", quiet=getattr(args, "json", False)))
     if pipe.fallback_active and args.detector == "auto":
         print(f"warning: MediaPipe face landmarker unavailable, using the {pipe.detector.value} fallback "
               f"(less accurate alignment): {pipe.fallback_reason}", file=sys.stderr)
@@ -311,11 +328,8 @@ def cmd_assets(args: argparse.Namespace) -> int:
     for name, spec in ASSETS.items():
         row: dict[str, Any] = {"name": name, "description": spec.description, "url": asset_url(name)}
         try:
-            def report(done: int, total: int | None) -> None:
-                if not args.json and total:
-                    print(f"\r[{name}] {done * 100 // total}%", end="", file=sys.stderr, flush=True)
-
-            path = resolve_asset(name, args.mediapipe_dir, allow_download=args.download, progress=report)
+            path = resolve_asset(name, args.mediapipe_dir, allow_download=args.download,
+                                 progress=download_reporter(name, quiet=args.json))
             digest = sha256_of(path)
             row.update(path=str(path), sha256=digest, known_version=digest in spec.sha256)
         except FaceAppError as error:
