@@ -103,3 +103,24 @@ def open_window(qtbot, mediapipe_models: Path):  # noqa: ANN001, ANN201
     yield make
     for window in windows:
         window.close()
+
+
+@pytest.fixture
+def drop_files():  # noqa: ANN201
+    """``drop_files(widget, paths)`` delivers a drag-and-drop of local files to ``widget`` as Qt would."""
+
+    def drop(widget, paths) -> None:  # noqa: ANN001
+        from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+        from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+        where = QPointF(widget.rect().center())
+        enter = QDragEnterEvent(where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier)
+        widget.dragEnterEvent(enter)
+        assert enter.isAccepted(), f"{type(widget).__name__} refused the drag"
+        widget.dropEvent(QDropEvent(where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                    Qt.KeyboardModifier.NoModifier))
+
+    return drop

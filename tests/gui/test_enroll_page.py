@@ -35,7 +35,6 @@ def test_wizard_captures_from_a_video_camera_with_hints_and_saves_one_identity(o
     qtbot.waitUntil(lambda: page.collector.done or (len(page.samples) >= 2 and not page.camera_running), timeout=60000)
     page.stop_camera()
     kept = len(page.samples)
-    print("kept", kept, "seen", page.collector.frames_seen, "relaxed", page.collector.relaxed, list(page.hint_history))
     assert kept >= 2 and page.collector.frames_seen > kept
     hints = set(page.hint_history) - {"Starting the camera..."}
     assert hints, "the person must be guided while capturing"
@@ -58,7 +57,7 @@ def test_wizard_captures_from_a_video_camera_with_hints_and_saves_one_identity(o
 
 
 def test_files_are_checked_with_reasons_and_a_duplicate_is_flagged(open_window, db_copy, gui_videos, att, qtbot,
-                                                                   tmp_path):
+                                                                   tmp_path, drop_files):
     window = open_window("--db", str(db_copy))
     page = _enroll_page(window, qtbot)
     with VideoFileSource(gui_videos["known"]) as source:            # s1 again, under another name
@@ -72,7 +71,7 @@ def test_files_are_checked_with_reasons_and_a_duplicate_is_flagged(open_window, 
     cv2.imwrite(str(blank), frames[0] * 0 + 90)
     page.set_details("Sam Again", consent=True)
     page.go_capture()
-    page.add_files([*map(str, files), str(tmp_path / "notes.jpg"), str(blank)])
+    drop_files(page.sample_list, [*files, tmp_path / "notes.jpg", blank])   # dropped on the accepted list
     qtbot.waitUntil(lambda: not page.busy and page.sample_list.count() + page.rejected_list.count() == 5, timeout=30000)
     assert len(page.samples) == 3
     reasons = {page.rejected_list.item(i).text() for i in range(page.rejected_list.count())}

@@ -104,13 +104,13 @@ def test_snapshot_writes_the_frame_with_its_overlays(open_window, db_copy, gui_v
     assert (cv2.absdiff(image, plain).max(axis=2) > 60).sum() > 500, "the overlays must be drawn on the snapshot"
 
 
-def test_still_images_and_dropped_non_images(open_window, db_copy, att, qtbot, tmp_path):
+def test_still_images_and_dropped_non_images(open_window, db_copy, att, qtbot, tmp_path, drop_files):
     window = open_window("--db", str(db_copy), "--page", "live")
     page = _ready(window, qtbot)
     page.still_interval_s = 0.0
     page._files_dropped([str(tmp_path / "notes.txt")])
     assert any("not images" in m for m in window.banners.messages("error"))
-    page._files_dropped([str(att / "s2" / "4.pgm"), str(att / "s3" / "1.pgm")])
+    drop_files(page.view, [att / "s2" / "4.pgm", att / "s3" / "1.pgm"])     # a real drop event on the view
     qtbot.waitUntil(lambda: page.result is not None and page.result.frame.source.endswith("s3/1.pgm"), timeout=30000)
     assert len(page.result.faces) == 1 and page.result.faces[0].identify is not None
     qtbot.waitUntil(lambda: window.status_text("camera") == "Camera: off", timeout=10000)
@@ -150,3 +150,27 @@ def test_unplugged_or_missing_camera_shows_the_error_and_the_app_keeps_working(o
     window.show_page("identities")                                  # and the rest of the window answers
     assert window.current_page.key == "identities"
     page.stop()
+
+
+def test_source_option_starts_the_live_view_once_loaded(open_window, db_copy, gui_videos, qtbot):
+    window = open_window("--db", str(db_copy), "--source", str(gui_videos["known"]), "--page", "live")
+    page = window.page("live")
+    qtbot.waitUntil(lambda: _label(page) != "", timeout=30000)
+    assert page.source_box.currentText() == "known.avi"
+    page.stop()
+
+
+def test_space_starts_and_stops_the_chosen_source(open_window, db_copy, gui_videos, qtbot):
+    from PySide6.QtCore import Qt
+
+    window = open_window("--db", str(db_copy), "--page", "live")
+    page = _ready(window, qtbot)
+    page._remember_source(str(gui_videos["known"]))
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    page.view.setFocus()
+    qtbot.keyClick(page.view, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: page.running, timeout=10000)
+    qtbot.keyClick(page.view, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: not page.running, timeout=10000)
+    assert page.start_button.text() == "Start"

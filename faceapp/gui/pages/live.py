@@ -147,7 +147,11 @@ class LivePage(Page):
         self.display_ms = 0.0
         self.source_spec: int | str | list[str] | None = None
         self.still_interval_s = 1.5
+        self._autostarted = False
         self._build()
+        remembered = read_setting("live/source", "", str)
+        if remembered and not ctx.options.source:
+            self._remember_source(parse_source(remembered))
         ctx.services_changed.connect(self._services_changed)
         ctx.gallery_changed.connect(self._gallery_changed)
         ctx.thresholds_changed.connect(self._load_thresholds)
@@ -321,6 +325,9 @@ class LivePage(Page):
         self.save_thresholds_button.setEnabled(ctx.gallery is not None)
         self._load_identities()
         self._load_thresholds()
+        if ctx.options.source and not self._autostarted and not ctx.loading and (ctx.embedder or ctx.errors):
+            self._autostarted = True            # --source: start once, when the services have loaded
+            self.start_source(parse_source(ctx.options.source))
 
     def _gallery_changed(self) -> None:
         self._thumbs.clear()
