@@ -192,9 +192,13 @@ class PlotPanel(QWidget):
             axis.setPen(pg.mkPen(theme.grid))
             axis.setTextPen(pg.mkPen(theme.text))
             axis.label.setDefaultTextColor(pg.mkColor(theme.text))
-        self.plot_item.titleLabel.setAttr("color", theme.text)
+        title = self.plot_item.titleLabel
+        title.setAttr("color", theme.text)
+        title.setText(title.text)                      # setAttr alone does not re-render existing text
         if self.legend is not None:
             self.legend.setLabelTextColor(theme.text)
+            for _sample, label in self.legend.items:   # nor for the labels already in the legend
+                label.setText(label.text)
             self.legend.setBrush(pg.mkBrush(theme.surface + "C0"))
         for item, index, style in self._series:
             self._style_series(item, index, style, theme)

@@ -151,7 +151,8 @@ def load_geometry_data(config: GeometryConfig, *, cache_root: Path | None = None
     folder = Path(config.data) if config.data else default_geometry_folder()
     listing = scan_dataset(DatasetSpec(path=str(folder)))
     counts = listing.counts()
-    chosen = [name for name in sorted(counts) if counts[name] >= config.per_identity][: config.identities * 2]
+    spare = max(2, config.identities // 2)            # a few extra in case some images have no face
+    chosen = [name for name in sorted(counts) if counts[name] >= config.per_identity][: config.identities + spare]
     items = [item for item in listing.items if item.identity in set(chosen)]
     if not items:
         raise DatasetError(f"{folder}: no identity has {config.per_identity} images")

@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from faceapp.embedding import Embedder, read_card
+from faceapp.gui.theme import LIGHT
 from faceapp.storage import Store
 from tests.services.analyst_data import enrol_att, save_untrained_model
 
@@ -98,6 +99,11 @@ def test_train_pause_resume_export_and_activate(open_window, qtbot, att: Path, m
             assert len(store.templates.for_identity(name, new_id)) == 2
     qtbot.waitUntil(lambda: window.status_text("model").startswith(f"Model: {new_id}"), timeout=5000)
     assert "re-embedded" in page.log_view.toPlainText()
+
+    window.set_theme("light")                   # existing legend labels are re-coloured, not only new ones
+    label = page.loss_plot.legend.items[0][1]
+    assert LIGHT.text.lower() in label.item.toHtml().lower()
+    window.set_theme("dark")
 
 
 def test_bad_settings_are_reported_not_raised(open_window, qtbot, tmp_path: Path) -> None:

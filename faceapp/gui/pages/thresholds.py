@@ -82,6 +82,19 @@ def thin(x: np.ndarray, y: np.ndarray, n: int = PLOT_POINTS) -> tuple[np.ndarray
     return x[keep], y[keep]
 
 
+def log_ticks(values: np.ndarray) -> list[list[tuple[float, str]]]:
+    """Ticks of a log10 axis over positive ``values``: 1, 2, 5 x 10^k labelled, nothing in between
+    (pyqtgraph labels every minor tick of a short log range, which crowds the DET axes)."""
+    values = values[values > 0]
+    if values.size == 0:
+        return [[], []]
+    low, high = np.floor(np.log10(values.min())), np.ceil(np.log10(values.max()))
+    steps = (1, 2, 5) if high - low <= 3 else (1,)
+    ticks = [(np.log10(m * 10.0 ** k), f"{m * 10.0 ** k:g}") for k in range(int(low), int(high) + 1) for m in steps
+             if 10 ** low <= m * 10.0 ** k <= 10 ** high * 1.0001]
+    return [ticks, []]
+
+
 def fmt_rate(value: float | None) -> str:
     """A rate for the read-outs: percent with enough digits for 1e-4."""
     if value is None:
@@ -263,6 +276,11 @@ class ThresholdsPage(Page):
         self.rate_plot = PlotPanel("Error rates by threshold", x_label="threshold", y_label="rate")
         self.roc_plot.plot_item.setLogMode(x=True, y=False)
         self.det_plot.plot_item.setLogMode(x=True, y=True)
+        for plot in (self.roc_plot, self.det_plot, self.hist_plot, self.rate_plot):
+            for axis in ("left", "bottom"):
+                plot.plot_item.getAxis(axis).enableAutoSIPrefix(False)   # rates read as 0.01, not "10 (x0.001)"
+        if self.hist_plot.legend is not None:
+            self.hist_plot.legend.setOffset((10, 10))                  # top left: genuine scores pile up on the right
         for i, plot in enumerate((self.hist_plot, self.roc_plot, self.det_plot, self.rate_plot)):
             plot.setMinimumSize(260, 220)
             grid.addWidget(plot, i // 2, i % 2)
@@ -340,6 +358,9 @@ class ThresholdsPage(Page):
         self.roc_curve.setData(*thin(far[pos], tar[pos]))
         det = (far > 0) & (tar < 1)
         self.det_curve.setData(*thin(far[det], 1.0 - tar[det]))
+        self.roc_plot.plot_item.getAxis("bottom").setTicks(log_ticks(far))
+        self.det_plot.plot_item.getAxis("bottom").setTicks(log_ticks(far[det]))
+        self.det_plot.plot_item.getAxis("left").setTicks(log_ticks(1.0 - tar[det]))
         if curves.eer > 0:
             self.eer_marker.setData([curves.eer], [curves.eer])
         else:

@@ -49,9 +49,11 @@ VALIDATION_MODES = (("holdout", "Hold-out identities"), ("lfw", "LFW pairs file"
 def training_job(config: Any, stop: CancelToken) -> Job[Any]:
     """``train(config, stop)`` under the page's own stop flag (the worker's flag would close the generator
     between two yields, skipping the checkpoint the trainer writes when its flag is set)."""
+    from faceapp.embedding import read_card
     from faceapp.training import train
 
     result = yield from train(config, stop)
+    result.card = read_card(result.model_dir)       # as written: with backbone, sizes and weights hash
     return result
 
 
@@ -171,6 +173,7 @@ class TrainerPage(Page):
         self.identities_edit.editingFinished.connect(self.refresh_summary)
         layout.addRow("Identities", self.identities_edit)
         self.max_per_identity = int_box(0, 0, 100000, tooltip="Images used per identity (0 = all)")
+        self.max_per_identity.setSpecialValueText("all")
         self.max_per_identity.editingFinished.connect(self.refresh_summary)
         layout.addRow("Max images / identity", self.max_per_identity)
         self.summary_label = QLabel("Choose a dataset folder.")
@@ -240,6 +243,7 @@ class TrainerPage(Page):
         self.epochs = int_box(10, 1, 100000, tooltip="Passes over the training images")
         layout.addRow("Epochs", self.epochs)
         self.max_steps = int_box(0, 0, 10**8, tooltip="Stop after this many steps in total (0 = no limit)")
+        self.max_steps.setSpecialValueText("no limit")
         layout.addRow("Max steps", self.max_steps)
         self.batch_size = int_box(128, 2, 8192, tooltip="Images per step")
         layout.addRow("Batch size", self.batch_size)
@@ -267,6 +271,7 @@ class TrainerPage(Page):
             self.device_box.setItemData(2, "CUDA is not available on this machine", Qt.ItemDataRole.ToolTipRole)
         layout.addRow("Device", self.device_box)
         self.threads = int_box(0, 0, 256, tooltip="torch CPU threads (0 = all cores)")
+        self.threads.setSpecialValueText("all cores")
         layout.addRow("CPU threads", self.threads)
         self.log_every = int_box(10, 1, 100000, tooltip="Steps between two plotted points")
         layout.addRow("Plot every (steps)", self.log_every)
@@ -315,6 +320,8 @@ class TrainerPage(Page):
         self.loss_plot = PlotPanel("Training loss", x_label="step", y_label="loss")
         self.lr_plot = PlotPanel("Learning rate", x_label="step", y_label="lr", legend=False)
         self.val_plot = PlotPanel("Validation", x_label="epoch", y_label="rate")
+        if self.val_plot.legend is not None:
+            self.val_plot.legend.setOffset((-10, -10))      # bottom right: accuracy climbs to the top
         for plot in (self.loss_plot, self.lr_plot, self.val_plot):
             plot.setMinimumSize(200, 200)
             plots.addWidget(plot)
@@ -550,9 +557,10 @@ class TrainerPage(Page):
         if event.stage == "train":
             step = m.get("step", event.done)
             self._append(self.loss_plot, "loss", step, m.get("loss"))
-            for key, value in m.items():
-                if key.startswith("loss/"):
-                    self._append(self.loss_plot, key[5:], step, value, width=1.5, dashed=True)
+            terms = {k[5:]: v for k, v in m.items() if k.startswith("loss/")}
+            if len(terms) > 1:                       # a single term is the loss itself
+                for key, value in terms.items():
+                    self._append(self.loss_plot, key, step, value, width=1.5, dashed=True)
             self._append(self.lr_plot, "lr", step, m.get("lr"))
             if "train_acc" in m and event.total:
                 epochs = float(m.get("epochs", 1))
@@ -579,6 +587,7 @@ class TrainerPage(Page):
         self.log(f"Model written to {result.model_dir} ({result.steps} steps, {result.train_time_s:.0f} s, "
                  f"{result.images_per_s:.1f} images/s)")
         self.ctx.notify(f"Training finished: model in {result.model_dir}. Activate it from the Trainer's model card.")
+        self.refresh_summary()                       # the alignment cache now exists
 
     def _failed(self, error: BaseException) -> None:
         self.log(f"Training failed: {error}")
