@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF
 
-from faceapp.embedding import Embedder
 from faceapp.storage import Store
-from tests.services.analyst_data import enrol_att, save_untrained_model
+from tests.services.analyst_data import enrol_att, model_and_gallery
 
 
 def _screen_pos(page, x: float, y: float) -> QPoint:  # noqa: ANN001
@@ -23,11 +22,7 @@ def _screen_pos(page, x: float, y: float) -> QPoint:  # noqa: ANN001
 
 def test_projection_renders_the_gallery_hover_click_and_heatmap(open_window, qtbot, att: Path, mediapipe_models: Path,
                                                                 tmp_path: Path) -> None:
-    model = save_untrained_model(tmp_path / "model")
-    db = tmp_path / "gallery.db"
-    embedder = Embedder.load(model, device="cpu")
-    with Store(db) as store:
-        enrol_att(store, embedder, att, range(1, 5), per_subject=3)
+    model, db, embedder = model_and_gallery(tmp_path, att, range(1, 5), per_subject=3)
     window = open_window("--db", str(db), "--model", str(model), "--page", "embeddings")
     page = window.page("embeddings")
     qtbot.waitUntil(lambda: page.points is not None and not page.job.busy, timeout=30000)

@@ -11,11 +11,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from faceapp.cli.main import main as faceapp_main
-from faceapp.embedding import Embedder
 from faceapp.evaluation import metrics
 from faceapp.services.thresholds import operating_point
 from faceapp.storage import Store
-from tests.services.analyst_data import att_lfw_pairs, enrol_att, save_untrained_model
+from tests.services.analyst_data import att_lfw_pairs, model_and_gallery, save_untrained_model
 
 
 def _scored(page, qtbot, source: str) -> None:  # noqa: ANN001
@@ -65,11 +64,7 @@ def test_readouts_match_faceapp_eval(open_window, qtbot, capsys, att: Path, medi
 
 def test_threshold_at_target_far_is_stored_and_used_by_live(open_window, qtbot, att: Path, mediapipe_models: Path,
                                                             tmp_path: Path) -> None:
-    model = save_untrained_model(tmp_path / "model")
-    db = tmp_path / "gallery.db"
-    embedder = Embedder.load(model, device="cpu")
-    with Store(db) as store:
-        enrol_att(store, embedder, att, range(1, 7), per_subject=4)
+    model, db, embedder = model_and_gallery(tmp_path, att, range(1, 7), per_subject=4)
     window = open_window("--db", str(db), "--model", str(model), "--page", "thresholds")
     page = window.page("thresholds")
     _scored(page, qtbot, "gallery")

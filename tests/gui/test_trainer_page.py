@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from faceapp.embedding import Embedder, read_card
 from faceapp.gui.theme import LIGHT
 from faceapp.storage import Store
-from tests.services.analyst_data import enrol_att, save_untrained_model
+from tests.services.analyst_data import model_and_gallery
 
 
 def _fill_form(page, att: Path, out: Path) -> None:  # noqa: ANN001
@@ -38,10 +38,7 @@ def _fill_form(page, att: Path, out: Path) -> None:  # noqa: ANN001
 
 def test_train_pause_resume_export_and_activate(open_window, qtbot, att: Path, mediapipe_models: Path,
                                                 tmp_path: Path) -> None:
-    first = save_untrained_model(tmp_path / "first", dim=32)
-    db = tmp_path / "gallery.db"
-    with Store(db) as store:
-        enrol_att(store, Embedder.load(first, device="cpu"), att, range(11, 14), per_subject=2)
+    first, db, _ = model_and_gallery(tmp_path, att, range(11, 14), per_subject=2)
     window = open_window("--db", str(db), "--model", str(first), "--page", "trainer")
     page = window.page("trainer")
     old_id = window.ctx.embedder.model_id
@@ -54,7 +51,7 @@ def test_train_pause_resume_export_and_activate(open_window, qtbot, att: Path, m
     assert "10 identities, 100 images" in page.summary_label.text()
     assert list(page.histogram_curve.getData()[1])[-1] == 10          # all ten have 10 images
 
-    _fill_form(page, att, tmp_path / "model")
+    _fill_form(page, att, tmp_path / "trained")
     config = page.build_config()
     assert (config.loss, config.loss_params, config.backbone, config.validation.holdout) == \
         ("arcface", {"s": 16.0, "m": 0.2}, "tiny", 0.2)

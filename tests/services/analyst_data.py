@@ -82,3 +82,17 @@ def save_untrained_model(folder: Path, *, name: str = "probe-net", dim: int = 32
         torch.manual_seed(seed)
         net = build_backbone(config)
     return save_model(folder, net.eval(), config, {"trained": False})
+
+
+def model_and_gallery(tmp: Path, att: Path, subjects: Iterable[int], per_subject: int,
+                      **model: object) -> tuple[Path, Path, object]:
+    """(model folder, SQLite file, Embedder): a saved untrained model and AT&T people enrolled with it."""
+    from faceapp.embedding import Embedder
+    from faceapp.storage import Store
+
+    folder = save_untrained_model(tmp / "model", **model)  # type: ignore[arg-type]
+    embedder = Embedder.load(folder, device="cpu")
+    db = tmp / "gallery.db"
+    with Store(db) as store:
+        enrol_att(store, embedder, att, subjects, per_subject)
+    return folder, db, embedder
