@@ -73,7 +73,8 @@ class StageResult:
     summary: str
     unit: str = ""
     items: int = 1
-    repeat: int = 0
+    repeat: int = 0                      # timed calls in the reported round
+    rounds: int = 1
     median_ms: float | None = None       # per call
     p95_ms: float | None = None
     mean_ms: float | None = None
@@ -242,14 +243,17 @@ def environment() -> dict[str, Any]:
 
 def run_bench(names: Sequence[str] | None = None, *, repeat: int = 50, warmup: int = 5,
               cancel: CancelToken | None = None, context: BenchContext | None = None,
-              options: dict[str, Any] | None = None, max_seconds: float | None = 20.0) -> Job[BenchReport]:
+              options: dict[str, Any] | None = None, max_seconds: float | None = 20.0,
+              rounds: int = 1) -> Job[BenchReport]:
     """Time the named stages (default: every default stage) in report order; yields Progress per stage.
 
-    ``max_seconds`` caps the timed calls of one stage (``StageResult.repeat`` says how many ran).
+    ``max_seconds`` caps the timed calls of one round of a stage (``StageResult.repeat`` says how many
+    ran). With ``rounds`` > 1 each stage is timed that many times and the round with the lowest median
+    is reported: on a machine shared with other jobs that is the closest to the stage's own cost.
     A stage that fails with a FaceAppError or StageSkipped is reported as such; the others still run.
     """
-    if repeat < 1 or warmup < 0:
-        raise ValueError("repeat must be >= 1 and warmup >= 0")
+    if repeat < 1 or warmup < 0 or rounds < 1:
+        raise ValueError("repeat and rounds must be >= 1 and warmup >= 0")
     cancel = cancel or CancelToken()
     known = stage_names()
     wanted = list(names) if names else stage_names(only_default=True)
@@ -266,8 +270,15 @@ def run_bench(names: Sequence[str] | None = None, *, repeat: int = 50, warmup: i
             yield Progress("bench", i, len(wanted), message=name)
             try:
                 timed = entry.factory(ctx)
-                times = time_calls(timed.call, repeat, warmup, max_seconds)
-                results.append(summarise(name, entry.summary, timed, times))
+                best: StageResult | None = None
+                for _ in range(rounds):
+                    cancel.raise_if_cancelled("benchmark")
+                    result = summarise(name, entry.summary, timed, time_calls(timed.call, repeat, warmup, max_seconds))
+                    if best is None or (result.median_ms or 0.0) < (best.median_ms or 0.0):
+                        best = result
+                assert best is not None
+                best.rounds = rounds
+                results.append(best)
             except StageSkipped as skip:
                 results.append(StageResult(name=name, summary=entry.summary, skipped=str(skip)))
             except FaceAppError as error:

@@ -68,11 +68,20 @@ def test_runner_counts_calls_reports_skips_and_errors_and_closes_resources() -> 
     assert report.to_dict()["stages"][0]["name"] == "test-count"
 
 
+def test_rounds_report_the_fastest_round() -> None:
+    _register_test_stages()
+    report = run_to_completion(run_bench(["test-count"], repeat=4, warmup=1, rounds=3))
+    stage = report.stages[0]
+    assert len(CALLS) == 3 * (1 + 4) and stage.rounds == 3 and stage.repeat == 4
+
+
 def test_unknown_stage_and_bad_counts() -> None:
     with pytest.raises(KeyError, match="no-such-stage"):
         run_to_completion(run_bench(["no-such-stage"]))
     with pytest.raises(ValueError):
         run_to_completion(run_bench(["decode"], repeat=0))
+    with pytest.raises(ValueError):
+        run_to_completion(run_bench(["decode"], rounds=0))
 
 
 def test_cancel_stops_before_the_next_stage() -> None:

@@ -248,3 +248,9 @@ def test_help_documents_exit_codes(capsys) -> None:
         main(["detect", "--help"])
     out = capsys.readouterr().out
     assert "no face" in out and "--mediapipe-dir" in out
+
+
+def test_bad_numeric_options_are_usage_errors(capsys, photos: list[Path]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["detect", str(photos[0]), "--max-side", "10"])
+    assert info.value.code == ExitCode.USAGE and "at least 64" in capsys.readouterr().err

@@ -26,6 +26,21 @@ MULTI_INPUT_RULE = ("Every file is reported; the exit status is 3 (input file) i
 
 
 # ---------------------------------------------------------------------------------------------- options
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type`` accepting integers >= ``minimum`` (a usage error otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def add_vision_options(parser: argparse.ArgumentParser) -> None:
     """--mediapipe-dir/--model-dir, --detector, --max-side, --min-confidence, --no-download."""
     group = parser.add_argument_group("face detection")
@@ -33,7 +48,7 @@ def add_vision_options(parser: argparse.ArgumentParser) -> None:
                        help="folder holding face_landmarker.task (searched before $FACEAPP_MODEL_DIR)")
     group.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto",
                        help="auto = MediaPipe landmarker with visible fallbacks (default)")
-    group.add_argument("--max-side", type=int, default=1280, metavar="PX",
+    group.add_argument("--max-side", type=int_at_least(64), default=1280, metavar="PX",
                        help="downscale larger images to this side for detection (default 1280)")
     group.add_argument("--min-confidence", type=float, default=0.3, help="face detection confidence (default 0.3)")
     group.add_argument("--no-download", action="store_true", help="never download missing MediaPipe models")
@@ -46,7 +61,7 @@ def add_embed_options(parser: argparse.ArgumentParser) -> None:
                        help="embedding model folder (default $FACEAPP_EMBED_MODEL, else models/default)")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     group.add_argument("--flip-tta", action="store_true", help="add the embedding of the mirrored crop")
-    group.add_argument("--batch-size", type=int, default=64, help="crops per forward pass (default 64)")
+    group.add_argument("--batch-size", type=int_at_least(1), default=64, help="crops per forward pass (default 64)")
 
 
 def download_reporter(label: str, *, quiet: bool = False) -> Callable[[int, int | None], None]:
@@ -69,8 +84,6 @@ def open_pipeline(args: argparse.Namespace, mode: str = "image"):  # noqa: ANN20
     """A FacePipeline configured from the vision options; warns on stderr when a fallback is active."""
     from faceapp.vision.pipeline import FacePipeline
 
-    if args.max_side < 64:
-        raise InputFileError(f"--max-side must be at least 64, got {args.max_side}")
     pipe = FacePipeline(mode, model_dir=args.mediapipe_dir, min_confidence=args.min_confidence,
                         max_side=args.max_side, detector=args.detector, allow_download=not args.no_download,
                         download_progress=download_reporter("MediaPipe model", quiet=getattr(args, "json", False)))
@@ -84,8 +97,6 @@ def load_embedder(args: argparse.Namespace):  # noqa: ANN201 - Embedder
     """The Embedder from the embedding options; warns on stderr when it is the untrained fallback."""
     from faceapp.embedding import Embedder
 
-    if args.batch_size < 1:
-        raise InputFileError(f"--batch-size must be at least 1, got {args.batch_size}")
     embedder = Embedder.load(args.model, device=args.device, flip_tta=args.flip_tta)
     if not embedder.trained:
         print(f"warning: {embedder.model_id} is an UNTRAINED network: similarities are meaningless "
@@ -366,7 +377,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files or folders")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR", help="output folder")
     p.add_argument("--all-faces", action="store_true", help="write every face (<name>_1.png, <name>_2.png, ...)")
-    p.add_argument("--size", type=int, default=112, help="crop side in pixels (template scaled; default 112)")
+    p.add_argument("--size", type=int_at_least(16), default=112, help="crop side in pixels (template scaled; default 112)")
     p.add_argument("--format", choices=("png", "jpg"), default="png", help="crop file format (default png)")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_vision_options(p)
