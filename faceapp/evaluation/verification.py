@@ -1,10 +1,11 @@
 """Scoring a pair protocol from embeddings, and the report every verification number comes from.
 
 Failure rule (documented in docs/training.md): an image where no face was found cannot be embedded;
-every pair using it is a *failed pair*. Failed pairs are never dropped: in the k-fold accuracy they are
-wrong answers; for ROC/AUC/EER/TAR the ``failure_policy`` decides their score ("wrong": an error at every
-threshold, the default; "reject": answered "different", the NIST FRVT convention). Their number is
-reported, and ``accuracy_faces_only`` gives the accuracy over the pairs where both faces were found.
+every pair using it is a *failed pair*. Failed pairs are never dropped. ``failure_policy`` decides how
+they count, in the accuracy and the ROC family alike: "wrong" (the default) makes each one an error at
+every threshold; "reject" answers it "different" (score -inf, the NIST FRVT convention: a false reject
+for a genuine pair, a correct reject for an impostor pair). Their number is reported, and
+``accuracy_faces_only`` gives the accuracy over the pairs where both faces were found.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class VerificationReport:
             + (" (optimistic: one fold, threshold tuned on it)" if self.optimistic else ""),
             f"AUC {self.auc:.4f}, EER {self.eer * 100:.2f}% (threshold {self.eer_threshold:.4f}), {tars}",
             f"no face found in {self.n_failed_images} of {self.n_images} images -> {self.n_failed_pairs} failed "
-            f"pairs counted as errors (policy '{self.failure_policy}')",
+            f"pairs ({'counted as errors' if self.failure_policy == 'wrong' else 'answered different'}, policy "
+            f"'{self.failure_policy}')",
         ]
         if self.n_failed_pairs and self.accuracy_faces_only is not None:
             lines.append(f"accuracy over pairs with both faces found: {self.accuracy_faces_only * 100:.2f}%")
@@ -89,14 +91,16 @@ def verification_report(scores: np.ndarray, same: np.ndarray, *, folds: np.ndarr
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(same, dtype=bool)
     v = np.ones(s.size, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
-    kf = metrics.kfold_accuracy(s, y, folds, k=k, valid=v)
+    roc_scores = metrics.apply_failure_policy(s, y, v, failure_policy)
+    # "wrong": failed pairs are errors; "reject": they are answered "different" (-inf, never accepted)
+    acc_scores, acc_valid = (s, v) if failure_policy == "wrong" else (roc_scores, None)
+    kf = metrics.kfold_accuracy(acc_scores, y, folds, k=k, valid=acc_valid)
     faces_only = None
     if v.any() and y[v].any() and (~y[v]).any():
         f_sub = None if folds is None else np.asarray(folds)[v]
         faces_only = metrics.kfold_accuracy(s[v], y[v], f_sub, k=k).mean
-    roc_scores = metrics.apply_failure_policy(s, y, v, failure_policy)
     eer_value, eer_t = metrics.eer(roc_scores, y)
-    threshold, _ = metrics.best_threshold(s, y, v)
+    threshold, _ = metrics.best_threshold(acc_scores, y, acc_valid)
     return VerificationReport(
         protocol=protocol,
         n_pairs=int(s.size), n_genuine=int(y.sum()), n_impostor=int((~y).sum()),
