@@ -110,9 +110,10 @@ def _write_huge_png(path: Path, width: int, height: int) -> None:
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
 
-    compressor = zlib.compressobj(9)
-    row = b"\x00" * (width + 1)
-    parts = [compressor.compress(row) for _ in range(height)]
+    compressor = zlib.compressobj(1)
+    rows = b"\x00" * (width + 1) * 500            # 500 scanlines (filter byte 0 + black pixels) at a time
+    parts = [compressor.compress(rows) for _ in range(height // 500)]
+    parts.append(compressor.compress(b"\x00" * (width + 1) * (height % 500)))
     parts.append(compressor.flush())
     with open(path, "wb") as out:
         out.write(b"\x89PNG\r\n\x1a\n")
