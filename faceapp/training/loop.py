@@ -453,7 +453,8 @@ def _export(run: _Run, epochs: int) -> Job[TrainResult]:
         metrics = {"validation": {"protocol": report["protocol"], "accuracy": report["accuracy"],
                                   "accuracy_std": report["accuracy_std"], "eer": report["eer"], "auc": report["auc"],
                                   "tar_at_far": report["tar_at_far"], "n_failed_pairs": report["n_failed_pairs"],
-                                  "threshold": report["threshold"], "epoch": run.best["epoch"]}}
+                                  "threshold": report["threshold"], "folds": report["folds"],
+                                  "optimistic": report["optimistic"], "epoch": run.best["epoch"]}}
     card = {
         "trained": True,
         "data": run.data_card,

@@ -184,7 +184,8 @@ def _train(args: argparse.Namespace) -> int:
             f"{result.images_per_s:.1f} images/s)"]
     if val:
         text.append(f"best validation ({val['protocol']}, epoch {val['epoch']}): accuracy {val['accuracy'] * 100:.2f}% "
-                    f"+- {val['accuracy_std'] * 100:.2f}, EER {val['eer'] * 100:.2f}%, AUC {val['auc']:.4f}")
+                    f"+- {val['accuracy_std'] * 100:.2f}, EER {val['eer'] * 100:.2f}%, AUC {val['auc']:.4f}"
+                    + (" (one fold: threshold tuned on it, optimistic)" if val.get("optimistic") else ""))
     emit(args, data, "\n".join(text))
     return 0
 
