@@ -240,12 +240,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="model name (default: the --out folder name)")
     p.add_argument("--out", metavar="DIR", help="model folder to export to (default <data dir>/models/NAME)")
     p.add_argument("--run-dir", metavar="DIR", help="checkpoints and history (default <data dir>/runs/NAME)")
-    p.add_argument("--cache-dir", metavar="DIR", help="alignment caches (default <cache dir>/aligned)")
     p.add_argument("--save-config", metavar="FILE", help="write the resolved config as JSON")
     p.add_argument("--dry-run", action="store_true", help="resolve and print the config, train nothing")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_common(p, "the result")
     p.set_defaults(handler=_train)
+
+
+def _add_common(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--cache-dir", metavar="DIR", help="alignment caches (default <cache dir>/aligned)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 
 
 # ---------------------------------------------------------------------------------------------- eval
@@ -300,9 +304,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                    help="closed-set identification on a dataset folder instead of pairs")
     p.add_argument("--gallery-size", type=int, default=1, help="gallery images per identity for --identify (1)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
-    p.add_argument("--cache-dir", metavar="DIR", help="alignment caches (default <cache dir>/aligned)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_common(p, "the report")
     p.set_defaults(handler=_eval)
 
 
@@ -364,7 +366,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Aligns every image once with MediaPipe (resumable: run again after "
                                           "an interruption) and reports failures by reason.")
     p.add_argument("data", nargs="+", metavar="DIR[::key=value...]", help="dataset folder(s)")
-    p.add_argument("--cache-dir", metavar="DIR")
     p.add_argument("--show-failures", type=int, default=10, metavar="N", help="list the first N failed images")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", action="store_true")
