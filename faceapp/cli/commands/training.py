@@ -367,7 +367,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "an interruption) and reports failures by reason.")
     p.add_argument("data", nargs="+", metavar="DIR[::key=value...]", help="dataset folder(s)")
     p.add_argument("--show-failures", type=int, default=10, metavar="N", help="list the first N failed images")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--json", action="store_true")
+    _add_common(p, "the summary")
     p.set_defaults(handler=_cache)
 
