@@ -324,8 +324,8 @@ class MainWindow(QMainWindow):
                 page.shutdown()
             except Exception:  # noqa: BLE001 - closing must finish
                 log.exception("page %s failed to shut down", page.key)
+        shutdown_workers(10.0)      # workers may still use the store: join them before closing it
         self.ctx.shutdown()
-        shutdown_workers(10.0)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         self.shutdown()

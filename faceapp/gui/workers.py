@@ -30,10 +30,11 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
+import time
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from faceapp.core.errors import CancelledError
 from faceapp.core.progress import CancelToken, Progress
@@ -92,6 +93,7 @@ class Worker(QRunnable):
         self.cancelled = self.signals.cancelled
         self.finished = self.signals.finished
         self._exited = threading.Event()
+        self._exited_at = 0.0
         _reaper()  # created on the GUI thread, before any pool thread needs it
 
     # -- control (GUI thread) -------------------------------------------------------------------
@@ -144,6 +146,7 @@ class Worker(QRunnable):
         finally:
             self._done.set()
             signals.finished.emit()
+            self._exited_at = time.monotonic()
             self._exited.set()
             _reaper().reap.emit()   # queued after ``finished``: forget this worker once that is delivered
 
@@ -166,22 +169,36 @@ class Worker(QRunnable):
 class _Reaper(QObject):
     """Drops finished workers on the GUI thread, after their last signal was delivered.
 
-    Workers are not connected to their own signals (a slot holding the last reference to the object
-    that emits it crashes PySide6); instead the pool thread emits ``reap`` after ``finished``, and
-    because both are queued to the GUI thread in order, ``finished`` has been delivered when ``_purge``
-    runs.
+    A worker holds what it ran (often a bound method of a page), so the last reference to a closed
+    page can be the worker's: releasing it on a pool thread would destroy widgets there (deadlocks and
+    crashes in Qt). So workers are only ever released here, on the GUI thread, and only ``GRACE_S``
+    after their ``run()`` finished, when the pool thread has certainly let go of its own temporary
+    references. Nor are workers connected to their own signals (a slot holding the last reference to
+    the object that emits it crashes PySide6): the pool thread emits ``reap`` after ``finished``, both
+    queued to the GUI thread in order, so ``finished`` has been delivered when ``_purge`` runs.
     """
 
+    GRACE_S = 0.5
     reap = Signal()
 
     def __init__(self) -> None:
         super().__init__()
         self.reap.connect(self._purge)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._purge)
 
     def _purge(self) -> None:
+        now = time.monotonic()
         with _LOCK:
-            for worker in [w for w in _ACTIVE if w._exited.is_set()]:
+            finished = [w for w in _ACTIVE if w._exited.is_set()]
+            ripe = [w for w in finished if now - w._exited_at >= self.GRACE_S]
+            for worker in ripe:
                 _ACTIVE.discard(worker)
+            waiting = len(finished) > len(ripe)
+        del ripe, finished          # the workers (and what they hold) are released here, on this thread
+        if waiting and not self._timer.isActive():
+            self._timer.start(int(self.GRACE_S * 1000) + 50)
 
 
 _REAPER: _Reaper | None = None
