@@ -45,6 +45,9 @@ def create_window(args: argparse.Namespace, *, load: bool = True):  # noqa: ANN2
     from faceapp.gui.settings import read_setting
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from faceapp.gui.gc_thread import collect_on_gui_thread
+
+    collect_on_gui_thread(app)          # cycles holding Qt objects must not be freed on a worker thread
     app.setApplicationName("FaceApp")
     app.setOrganizationName("FaceApp")
     app.setApplicationVersion(__version__)

@@ -16,6 +16,8 @@ the large-dimension defaults (ArcFace m=0.5 with s=64) cannot all be satisfied a
 
     result = run_to_completion(train_geometry(GeometryConfig(data="../shared/datasets/att_faces")))
     result.runs["arcface"].features        # (N, 2) raw features; .weights (C, 2); .intra_deg, .inter_deg
+
+torch is imported when training starts, so the GUI can list the losses without loading it.
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ from typing import Any, Callable
 
 import cv2
 import numpy as np
-import torch
-from torch import nn
 
 from faceapp.core.errors import DatasetError
 from faceapp.core.progress import CancelToken, Job, Progress
@@ -173,7 +173,9 @@ def load_geometry_data(config: GeometryConfig, *, cache_root: Path | None = None
                         source=f"{listing.name}: {len(names)} identities x {config.per_identity} images ({what})")
 
 
-def _network(n_in: int, hidden: int, dim: int) -> nn.Module:
+def _network(n_in: int, hidden: int, dim: int) -> Any:
+    from torch import nn
+
     return nn.Sequential(nn.Linear(n_in, hidden), nn.PReLU(hidden), nn.Linear(hidden, hidden), nn.PReLU(hidden),
                          nn.Linear(hidden, dim))
 
@@ -195,6 +197,8 @@ def angular_stats(features: np.ndarray, labels: np.ndarray) -> tuple[float, floa
 def train_one(data: GeometryData, loss_name: str, config: GeometryConfig,
               cancel: CancelToken | None = None) -> Job[GeometryRun]:
     """Train the toy network with one loss; yields progress every 25 steps."""
+    import torch
+
     from faceapp.nn.losses import create_loss
 
     params = {**LOW_DIM_PARAMS.get(loss_name, {}), **config.loss_params.get(loss_name, {})}
@@ -244,6 +248,8 @@ def train_geometry(config: GeometryConfig, cancel: CancelToken | None = None, *,
     Runs torch on one CPU thread (restored after): the network is tiny, and OpenMP threads spinning on a
     busy machine make such small steps many times slower.
     """
+    import torch
+
     config.check()
     if data is None:
         data = yield from load_geometry_data(config, cache_root=cache_root, cancel=cancel)

@@ -3,6 +3,7 @@ outlive its test, and the page tests get real "camera" videos, a real gallery an
 
 from __future__ import annotations
 
+import gc
 import shutil
 from pathlib import Path
 
@@ -16,11 +17,18 @@ from faceapp.gui.workers import active_workers, shutdown_workers
 
 @pytest.fixture(autouse=True)
 def _no_leftover_workers(qapp):  # noqa: ANN001 - pytest-qt's QApplication
-    """Fail a test that leaves a worker running; cancel and join whatever is left."""
+    """Fail a test that leaves a worker running; cancel and join whatever is left.
+
+    Cyclic garbage collection is off during the test and done here on the GUI thread afterwards: a worker
+    thread that triggers it would free Qt objects off the GUI thread and crash (see faceapp.gui.gc_thread).
+    """
+    gc.disable()
     yield
     still = [w for w in active_workers() if not w.wait(2.0)]
     ok = shutdown_workers(20.0)
     qapp.processEvents()
+    gc.collect()
+    gc.enable()
     assert ok, "a GUI worker did not stop within 20 s after the test"
     assert not still, f"{len(still)} worker(s) still running at the end of the test"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +37,7 @@ from faceapp.gui.analyst.jobs import JobPanel
 from faceapp.gui.pages import Page, register_page
 from faceapp.gui.plots import PlotPanel
 from faceapp.gui.settings import read_setting, write_setting
+from faceapp.gui.workers import create_worker
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,20 @@ def activation_job(store: Any, folder: Path, device: str, cancel: CancelToken) -
     return result, gallery
 
 
+def load_catalog() -> dict[str, Any]:
+    """What the form offers: every loss with its hyper-parameters, the backbones, CUDA, augmentation defaults."""
+    from dataclasses import asdict
+
+    import torch
+
+    from faceapp.nn.backbones import list_backbones
+    from faceapp.nn.losses import describe_losses
+    from faceapp.training.config import AugmentConfig
+
+    return {"losses": describe_losses(), "backbones": list_backbones(), "cuda": bool(torch.cuda.is_available()),
+            "augment": asdict(AugmentConfig())}
+
+
 def card_text(card: dict[str, Any], model_dir: Path | None = None) -> str:
     """A readable model card: headline numbers, then the full JSON."""
     lines = []
@@ -92,11 +108,7 @@ class TrainerPage(Page):
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:  # noqa: ANN001 - AppContext
         super().__init__(ctx, parent)
-        from faceapp.nn.backbones import list_backbones
-        from faceapp.nn.losses import describe_losses
-
-        self.losses = {d["name"]: d for d in describe_losses()}
-        self.backbones = list_backbones()
+        self.ready = False                      # the form exists (built once torch and the zoo are imported)
         self.stop_token: CancelToken | None = None
         self.config: Any = None                 # the TrainConfig of the current / last run
         self.result: Any = None                 # TrainResult of the last finished run
@@ -106,16 +118,48 @@ class TrainerPage(Page):
         self.curves: dict[str, Any] = {}
         self.points: dict[str, tuple[list[float], list[float]]] = {}
         self._stopping = ""
-        self._build()
+        self._outer = QVBoxLayout(self)
+        self._outer.setContentsMargins(0, 0, 0, 0)
+        if "torch" in sys.modules:               # already loaded (a test, a reload): build now
+            self._catalogued(load_catalog())
+        else:                                    # importing torch takes seconds: not on the GUI thread
+            self._waiting = QLabel("Loading the trainer (PyTorch, the backbones and the loss zoo)...")
+            self._waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self._waiting.setProperty("role", "muted")
+            self._outer.addWidget(self._waiting)
+            worker = create_worker(load_catalog)
+            worker.returned.connect(self._catalogued)
+            worker.errored.connect(self._catalog_failed)
+            self._catalog_worker = worker.start()
+
+    def _catalogued(self, catalog: dict[str, Any]) -> None:
+        self.losses = {d["name"]: d for d in catalog["losses"]}
+        self.backbones = catalog["backbones"]
+        self.cuda = catalog["cuda"]
+        self.augment_defaults = catalog["augment"]
+        waiting = getattr(self, "_waiting", None)
+        if waiting is not None:
+            waiting.hide()
+            waiting.deleteLater()
+        body = QWidget()
+        self._outer.addWidget(body)
+        self._build(body)
         self._loss_changed(self.loss_box.currentText())
         self._validation_changed()
         self.job.job_finished.connect(self._update_buttons)
         self.activation.job_finished.connect(self._update_buttons)
         self._update_buttons()
+        self.ready = True
+        if self.isVisible():
+            self.activated()
+
+    def _catalog_failed(self, error: BaseException) -> None:
+        self._waiting.setText(f"The trainer cannot start: {error}")
+        self.ctx.report_error(error, "Loading the trainer")
 
     # ================================================================ layout
-    def _build(self) -> None:
-        outer = QHBoxLayout(self)
+    def _build(self, body: QWidget) -> None:
+        outer = QHBoxLayout(body)
         outer.setContentsMargins(8, 8, 8, 8)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         outer.addWidget(splitter)
@@ -223,16 +267,14 @@ class TrainerPage(Page):
         return box
 
     def _augment_group(self) -> QGroupBox:
-        from faceapp.training.config import AugmentConfig
-
-        defaults = AugmentConfig()
+        defaults = self.augment_defaults
         self.augment_box = QGroupBox("Augmentation (probability of each operation)")
         self.augment_box.setCheckable(True)
         self.augment_box.setChecked(True)
         layout = QFormLayout(self.augment_box)
         self.augment_fields = {}
         for key, label in AUGMENT_FIELDS:
-            field = float_box(getattr(defaults, key), 0.0, 1.0, decimals=2, step=0.05, tooltip=f"probability: {label}")
+            field = float_box(defaults[key], 0.0, 1.0, decimals=2, step=0.05, tooltip=f"probability: {label}")
             self.augment_fields[key] = field
             layout.addRow(label, field)
         return self.augment_box
@@ -262,9 +304,7 @@ class TrainerPage(Page):
         layout.addRow("Warm-up epochs", self.warmup)
         self.device_box = QComboBox()
         self.device_box.addItems(["auto", "cpu", "cuda"])
-        import torch
-
-        if not torch.cuda.is_available():
+        if not self.cuda:
             model = self.device_box.model()
             assert isinstance(model, QStandardItemModel)
             model.item(2).setEnabled(False)
@@ -626,10 +666,15 @@ class TrainerPage(Page):
 
     # ================================================================ page hooks
     def activated(self) -> None:
-        if self.summary is None and self.data_edit.text():
+        if self.ready and self.summary is None and self.data_edit.text():
             self.refresh_summary()
 
     def shutdown(self) -> None:
+        catalog = getattr(self, "_catalog_worker", None)
+        if catalog is not None:
+            catalog.wait(60.0)                   # importing torch cannot be interrupted
+        if not self.ready:
+            return
         if self.training and self.stop_token is not None:
             self.stop_token.cancel()          # the trainer writes last.pt before stopping
         self.job.wait(60.0)
