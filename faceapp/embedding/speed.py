@@ -7,6 +7,10 @@ applies (BN folding, channels-last) unless switched off. With ``rounds`` > 1 the
 median is reported: on a shared machine the other rounds mostly measure someone else's load. The
 1-minute load average is recorded with each result. Nothing here asserts a timing: numbers depend on
 the machine and on its load.
+
+``clock="thread"`` measures instead the CPU time of the (single) computing thread, with torch limited
+to one thread: robust when other processes share the cores (time-slicing does not count), it gives
+the one-core cost of a face; wall-clock latency with two idle cores is lower (up to about half).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class SpeedResult:
     ms_per_face: float            # median / batch_size
     options: dict[str, Any] = field(default_factory=dict)
     loadavg: float | None = None  # 1-minute load average when the timing ended (None where unknown)
+    clock: str = "wall"           # "wall": elapsed time; "thread": CPU time of the one computing thread
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,13 +93,30 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+CLOCKS = ("wall", "thread")
+
+
+def _clock(clock: str, threads: int | None, device: str) -> tuple[Any, int | None]:
+    """The timer function for ``clock`` and the torch thread count to use with it."""
+    if clock == "wall":
+        return time.perf_counter, threads
+    if clock == "thread":
+        if device != "cpu":
+            raise ValueError("clock='thread' measures CPU time: use it with device='cpu'")
+        return time.thread_time, 1
+    raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
+
+
 def time_module(net: nn.Module, *, batch_size: int = 1, input_size: int = 112, warmup: int = 10,
                 repeat: int = 50, rounds: int = 1, threads: int | None = None, channels_last: bool = True,
-                device: str = "cpu", name: str = "", options: dict[str, Any] | None = None) -> SpeedResult:
+                device: str = "cpu", clock: str = "wall", name: str = "",
+                options: dict[str, Any] | None = None) -> SpeedResult:
     """Time ``net`` (already prepared; see ``prepare_for_inference``) on random input of one batch size.
 
     ``rounds`` rounds of ``repeat`` timed passes; the round with the lowest median is reported.
+    ``clock="thread"``: one torch thread, its CPU time (see the module docstring).
     """
+    timer, threads = _clock(clock, threads, device)
     net.eval()
     x = torch.randn(batch_size, 3, input_size, input_size, device=device)
     if channels_last:
@@ -107,10 +129,10 @@ def time_module(net: nn.Module, *, batch_size: int = 1, input_size: int = 112, w
         for _ in range(max(1, rounds)):
             times: list[float] = []
             for _ in range(max(1, repeat)):
-                t0 = time.perf_counter()
+                t0 = timer()
                 net(x)
                 _sync(device)
-                times.append((time.perf_counter() - t0) * 1000.0)
+                times.append((timer() - t0) * 1000.0)
             times.sort()
             if best is None or statistics.median(times) < statistics.median(best):
                 best = times
@@ -118,12 +140,12 @@ def time_module(net: nn.Module, *, batch_size: int = 1, input_size: int = 112, w
     median = statistics.median(best)
     p95 = best[min(len(best) - 1, int(round(0.95 * (len(best) - 1))))]
     return SpeedResult(name or type(net).__name__, batch_size, input_size, used, device, median, p95,
-                       median / batch_size, dict(options or {}, channels_last=channels_last), loadavg())
+                       median / batch_size, dict(options or {}, channels_last=channels_last), loadavg(), clock)
 
 
 def time_backbone(name: str, *, batch_size: int = 1, embedding_dim: int = 128, input_size: int = 112,
                   fuse: bool = True, channels_last: bool = True, jit: bool = False, threads: int | None = None,
-                  warmup: int = 10, repeat: int = 50, rounds: int = 1, device: str = "cpu",
+                  warmup: int = 10, repeat: int = 50, rounds: int = 1, device: str = "cpu", clock: str = "wall",
                   **backbone_kwargs: Any) -> SpeedResult:
     """Build backbone ``name`` (random weights: speed does not depend on them) and time its inference.
 
@@ -140,18 +162,21 @@ def time_backbone(name: str, *, batch_size: int = 1, embedding_dim: int = 128, i
             net = torch.jit.freeze(torch.jit.trace(net, example).eval())
     options = {"fuse": fuse, "jit": jit, **backbone_kwargs}
     return time_module(net, batch_size=batch_size, input_size=input_size, warmup=warmup, repeat=repeat,
-                       rounds=rounds, threads=threads, channels_last=channels_last, device=device, name=name, options=options)
+                       rounds=rounds, threads=threads, channels_last=channels_last, device=device, clock=clock,
+                       name=name, options=options)
 
 
 def train_throughput(name: str, *, batch_size: int = 128, steps: int = 3, warmup: int = 1, embedding_dim: int = 128,
                      input_size: int = 112, threads: int | None = None, channels_last: bool = False,
-                     device: str = "cpu", **backbone_kwargs: Any) -> float:
+                     device: str = "cpu", clock: str = "wall", **backbone_kwargs: Any) -> float:
     """Images/s of forward + backward + SGD step in train mode (a plain linear softmax head on top).
 
     Measures the backbone's share of a training step (the trainer's real loss adds little on top), from
-    the fastest of ``steps`` timed steps after ``warmup`` untimed ones. ``channels_last`` (NHWC) speeds up
-    the depthwise nets several-fold on the CPU.
+    the fastest of ``steps`` timed steps after ``warmup`` untimed ones. ``channels_last``: NHWC tensors
+    (faster for some nets on the CPU, see docs/models.md). ``clock="thread"``: images per CPU-second of
+    one thread (one core's rate, robust on a busy machine).
     """
+    timer, threads = _clock(clock, threads, device)
     torch.manual_seed(0)
     net = create_backbone(name, embedding_dim=embedding_dim, input_size=input_size, **backbone_kwargs).to(device)
     head = nn.Linear(embedding_dim, 100).to(device)
@@ -167,21 +192,25 @@ def train_throughput(name: str, *, batch_size: int = 128, steps: int = 3, warmup
     with torch_threads(threads):
         for i in range(warmup + max(1, steps)):
             _sync(device)
-            t0 = time.perf_counter()
+            t0 = timer()
             loss = nn.functional.cross_entropy(head(net(x)), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             _sync(device)
             if i >= warmup:
-                step_times.append(time.perf_counter() - t0)
+                step_times.append(timer() - t0)
     return batch_size / min(step_times)
 
 
 def profile_backbone(name: str, *, batch_sizes: Sequence[int] = (1, 32), train_batch: int = 128, train_steps: int = 3,
-                     threads: int | None = None, repeat: int = 50, rounds: int = 3,
+                     threads: int | None = None, repeat: int = 50, rounds: int = 3, clocks: Sequence[str] = CLOCKS,
                      **backbone_kwargs: Any) -> dict[str, Any]:
-    """One row of the backbones table: params, MMAC, ms/face per batch size, train images/s (NCHW and NHWC)."""
+    """One row of the backbones table: params, MMAC, ms/face per batch size, train images/s (NCHW and NHWC).
+
+    Keys: ``ms_per_face_b{B}`` / ``ms_p95_b{B}`` (wall clock, ``threads``), ``cpu1_ms_per_face_b{B}`` (one
+    thread's CPU time), ``train_images_per_s[_channels_last]`` (wall) and ``cpu1_train_images_per_s[...]``.
+    """
     torch.manual_seed(0)
     net = create_backbone(name, **backbone_kwargs)
     input_size = int(getattr(net, "input_size", backbone_kwargs.get("input_size", 112)))
@@ -190,19 +219,22 @@ def profile_backbone(name: str, *, batch_sizes: Sequence[int] = (1, 32), train_b
         "mmac": count_macs(net, input_size) / 1e6,
     }
     row["mflops"] = 2 * row["mmac"]
+    row["threads"] = threads or torch.get_num_threads()
     loads = [loadavg()]
-    for bs in batch_sizes:
-        r = time_backbone(name, batch_size=bs, threads=threads, repeat=repeat if bs == 1 else max(5, repeat // 5),
-                          rounds=rounds, **backbone_kwargs)
-        row[f"ms_per_face_b{bs}"] = r.ms_per_face
-        row[f"ms_p95_b{bs}"] = r.ms_per_batch_p95 / bs
-        loads.append(r.loadavg)
-    row["threads"] = torch.get_num_threads() if not threads else threads
-    if train_steps > 0:
-        for key, cl in (("train_images_per_s", False), ("train_images_per_s_channels_last", True)):
-            row[key] = train_throughput(name, batch_size=train_batch, steps=train_steps, threads=threads,
-                                        channels_last=cl, **backbone_kwargs)
-        loads.append(loadavg())
+    for clock in clocks:
+        prefix = "" if clock == "wall" else "cpu1_"
+        for bs in batch_sizes:
+            r = time_backbone(name, batch_size=bs, threads=threads, repeat=repeat if bs == 1 else max(5, repeat // 5),
+                              rounds=rounds, clock=clock, **backbone_kwargs)
+            row[f"{prefix}ms_per_face_b{bs}"] = r.ms_per_face
+            row[f"{prefix}ms_p95_b{bs}"] = r.ms_per_batch_p95 / bs
+            loads.append(r.loadavg)
+        if train_steps > 0:
+            for suffix, cl in (("", False), ("_channels_last", True)):
+                row[f"{prefix}train_images_per_s{suffix}"] = train_throughput(
+                    name, batch_size=train_batch, steps=train_steps, threads=threads, channels_last=cl, clock=clock,
+                    **backbone_kwargs)
+            loads.append(loadavg())
     known = [v for v in loads if v is not None]
     row["loadavg_max"] = max(known) if known else None
     return row
@@ -221,18 +253,25 @@ def _parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, kwargs
 
 
+def _fmt(row: dict[str, Any], key: str, digits: int = 2) -> str:
+    value = row.get(key)
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The backbones table of docs/models.md."""
-    lines = ["| backbone | params (M) | MMAC | MFLOPs | ms/face b1 (p95) | ms/face b32 | train img/s b128 NCHW / NHWC | load |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    """The backbones table of docs/models.md (columns present in the rows)."""
+    lines = ["| backbone | params (M) | MMAC | ms/face b1 (p95) | ms/face b32 | 1-core CPU ms/face b1 / b32 | "
+             "train img/s NCHW / NHWC | train img/s per core NCHW / NHWC | load |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         opts = ",".join(f"{k}={v}" for k, v in r["options"].items())
         label = r["backbone"] + (f" ({opts})" if opts else "")
-        train = (f"{r['train_images_per_s']:.0f} / {r['train_images_per_s_channels_last']:.0f}"
-                 if "train_images_per_s" in r else "-")
-        lines.append(f"| {label} | {r['params'] / 1e6:.2f} | {r['mmac']:.0f} | {r['mflops']:.0f} | "
-                     f"{r['ms_per_face_b1']:.2f} ({r['ms_p95_b1']:.2f}) | {r.get('ms_per_face_b32', float('nan')):.2f} | "
-                     f"{train} | {r.get('loadavg_max')} |")
+        lines.append(
+            f"| {label} | {r['params'] / 1e6:.2f} | {r['mmac']:.0f} | {_fmt(r, 'ms_per_face_b1')} ({_fmt(r, 'ms_p95_b1')}) | "
+            f"{_fmt(r, 'ms_per_face_b32')} | {_fmt(r, 'cpu1_ms_per_face_b1')} / {_fmt(r, 'cpu1_ms_per_face_b32')} | "
+            f"{_fmt(r, 'train_images_per_s', 0)} / {_fmt(r, 'train_images_per_s_channels_last', 0)} | "
+            f"{_fmt(r, 'cpu1_train_images_per_s', 0)} / {_fmt(r, 'cpu1_train_images_per_s_channels_last', 0)} | "
+            f"{r.get('loadavg_max')} |")
     return "\n".join(lines)
 
 
@@ -244,14 +283,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=50, help="timed batch-1 passes per round (batch 32 uses repeat/5)")
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds; the one with the lowest median counts")
     parser.add_argument("--train-steps", type=int, default=3, help="timed training steps at batch 128 (0: skip)")
+    parser.add_argument("--clock", choices=[*CLOCKS, "both"], default="both",
+                        help="wall: elapsed time with --threads; thread: one thread's CPU time (robust on a busy machine)")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a Markdown table")
     args = parser.parse_args(argv)
     specs = args.specs or list(list_backbones())
     rows = []
     for spec in specs:
         name, kwargs = _parse_spec(spec)
+        clocks = CLOCKS if args.clock == "both" else (args.clock,)
         rows.append(profile_backbone(name, threads=args.threads, repeat=args.repeat, rounds=args.rounds,
-                                     train_steps=args.train_steps, **kwargs))
+                                     train_steps=args.train_steps, clocks=clocks, **kwargs))
         if not args.json:
             print(markdown_table(rows[-1:]).splitlines()[-1], flush=True)
     if args.json:

@@ -36,6 +36,14 @@ def test_time_backbone_reports_consistent_fields() -> None:
     assert json.dumps(r.to_dict())
 
 
+def test_thread_clock_uses_one_thread_and_cpu_time() -> None:
+    r = time_backbone("tiny", batch_size=2, warmup=1, repeat=3, clock="thread", threads=2)
+    assert r.clock == "thread" and r.threads == 1 and r.ms_per_batch > 0
+    assert train_throughput("tiny", batch_size=4, steps=1, warmup=0, clock="thread") > 0
+    with pytest.raises(ValueError, match="clock"):
+        time_backbone("tiny", clock="sundial")
+
+
 def test_threads_are_restored() -> None:
     before = torch.get_num_threads()
     with torch_threads(1) as used:
@@ -49,10 +57,14 @@ def test_train_throughput_and_profile_row() -> None:
     assert row["options"] == {"width": 8} and row["mflops"] == 2 * row["mmac"]
     assert row["ms_per_face_b1"] > 0 and row["ms_per_face_b2"] > 0
     assert row["train_images_per_s"] > 0 and row["train_images_per_s_channels_last"] > 0
+    assert row["cpu1_ms_per_face_b1"] > 0 and row["cpu1_train_images_per_s_channels_last"] > 0
 
 
 def test_command_line_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tiny:width=8", "--repeat", "2", "--rounds", "1", "--train-steps", "0", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["backbone"] == "tiny" and rows[0]["options"] == {"width": 8}
-    assert "train_images_per_s" not in rows[0]
+    assert "train_images_per_s" not in rows[0] and rows[0]["cpu1_ms_per_face_b32"] > 0
+    assert main(["tiny", "--repeat", "2", "--rounds", "1", "--train-steps", "0", "--clock", "wall"]) == 0
+    table = capsys.readouterr().out
+    assert "| tiny | 0.07 | 10 |" in table and "| - / - |" in table
