@@ -454,7 +454,7 @@ class EmbeddingsPage(Page):
         names = ", ".join(f'<span style="color:{theme.series_color(k)}"><b>{html.escape(name)}</b></span>'
                           for k, name in enumerate(result.identities))
         self.geo_info.setText(f"{html.escape(result.source)}.<br>Identities: {names}.<br>Spread: mean angle of a "
-                              "feature to its class direction; min gap: smallest angle between two class directions.")
+                              "feature to its class direction; gap: smallest angle between two class directions.")
 
     def _dim_changed(self) -> None:
         sphere = self.geometry is not None and self.geometry.dim == 3
