@@ -14,12 +14,20 @@ from faceapp.storage import Store
 from tests.services.analyst_data import model_and_gallery
 
 
+def _embedding_size(live) -> int | None:  # noqa: ANN001 - LivePage
+    """Size of the embedding of the face in the live page's latest result."""
+    result = live.result
+    if result is None or not result.faces or result.faces[0].embedding is None:
+        return None
+    return int(result.faces[0].embedding.shape[0])
+
+
 def _fill_form(page, att: Path, out: Path) -> None:  # noqa: ANN001
     """10 AT&T people (2 held out for validation), tiny network, 3 epochs of 20 steps."""
     page.loss_box.setCurrentText("arcface")
     page.loss_form.set_values({"s": 16.0, "m": 0.2})
     page.backbone_box.setCurrentText("tiny")
-    page.embedding_dim.setValue(32)
+    page.embedding_dim.setValue(24)                # the start model has 32: tells the live pipeline's model
     page.input_size.setValue(64)
     page.augment_box.setChecked(False)
     page.epochs.setValue(3)
@@ -37,7 +45,7 @@ def _fill_form(page, att: Path, out: Path) -> None:  # noqa: ANN001
 
 
 def test_train_pause_resume_export_and_activate(open_window, qtbot, att: Path, mediapipe_models: Path,
-                                                tmp_path: Path) -> None:
+                                                gui_videos: dict, tmp_path: Path) -> None:
     first, db, _ = model_and_gallery(tmp_path, att, range(11, 14), per_subject=2)
     window = open_window("--db", str(db), "--model", str(first), "--page", "trainer")
     page = window.page("trainer")
@@ -86,8 +94,13 @@ def test_train_pause_resume_export_and_activate(open_window, qtbot, att: Path, m
     assert "Best validation (hold-out (2 identities)" in page.card_view.toPlainText()
     assert page.activate_button.isEnabled()
 
+    live = window.page("live")                   # a live view running with the old model...
+    live.start_source(gui_videos["known"], loop=True)
+    qtbot.waitUntil(lambda: _embedding_size(live) == 32, timeout=30000)
     qtbot.mouseClick(page.activate_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.ctx.embedder.model_id != old_id, timeout=30000)
+    qtbot.waitUntil(lambda: _embedding_size(live) == 24, timeout=30000)      # ...switches to the new one
+    live.stop()
     new_id = window.ctx.embedder.model_id
     assert new_id == Embedder.load(model_dir, device="cpu").model_id
     assert window.ctx.gallery.model.model_id == new_id

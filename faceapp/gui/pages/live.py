@@ -146,6 +146,8 @@ class LivePage(Page):
         self.gui_fps = 0.0
         self.display_ms = 0.0
         self.source_spec: int | str | list[str] | None = None
+        self._live_embedder: Any = None
+        self._live_loop = False
         self.still_interval_s = 1.5
         self._autostarted = False
         self._build()
@@ -325,6 +327,8 @@ class LivePage(Page):
         self.save_thresholds_button.setEnabled(ctx.gallery is not None)
         self._load_identities()
         self._load_thresholds()
+        if self.running and self.source_spec is not None and self._live_embedder is not ctx.embedder:
+            self.start_source(self.source_spec, loop=self._live_loop)   # another model was activated
         if ctx.options.source and not self._autostarted and not ctx.loading and (ctx.embedder or ctx.errors):
             self._autostarted = True            # --source: start once, when the services have loaded
             self.start_source(parse_source(ctx.options.source))
@@ -477,6 +481,7 @@ class LivePage(Page):
         if isinstance(spec, (list, tuple)):
             spec = [str(p) for p in spec]
         self.source_spec = spec
+        self._live_embedder, self._live_loop = self.ctx.embedder, loop   # restarted when the model changes
         self._remember_source(spec)
         self._result = None
         self._shown.clear()
