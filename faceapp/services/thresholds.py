@@ -233,41 +233,61 @@ def labelled_scores(embeddings: np.ndarray, labels: np.ndarray, *, max_impostor_
                     stage: str = "scores") -> Job[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Every row of L2-normalised ``embeddings`` against every other: (scores, same, best impostor per row).
 
-    All genuine pairs are kept; impostor pairs are all kept up to ``max_impostor_pairs``, beyond that a
-    seeded random sample of that size. The best impostor of a row is its highest score against any row of
-    another label (exact, computed block by block).
+    Every genuine pair (two rows of one label) is scored. Impostor pairs are all scored while there are at
+    most ``max_impostor_pairs`` of them; beyond that a seeded uniform random sample of that many (with
+    replacement) is, so memory stays bounded for large sets. The best impostor of a row - its highest
+    score against any row of another label - is always exact (computed block by block).
     """
     emb = np.asarray(embeddings, dtype=np.float32)
     labels = np.asarray(labels)
     n = emb.shape[0]
     if n < 2:
         raise DatasetError(f"{n} embedding(s): scoring pairs needs at least two")
-    n_pairs = n * (n - 1) // 2
-    same_count = sum(int(c) * (int(c) - 1) // 2 for c in np.unique(labels, return_counts=True)[1])
-    n_impostor = n_pairs - same_count
-    keep_prob = 1.0 if n_impostor <= max_impostor_pairs else max_impostor_pairs / n_impostor
-    rng = np.random.default_rng(seed)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    n_impostor = n * (n - 1) // 2 - int((counts * (counts - 1) // 2).sum())
+    enumerate_all = n_impostor <= max_impostor_pairs
     best = np.full(n, -np.inf, dtype=np.float64)
-    parts_s: list[np.ndarray] = []
-    parts_y: list[np.ndarray] = []
+    impostor_parts: list[np.ndarray] = []
     for start in range(0, n, _CHUNK):
         if cancel is not None:
             cancel.raise_if_cancelled("scoring")
         stop = min(n, start + _CHUNK)
         block = emb[start:stop] @ emb.T                       # (b, n)
-        other = labels[start:stop, None] != labels[None, :]
-        masked = np.where(other, block, -np.inf)
-        best[start:stop] = masked.max(axis=1)
-        rows, cols = np.nonzero(np.arange(start, stop)[:, None] < np.arange(n)[None, :])   # upper triangle
-        pair_same = ~other[rows, cols]
-        pair_values = block[rows, cols].astype(np.float64)
-        if keep_prob < 1.0:
-            keep = pair_same | (rng.random(pair_same.size) < keep_prob)
-            pair_same, pair_values = pair_same[keep], pair_values[keep]
-        parts_s.append(pair_values)
-        parts_y.append(pair_same)
+        other = inverse[start:stop, None] != inverse[None, :]
+        best[start:stop] = np.where(other, block, -np.inf).max(axis=1)
+        if enumerate_all:                                     # impostor pairs (i < j) of these rows
+            rows, cols = np.nonzero(other & (np.arange(start, stop)[:, None] < np.arange(n)[None, :]))
+            impostor_parts.append(block[rows, cols].astype(np.float64))
         yield Progress(stage, stop, n, message=f"{stop} of {n} rows scored")
-    return np.concatenate(parts_s), np.concatenate(parts_y), best
+    genuine_parts = []
+    for group in np.flatnonzero(counts >= 2):
+        members = np.flatnonzero(inverse == group)
+        sims = emb[members] @ emb[members].T
+        genuine_parts.append(sims[np.triu_indices(members.size, k=1)].astype(np.float64))
+    if not enumerate_all:
+        impostor_parts.append(_sample_impostors(emb, inverse, max_impostor_pairs, seed))
+    genuine = np.concatenate(genuine_parts) if genuine_parts else np.empty(0)
+    impostor = np.concatenate(impostor_parts) if impostor_parts else np.empty(0)
+    scores = np.concatenate([genuine, impostor])
+    same = np.r_[np.ones(genuine.size, dtype=bool), np.zeros(impostor.size, dtype=bool)]
+    return scores, same, best
+
+
+def _sample_impostors(emb: np.ndarray, inverse: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Scores of ``count`` uniformly drawn pairs of rows with different labels (rejection sampling)."""
+    rng = np.random.default_rng(seed)
+    n = emb.shape[0]
+    out: list[np.ndarray] = []
+    needed = count
+    while needed > 0:
+        draw = min(needed, 50_000) * 2                        # bounded memory: rows are gathered per chunk
+        i = rng.integers(0, n, size=draw)
+        j = rng.integers(0, n, size=draw)
+        keep = inverse[i] != inverse[j]
+        i, j = i[keep][:needed][: draw // 2], j[keep][:needed][: draw // 2]
+        out.append(np.einsum("ij,ij->i", emb[i], emb[j]).astype(np.float64))
+        needed -= i.size
+    return np.concatenate(out)
 
 
 def protocol_scores(embedder: Any, fmt: str, pairs: str | Path, root: str | Path | None = None, *,

@@ -57,6 +57,9 @@ def test_projection_renders_the_gallery_hover_click_and_heatmap(open_window, qtb
     assert page.cell_text(0, 1).startswith("s1 vs s2: mean cosine ")
     assert page.heat_values[0, 1] == page.heat_values[1, 0]
 
+    for plot, name in ((page.heat_plot, "heat.svg"), (page.projection_plot, "projection.png")):
+        assert plot.export(tmp_path / name).stat().st_size > 1000          # both export formats work
+
     window.show_page("embeddings")
     before = page.coords.copy()
     page.method_box.setCurrentIndex(page.method_box.findData("tsne"))
