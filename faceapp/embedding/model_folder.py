@@ -17,7 +17,7 @@ import os
 import pickle
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from faceapp.core.errors import FaceAppError, ModelAssetError
-from faceapp.nn.backbones import BACKBONES, create_backbone
+from faceapp.nn.backbones import BACKBONES, create_backbone, resolved_kwargs
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.json"
@@ -137,12 +137,18 @@ def utc_now() -> str:
 def save_model(folder: str | Path, net: nn.Module, config: ModelConfig, card: dict[str, Any]) -> Path:
     """Write ``net``'s weights, ``config`` and ``card`` into ``folder`` (created); returns the folder.
 
-    The card is copied and completed with ``format``, ``created`` (if absent), ``backbone``,
+    ``config.json`` records the backbone's options with their defaults filled in. The card is copied and
+    completed with ``format``, ``created`` (if absent), ``backbone``,
     ``embedding_dim``, ``params`` and ``weights_sha256``; ``trained`` defaults to True (pass
     ``"trained": False`` for an untrained network). Refuses a net whose weights don't fit ``config``
     (e.g. a BN-folded inference copy), so every saved folder loads back.
     """
     folder = Path(folder)
+    try:
+        full_kwargs = resolved_kwargs(config.backbone, **config.backbone_kwargs)
+    except FaceAppError as exc:
+        raise ModelAssetError(f"{folder}: cannot save: {exc}", path=str(folder)) from exc
+    config = replace(config, backbone_kwargs=full_kwargs)      # defaults recorded: immune to future changes
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
     reference = build_backbone(config)

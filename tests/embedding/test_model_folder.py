@@ -36,7 +36,8 @@ def test_config_json_is_plain_and_complete(make_folder) -> None:
     folder, _, _ = make_folder(dim=16)
     data = json.loads((folder / CONFIG_FILE).read_text())
     assert data == {"format": "faceapp-model/1", "name": "m", "backbone": "tiny", "embedding_dim": 16,
-                    "input_size": 112, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "backbone_kwargs": {}}
+                    "input_size": 112, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
+                    "backbone_kwargs": {"width": 16}}, "the backbone's defaults are recorded"
 
 
 def test_sha256_changes_with_the_weights(make_folder) -> None:

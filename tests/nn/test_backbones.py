@@ -90,6 +90,15 @@ def test_unknown_option_and_bad_dim_are_clear_errors() -> None:
         create_backbone("mobilefacenet", width=0.0)
 
 
+def test_resolved_kwargs_fill_the_defaults() -> None:
+    from faceapp.nn.backbones import resolved_kwargs
+
+    assert resolved_kwargs("resnet9") == {"width": 0.25, "dropout": 0.0}
+    assert resolved_kwargs("mobilefacenet", width=0.5) == {"width": 0.5}
+    with pytest.raises(IncompatibleError, match="depth"):
+        resolved_kwargs("tiny", depth=3)
+
+
 def test_width_scales_the_network() -> None:
     def params(net: nn.Module) -> int:
         return sum(p.numel() for p in net.parameters())

@@ -8,12 +8,13 @@ Input: RGB float normalised ``(x/255 - 0.5) / 0.5``. Output: NOT L2-normalised. 
 """
 
 from faceapp.nn.backbones.layers import ConvBN, LinearBN, fuse_for_inference, prepare_for_inference
-from faceapp.nn.backbones.registry import BACKBONES, check_input_size, create_backbone, list_backbones, register_backbone
+from faceapp.nn.backbones.registry import (BACKBONES, check_input_size, create_backbone, list_backbones, register_backbone,
+                                           resolved_kwargs)
 
 # Importing the modules registers their backbones.
 from faceapp.nn.backbones import iresnet, mobilefacenet, tiny  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "BACKBONES", "ConvBN", "LinearBN", "check_input_size", "create_backbone", "fuse_for_inference",
-    "list_backbones", "prepare_for_inference", "register_backbone",
+    "list_backbones", "prepare_for_inference", "register_backbone", "resolved_kwargs",
 ]

@@ -7,6 +7,7 @@ margin losses and the Embedder normalise themselves.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 from torch import nn
@@ -45,6 +46,22 @@ def create_backbone(name: str, embedding_dim: int = 128, **kwargs: Any) -> nn.Mo
 def list_backbones() -> dict[str, str]:
     """name -> one-line description (from the docstring), for CLI choices and GUI combo boxes."""
     return BACKBONES.describe()
+
+
+def resolved_kwargs(name: str, **kwargs: Any) -> dict[str, Any]:
+    """The backbone's own options with its defaults filled in (``embedding_dim``/``input_size`` excluded).
+
+    Model folders record these, so a later change of a default never changes a saved architecture.
+    """
+    factory = BACKBONES.get(name).factory
+    try:
+        bound = inspect.signature(factory).bind_partial(**kwargs)
+    except TypeError as exc:
+        raise IncompatibleError(f"backbone {name!r}: {exc}") from exc
+    bound.apply_defaults()
+    return {k: v for k, v in bound.arguments.items()
+            if k not in ("embedding_dim", "input_size") and not k.startswith("_")
+            and inspect.signature(factory).parameters[k].kind is not inspect.Parameter.VAR_KEYWORD}
 
 
 def check_input_size(input_size: int, *, multiple: int = 16, minimum: int = 32) -> int:
