@@ -29,7 +29,9 @@ from faceapp.embedding.model_folder import CONFIG_FILE, ModelConfig, as_crop_lis
 from faceapp.nn.backbones import prepare_for_inference
 
 ENV_MODEL = "FACEAPP_EMBED_MODEL"
-UNTRAINED_BACKBONE = "mobilefacenet"     # compact backbone used when no trained model is installed
+# Used when no trained model is installed: the compact backbone that meets the 5 ms/face CPU target with the
+# widest margin (docs/models.md; MobileFaceNet at width 1 is borderline on 2 cores).
+UNTRAINED_BACKBONE = "resnet9"
 UNTRAINED_DIM = 128
 UNTRAINED_SEED = 0
 

@@ -11,6 +11,7 @@ import torch
 
 from faceapp.core.errors import IncompatibleError, ModelAssetError
 from faceapp.embedding import Embedder, default_model_dir, resolve_device
+from faceapp.embedding.embedder import UNTRAINED_BACKBONE
 from faceapp.embedding.model_folder import CARD_FILE, WEIGHTS_FILE, preprocess
 
 
@@ -36,9 +37,9 @@ def test_untrained_fallback_is_labelled_and_deterministic(real_crops: np.ndarray
     b = Embedder.untrained(device="cpu")
     c = Embedder.untrained(device="cpu", seed=1)
     assert a.trained is False and a.info()["trained"] is False
-    assert a.name == "untrained-mobilefacenet"
+    assert a.name == f"untrained-{UNTRAINED_BACKBONE}" and a.config.backbone == UNTRAINED_BACKBONE
     assert a.model_id == b.model_id != c.model_id
-    assert a.model_id.startswith("untrained-mobilefacenet@") and len(a.model_id.split("@")[1]) == 12
+    assert a.model_id.startswith(f"untrained-{UNTRAINED_BACKBONE}@") and len(a.model_id.split("@")[1]) == 12
     assert np.array_equal(a.embed(real_crops), b.embed(real_crops))
     assert "UNTRAINED" in repr(a)
 
