@@ -205,17 +205,19 @@ def train_throughput(name: str, *, batch_size: int = 128, steps: int = 3, warmup
 
 def profile_backbone(name: str, *, batch_sizes: Sequence[int] = (1, 32), train_batch: int = 128, train_steps: int = 3,
                      threads: int | None = None, repeat: int = 50, rounds: int = 3, clocks: Sequence[str] = CLOCKS,
-                     **backbone_kwargs: Any) -> dict[str, Any]:
+                     embedding_dim: int = 128, **backbone_kwargs: Any) -> dict[str, Any]:
     """One row of the backbones table: params, MMAC, ms/face per batch size, train images/s (NCHW and NHWC).
 
     Keys: ``ms_per_face_b{B}`` / ``ms_p95_b{B}`` (wall clock, ``threads``), ``cpu1_ms_per_face_b{B}`` (one
     thread's CPU time), ``train_images_per_s[_channels_last]`` (wall) and ``cpu1_train_images_per_s[...]``.
     """
     torch.manual_seed(0)
-    net = create_backbone(name, **backbone_kwargs)
+    net = create_backbone(name, embedding_dim=embedding_dim, **backbone_kwargs)
     input_size = int(getattr(net, "input_size", backbone_kwargs.get("input_size", 112)))
+    backbone_kwargs = {k: v for k, v in backbone_kwargs.items() if k != "input_size"}
     row: dict[str, Any] = {
-        "backbone": name, "options": backbone_kwargs, "params": param_count(net),
+        "backbone": name, "options": backbone_kwargs, "embedding_dim": embedding_dim, "input_size": input_size,
+        "params": param_count(net),
         "mmac": count_macs(net, input_size) / 1e6,
     }
     row["mflops"] = 2 * row["mmac"]
@@ -225,7 +227,8 @@ def profile_backbone(name: str, *, batch_sizes: Sequence[int] = (1, 32), train_b
         prefix = "" if clock == "wall" else "cpu1_"
         for bs in batch_sizes:
             r = time_backbone(name, batch_size=bs, threads=threads, repeat=repeat if bs == 1 else max(5, repeat // 5),
-                              rounds=rounds, clock=clock, **backbone_kwargs)
+                              rounds=rounds, clock=clock, embedding_dim=embedding_dim, input_size=input_size,
+                              **backbone_kwargs)
             row[f"{prefix}ms_per_face_b{bs}"] = r.ms_per_face
             row[f"{prefix}ms_p95_b{bs}"] = r.ms_per_batch_p95 / bs
             loads.append(r.loadavg)
@@ -233,7 +236,7 @@ def profile_backbone(name: str, *, batch_sizes: Sequence[int] = (1, 32), train_b
             for suffix, cl in (("", False), ("_channels_last", True)):
                 row[f"{prefix}train_images_per_s{suffix}"] = train_throughput(
                     name, batch_size=train_batch, steps=train_steps, threads=threads, channels_last=cl, clock=clock,
-                    **backbone_kwargs)
+                    embedding_dim=embedding_dim, input_size=input_size, **backbone_kwargs)
             loads.append(loadavg())
     known = [v for v in loads if v is not None]
     row["loadavg_max"] = max(known) if known else None

@@ -125,7 +125,7 @@ def resnet9(embedding_dim: int = 128, input_size: int = 112, width: float = 0.25
 
 
 @register_backbone("iresnet18")
-def iresnet18(embedding_dim: int = 512, input_size: int = 112, width: float = 1.0, dropout: float = 0.0) -> IResNet:
+def iresnet18(embedding_dim: int = 128, input_size: int = 112, width: float = 1.0, dropout: float = 0.0) -> IResNet:
     """insightface iresnet18 (Deng et al. 2019, ArcFace): 18-layer IR-ResNet, ~2.6 GMAC; too slow for CPU live use."""
     ch = _widths((64, 128, 256, 512), width)
     return IResNet(embedding_dim, input_size, layers=(2, 2, 2, 2), channels=ch, strides=(2, 2, 2, 2),
