@@ -107,6 +107,21 @@ def test_width_scales_the_network() -> None:
     assert params(create_backbone("resnet9", width=0.25)) < params(create_backbone("resnet9", width=0.5)) / 2
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_cpu_layout_choice_does_not_change_the_function(name: str) -> None:
+    torch.manual_seed(2)
+    net = _randomise_bn(create_backbone(name, embedding_dim=32)).eval()
+    assert net.prefer_channels_last is True
+    x = torch.randn(2, 3, 112, 112)
+    assert net.layout(x).is_contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        nhwc = net(x)
+        net.prefer_channels_last = False
+        assert net.layout(x) is x
+        nchw = net(x)
+    assert torch.allclose(nhwc, nchw, rtol=1e-4, atol=1e-4 * float(nchw.abs().max()))
+
+
 def test_same_seed_same_weights() -> None:
     torch.manual_seed(3)
     a = create_backbone("mobilefacenet")

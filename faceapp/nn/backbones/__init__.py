@@ -7,7 +7,7 @@ Input: RGB float normalised ``(x/255 - 0.5) / 0.5``. Output: NOT L2-normalised. 
 ``mobilefacenet``, ``resnet9``, ``iresnet18``, ``tiny`` (see docs/models.md for speed and size).
 """
 
-from faceapp.nn.backbones.layers import ConvBN, LinearBN, fuse_for_inference, prepare_for_inference
+from faceapp.nn.backbones.layers import Backbone, ConvBN, LinearBN, fuse_for_inference, prepare_for_inference
 from faceapp.nn.backbones.registry import (BACKBONES, check_input_size, create_backbone, list_backbones, register_backbone,
                                            resolved_kwargs)
 
@@ -15,6 +15,6 @@ from faceapp.nn.backbones.registry import (BACKBONES, check_input_size, create_b
 from faceapp.nn.backbones import iresnet, mobilefacenet, tiny  # noqa: E402,F401  isort: skip
 
 __all__ = [
-    "BACKBONES", "ConvBN", "LinearBN", "check_input_size", "create_backbone", "fuse_for_inference",
+    "BACKBONES", "Backbone", "ConvBN", "LinearBN", "check_input_size", "create_backbone", "fuse_for_inference",
     "list_backbones", "prepare_for_inference", "register_backbone", "resolved_kwargs",
 ]

@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from faceapp.nn.backbones.layers import ConvBN, LinearBN, init_weights, zero_init_last_bn
+from faceapp.nn.backbones.layers import Backbone, ConvBN, LinearBN, init_weights, zero_init_last_bn
 from faceapp.nn.backbones.registry import check_input_size, register_backbone
 
 
@@ -72,13 +72,13 @@ class IRHead(nn.Module):
         self.bn = nn.Identity()
 
 
-class IResNet(nn.Module):
+class IResNet(Backbone):
     """Stem conv -> stages of IR blocks (first block of each stage strided) -> IRHead."""
 
     def __init__(self, embedding_dim: int = 128, input_size: int = 112, *, layers: Sequence[int] = (2, 2, 2, 2),
                  channels: Sequence[int] = (64, 128, 256, 512), strides: Sequence[int] = (2, 2, 2, 2),
                  stem_channels: int | None = None, stem_stride: int = 1, dropout: float = 0.0) -> None:
-        super().__init__()
+        super().__init__(embedding_dim, input_size)
         check_input_size(input_size)
         if not len(layers) == len(channels) == len(strides):
             raise ValueError("layers, channels and strides must have the same length")
@@ -89,8 +89,6 @@ class IResNet(nn.Module):
             total_stride *= s
         if input_size % total_stride:
             raise ValueError(f"input_size {input_size} is not a multiple of the total stride {total_stride}")
-        self.embedding_dim = embedding_dim
-        self.input_size = input_size
         stem = stem_channels or channels[0]
         self.stem = ConvBN(3, stem, 3, stem_stride)
         blocks: list[nn.Module] = []
@@ -107,7 +105,7 @@ class IResNet(nn.Module):
                 zero_init_last_bn(m.conv2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.blocks(self.stem(x)))
+        return self.head(self.blocks(self.stem(self.layout(x))))
 
 
 def _widths(base: Sequence[int], width: float) -> tuple[int, ...]:

@@ -14,6 +14,29 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 
+class Backbone(nn.Module):
+    """Base of the registered backbones: records ``embedding_dim``/``input_size``, picks the CPU memory layout.
+
+    On the CPU, inputs are made channels-last (NHWC) before the first conv when ``prefer_channels_last``
+    is True (the default): oneDNN's convolutions, and above all their backward passes, run faster in
+    that layout (measured +20-45 % training images/s per core, docs/models.md). Set the attribute to
+    False to keep NCHW. On CUDA the input is left as it comes.
+    """
+
+    prefer_channels_last: bool = True
+
+    def __init__(self, embedding_dim: int, input_size: int) -> None:
+        super().__init__()
+        self.embedding_dim = embedding_dim
+        self.input_size = input_size
+
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the memory layout this backbone computes fastest in (see the class docstring)."""
+        if self.prefer_channels_last and x.dim() == 4 and x.device.type == "cpu":
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
 class ConvBN(nn.Sequential):
     """Conv2d (no bias) -> BatchNorm2d -> PReLU (or nothing when ``act=False``, a "linear" layer)."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from faceapp.nn.backbones.layers import ConvBN, init_weights, zero_init_last_bn
+from faceapp.nn.backbones.layers import Backbone, ConvBN, init_weights, zero_init_last_bn
 from faceapp.nn.backbones.registry import check_input_size, register_backbone
 
 # (expansion t, output channels c, repeats n, first stride s), Table 1 of the paper.
@@ -47,17 +47,15 @@ class Bottleneck(nn.Module):
         return x + y if self.residual else y
 
 
-class MobileFaceNet(nn.Module):
+class MobileFaceNet(Backbone):
     """MobileFaceNet (Chen et al. 2018): depthwise bottlenecks + GDC head, ~1M params at width 1."""
 
     def __init__(self, embedding_dim: int = 128, input_size: int = 112, width: float = 1.0,
                  last_channels: int = 512, setting: tuple[tuple[int, int, int, int], ...] = PAPER_SETTING) -> None:
-        super().__init__()
         check_input_size(input_size)
         if not 0.1 <= float(width) <= 4.0:
             raise ValueError(f"width must be between 0.1 and 4, got {width!r}")
-        self.embedding_dim = embedding_dim
-        self.input_size = input_size
+        super().__init__(embedding_dim, input_size)
         stem = _scaled(64, width)
         layers: list[nn.Module] = [
             ConvBN(3, stem, 3, 2),                       # 112 -> 56
@@ -81,7 +79,7 @@ class MobileFaceNet(nn.Module):
                 zero_init_last_bn(m.body)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
+        x = self.features(self.layout(x))
         x = self.gdc(x)
         x = self.embedding(x)
         return x.flatten(1)
