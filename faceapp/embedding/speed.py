@@ -171,6 +171,8 @@ def train_throughput(name: str, *, batch_size: int = 128, steps: int = 3, warmup
                      device: str = "cpu", clock: str = "wall", **backbone_kwargs: Any) -> float:
     """Images/s of forward + backward + SGD step in train mode (a plain linear softmax head on top).
 
+    ``channels_last=False`` also switches off the backbones' own NHWC conversion, to show its effect.
+
     Measures the backbone's share of a training step (the trainer's real loss adds little on top), from
     the fastest of ``steps`` timed steps after ``warmup`` untimed ones. ``channels_last``: NHWC tensors
     (faster for some nets on the CPU, see docs/models.md). ``clock="thread"``: images per CPU-second of
@@ -180,6 +182,8 @@ def train_throughput(name: str, *, batch_size: int = 128, steps: int = 3, warmup
     torch.manual_seed(0)
     net = create_backbone(name, embedding_dim=embedding_dim, input_size=input_size, **backbone_kwargs).to(device)
     head = nn.Linear(embedding_dim, 100).to(device)
+    if hasattr(net, "prefer_channels_last"):
+        net.prefer_channels_last = channels_last
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(list(net.parameters()) + list(head.parameters()), lr=0.01, momentum=0.9)

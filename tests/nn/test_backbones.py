@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from faceapp.core.errors import IncompatibleError, NotFoundError
-from faceapp.nn.backbones import BACKBONES, create_backbone, fuse_for_inference, list_backbones
+from faceapp.nn.backbones import BACKBONES, create_backbone, fuse_for_inference, list_backbones, prepare_for_inference
 
 ALL = ["iresnet18", "mobilefacenet", "resnet9", "tiny"]
 
@@ -120,6 +120,9 @@ def test_cpu_layout_choice_does_not_change_the_function(name: str) -> None:
         assert net.layout(x) is x
         nchw = net(x)
     assert torch.allclose(nhwc, nchw, rtol=1e-4, atol=1e-4 * float(nchw.abs().max()))
+    net.prefer_channels_last = True
+    assert prepare_for_inference(net, channels_last=False).prefer_channels_last is False
+    assert prepare_for_inference(net).prefer_channels_last is True
 
 
 def test_same_seed_same_weights() -> None:

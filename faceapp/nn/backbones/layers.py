@@ -124,10 +124,14 @@ def prepare_for_inference(net: nn.Module, *, fuse: bool = True, channels_last: b
     """The Embedder's optimisations: an eval-mode copy with BN folded, on ``device``, channels-last memory.
 
     Channels-last (NHWC) lets oneDNN run the depthwise and 3x3 convolutions without layout conversions;
-    feed it inputs made ``.contiguous(memory_format=torch.channels_last)``.
+    feed it inputs made ``.contiguous(memory_format=torch.channels_last)``. ``channels_last=False`` keeps
+    everything NCHW (and sets the backbones' ``prefer_channels_last`` to False).
     """
     out = fuse_for_inference(net) if fuse else copy.deepcopy(net).eval()
     out = out.to(device)
     if channels_last:
         out = out.to(memory_format=torch.channels_last)
+    for m in out.modules():
+        if isinstance(m, Backbone):
+            m.prefer_channels_last = channels_last
     return out.eval()
