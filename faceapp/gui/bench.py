@@ -1,8 +1,9 @@
 """Benchmark of the live view: the headless ``LiveRunner`` and the GUI's Live page on the same video.
 
 Both read the 640 x 480 one-face video of ``faceapp bench`` looped at its own frame rate (30 fps), like
-a camera: frames are dropped when processing is behind. Both identify against a small real gallery (the
-video's own face enrolled in a throw-away SQLite file). One timed call is one result:
+a camera: frames are dropped when processing is behind (the ``-max`` variants read it as fast as it
+decodes, to show the most either can do). Both identify against a small real gallery (the video's own
+face enrolled in a throw-away SQLite file). One timed call is one result:
 
 - ``live-headless``: the next ``LiveResult`` from ``LiveRunner.results`` (capture thread + detect,
   align, embed, match).
@@ -65,9 +66,18 @@ class LiveBenchSetup:
 
 
 class HeadlessLive:
-    """``LiveRunner`` over the looped video; ``next()`` returns the next result."""
+    """``LiveRunner`` over the looped video, consumed on its own thread as the GUI's ``LiveThread`` does;
+    ``next()`` returns the next result.
 
-    def __init__(self, setup: LiveBenchSetup) -> None:
+    The consumer runs on a secondary thread because that is how a live view runs, and because torch's
+    OpenMP inference called from the main thread of a busy 2-core machine was measured 10-20x slower
+    than the same call from a secondary thread (see docs/gui.md, "Measured").
+    """
+
+    def __init__(self, setup: LiveBenchSetup, *, realtime: bool = True) -> None:
+        import queue
+        import threading
+
         from faceapp.capture.sources import VideoFileSource
         from faceapp.services.live import GalleryMatcher, LivePipeline, LiveRunner, LiveSettings
         from faceapp.vision.pipeline import FacePipeline
@@ -76,18 +86,36 @@ class HeadlessLive:
         thresholds = setup.gallery.thresholds()
         settings = LiveSettings(mode="identify", identify_threshold=thresholds.identify)
         live = LivePipeline(self.pipeline, setup.embedder, GalleryMatcher(setup.gallery), settings)
-        self.runner = LiveRunner(VideoFileSource(setup.video, loop=True, realtime=True), live)
+        self.runner = LiveRunner(VideoFileSource(setup.video, loop=True, realtime=realtime), live)
         self.cancel = CancelToken()
-        self._results = self.runner.results(self.cancel)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._thread = threading.Thread(target=self._consume, name="bench-live", daemon=True)
+        self._thread.start()
         self.times: list[Any] = []
 
+    def _consume(self) -> None:
+        import queue
+
+        try:
+            for result in self.runner.results(self.cancel):
+                try:                                  # latest result wins, as in LiveThread
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
+                self._queue.put(result)
+        except BaseException as error:  # noqa: BLE001 - handed to next()
+            self._queue.put(error)
+
     def next(self) -> Any:
-        result = next(self._results)
+        result = self._queue.get(timeout=30.0)
+        if isinstance(result, BaseException):
+            raise result
         self.times.append(result.times)
         return result
 
     def close(self) -> None:
         self.cancel.cancel()
+        self._thread.join(10.0)
         self.runner.close()
         self.pipeline.close()
 
@@ -95,7 +123,7 @@ class HeadlessLive:
 class GuiLive:
     """The Live page of an offscreen main window playing the looped video; ``next()`` waits for a paint."""
 
-    def __init__(self, setup: LiveBenchSetup) -> None:
+    def __init__(self, setup: LiveBenchSetup, *, realtime: bool = True) -> None:
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         import faceapp.gui  # noqa: F401 - PySide6 refcount fix first
@@ -118,7 +146,7 @@ class GuiLive:
         self.page = self.window.show_page("live")
         self.page.set_mode("identify")
         video = setup.video
-        self.page.open_source = lambda spec, **_: VideoFileSource(video, loop=True, realtime=True)
+        self.page.open_source = lambda spec, **_: VideoFileSource(video, loop=True, realtime=realtime)
         self.page.start_source(str(video))
         self._painted = self.page.view.frames_shown
         self.times: list[Any] = []
