@@ -30,6 +30,9 @@ class DatasetSpec:
     layout: "folder" (``<identity>/<images>``), "cfp" (``Data/Images/NNN/{frontal,profile}``) or "auto".
     name: namespace of its identities (default: the folder name), so two datasets never share a label.
     identities: optional filter, e.g. "001-400" (numeric ranges compare numerically) or "s1,s2".
+    exclude: identities to leave out, same syntax, or "@FILE" naming a JSON file with an "excluded" list
+    (e.g. people found in a test set by scripts/identity_overlap.py) or a text file with one name per line;
+    names may carry the dataset prefix ("celeba_lowres/06102").
     pad: fraction of the image side added on every border (edge-replicated) before detection;
     -1 = automatic: none, with one 25% retry when no face is found (helps on tight crops, celeba_lowres).
     """
@@ -38,6 +41,7 @@ class DatasetSpec:
     name: str = ""
     layout: str = "auto"
     identities: str = ""
+    exclude: str = ""
     include_profile: bool = True
     pad: float = -1.0
     max_per_identity: int = 0

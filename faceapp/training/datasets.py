@@ -6,6 +6,7 @@ are namespaced by the dataset name (``"celeba_subset/1042"``) so several dataset
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,33 @@ def _identity_selected(name: str, ranges: list[Range], names: set[str]) -> bool:
     return any(prefix == p and low <= number <= high for p, low, high in ranges)
 
 
+def read_exclusions(text: str, dataset: str) -> tuple[list[Range], set[str]]:
+    """The identities an ``exclude`` setting names: a filter like ``identities``, or ``@FILE`` (JSON with an
+    "excluded" list, or one name per line). A ``<dataset>/`` prefix is dropped; other datasets' names are
+    ignored."""
+    if not text.startswith("@"):
+        return parse_identity_filter(text)
+    path = Path(text[1:]).expanduser()
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DatasetError(f"exclusion file {path}: {exc.strerror or exc}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            entries = json.loads(raw)
+            entries = entries["excluded"] if isinstance(entries, dict) else entries
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise DatasetError(f"exclusion file {path}: expected JSON with an \"excluded\" list of names") from None
+    else:
+        entries = [line.strip() for line in raw.splitlines() if line.strip() and not line.startswith("#")]
+    names = set()
+    for entry in map(str, entries):
+        owner, _, short = entry.rpartition("/")
+        if not owner or owner == dataset:
+            names.add(short)
+    return [], names
+
+
 def scan_dataset(spec: DatasetSpec) -> DatasetListing:
     """List a dataset folder's images with namespaced identities (``DatasetError`` if unusable)."""
     root = Path(spec.path).expanduser()
@@ -108,6 +136,7 @@ def scan_dataset(spec: DatasetSpec) -> DatasetListing:
     layout = detect_layout(root) if spec.layout == "auto" else spec.layout
     name = spec.name or root.name
     ranges, names = parse_identity_filter(spec.identities) if spec.identities else ([], set())
+    ex_ranges, ex_names = read_exclusions(spec.exclude, name) if spec.exclude else ([], set())
     if layout == "cfp":
         images_root = cfp_images_dir(root)
         if images_root is None:
@@ -119,6 +148,8 @@ def scan_dataset(spec: DatasetSpec) -> DatasetListing:
     listing = DatasetListing(name=name, root=root, layout=layout)
     for identity, dirs in folders:
         if spec.identities and not _identity_selected(identity, ranges, names):
+            continue
+        if spec.exclude and _identity_selected(identity, ex_ranges, ex_names):
             continue
         files: list[Path] = []
         for d in dirs:

@@ -41,3 +41,35 @@ def test_empty_and_missing_folders(tmp_path: Path) -> None:
     (tmp_path / "a" / "notes.txt").write_text("x")
     with pytest.raises(DatasetError, match="no identity sub-folders holding images"):
         scan_dataset(DatasetSpec(path=str(tmp_path)))
+
+
+def test_exclude_leaves_out_named_identities(att, tmp_path):
+    """People found in a test set (scripts/identity_overlap.py) are left out by name, range or file."""
+    import json
+
+    from faceapp.training.config import DatasetSpec
+    from faceapp.training.datasets import scan_dataset
+
+    by_range = scan_dataset(DatasetSpec(str(att), identities="s1-s5", exclude="s2-s3"))
+    assert sorted({i.identity for i in by_range.items}) == ["att_faces/s1", "att_faces/s4", "att_faces/s5"]
+
+    listing = tmp_path / "overlap.json"
+    listing.write_text(json.dumps({"excluded": ["att_faces/s1", "other_set/s4", "s5"]}))
+    by_file = scan_dataset(DatasetSpec(str(att), identities="s1-s5", exclude=f"@{listing}"))
+    # s1 (this dataset's prefix) and s5 (no prefix) go; s4 belongs to another dataset's namespace and stays
+    assert sorted({i.identity for i in by_file.items}) == ["att_faces/s2", "att_faces/s3", "att_faces/s4"]
+
+
+def test_exclude_file_errors_name_the_file(att, tmp_path):
+    import pytest
+
+    from faceapp.core.errors import DatasetError
+    from faceapp.training.config import DatasetSpec
+    from faceapp.training.datasets import scan_dataset
+
+    with pytest.raises(DatasetError, match="missing.json"):
+        scan_dataset(DatasetSpec(str(att), exclude=f"@{tmp_path / 'missing.json'}"))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(DatasetError, match="bad.json.*excluded"):
+        scan_dataset(DatasetSpec(str(att), exclude=f"@{bad}"))

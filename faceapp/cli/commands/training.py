@@ -199,7 +199,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="JSON or TOML training config (see docs/training.md)")
     p.add_argument("--data", action="append", metavar="DIR[::key=value...]",
                    help="dataset folder (repeatable): <identity>/<images> or the CFP layout; options "
-                        "name=, layout=auto|folder|cfp, identities=001-400, include_profile=, pad=, max_per_identity=")
+                        "name=, layout=auto|folder|cfp, identities=001-400, exclude=NAMES|@FILE, include_profile=, pad=, max_per_identity=")
     p.add_argument("--loss", help="loss name (faceapp losses)")
     p.add_argument("--loss-param", action="append", metavar="K=V", help="loss hyper-parameter (repeatable)")
     p.add_argument("--backbone", help="backbone name (mobilefacenet, resnet9, iresnet18, tiny)")
