@@ -124,7 +124,8 @@ def drop_files():  # noqa: ANN201
         mime = QMimeData()
         mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
         where = QPointF(widget.rect().center())
-        enter = QDragEnterEvent(where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+        # Qt 6: QDragEnterEvent takes a QPoint, QDropEvent a QPointF
+        enter = QDragEnterEvent(widget.rect().center(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                 Qt.KeyboardModifier.NoModifier)
         widget.dragEnterEvent(enter)
         assert enter.isAccepted(), f"{type(widget).__name__} refused the drag"
