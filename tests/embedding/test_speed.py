@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
 
-from faceapp.embedding.speed import count_macs, main, param_count, profile_backbone, time_backbone, torch_threads, train_throughput
+from faceapp.embedding.speed import (count_macs, main, others_cpu_share, param_count, profile_backbone, run_when_quiet,
+                                     time_backbone, torch_threads, train_throughput)
 from faceapp.nn.backbones import create_backbone
 
 
@@ -68,3 +70,20 @@ def test_command_line_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tiny", "--repeat", "2", "--rounds", "1", "--train-steps", "0", "--clock", "wall"]) == 0
     table = capsys.readouterr().out
     assert "| tiny | 0.07 | 10 |" in table and "| - / - |" in table
+
+
+def test_others_cpu_share_and_quiet_runs() -> None:
+    def nap(value: int) -> int:
+        time.sleep(0.1)          # long enough for /proc/stat's 10 ms ticks
+        return value
+
+    out, share = others_cpu_share(lambda: nap(5))
+    assert out == 5 and share is not None and 0.0 <= share <= 1.0
+    calls: list[int] = []
+    out, share = run_when_quiet(lambda: calls.append(1) or nap(len(calls)), max_others=1.01, timeout_s=5, poll_s=0.05)
+    assert out == 1 and calls == [1], "a threshold above 100 % accepts the first run"
+    out, share = run_when_quiet(lambda: nap(7), max_others=-1.0, timeout_s=0.3, poll_s=0.05)
+    assert out == 7 and share is not None, "an impossible threshold still returns a result, with its share"
+    row = profile_backbone("tiny", batch_sizes=(1,), train_steps=0, repeat=2, rounds=1, clocks=("wall",),
+                           quiet=1.01, quiet_timeout_s=5)
+    assert "others_cpu_max" in row and row["ms_per_face_b1"] > 0   # None when the run was shorter than a tick
