@@ -30,7 +30,7 @@ from typing import Any, Iterator, Sequence
 import cv2
 import numpy as np
 
-from faceapp.core.errors import CancelledError, DatasetError, FaceAppError
+from faceapp.core.errors import CancelledError, DatasetError, FaceAppError, ModelAssetError
 from faceapp.core.paths import cache_dir
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
 from faceapp.training.datasets import ImageItem
@@ -48,13 +48,17 @@ class AlignSettings:
     pad: fraction of each side added (edge-replicated) on every border before detection; -1 = automatic:
     no padding, and one retry with ``AUTO_PAD`` when no face is found (tight crops where the face fills
     the frame, e.g. celeba_lowres; padding every image would cost detections on in-the-wild photos).
-    fallback: accept faces from the BlazeFace/Haar detectors the pipeline falls back to when the
-    landmarker model cannot be loaded.
+    fallback: accept faces the pipeline finds with its fallback detectors (BlazeFace/Haar, e.g. profiles
+    the landmarker misses); every such crop is marked with its detector in the manifest.
+    require_landmarker: refuse to build a cache when the MediaPipe landmarker model itself cannot be
+    loaded (the whole cache would silently be made of rough fallback crops); False accepts that, and the
+    setting is part of the key, so such a cache is never reused by a run that requires the landmarker.
     """
 
     pad: float = -1.0
     min_confidence: float = 0.3
     fallback: bool = True
+    require_landmarker: bool = True
 
     def pads(self) -> tuple[float, ...]:
         """The paddings tried in order until a face is found."""
@@ -195,6 +199,13 @@ class _Aligner:
 
         self.settings = settings
         self.pipeline = FacePipeline("image", min_confidence=settings.min_confidence, fallback=settings.fallback)
+        if settings.require_landmarker and self.pipeline.fallback_active:
+            reason = getattr(self.pipeline, "fallback_reason", "") or "the landmarker could not be loaded"
+            self.pipeline.close()
+            raise ModelAssetError(
+                "the alignment cache needs the MediaPipe face landmarker (face_landmarker.task), but "
+                f"{reason}. Put the file in a folder named by FACEAPP_MODEL_DIR (or --mediapipe-dir), "
+                "or allow fallback crops explicitly (AlignSettings(require_landmarker=False)).")
 
     def close(self) -> None:
         self.pipeline.close()

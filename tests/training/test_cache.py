@@ -67,3 +67,24 @@ def test_cancel_resume_and_reuse(small_dataset: Path, mediapipe_models: Path, tm
     assert again == [] and reused.folder == aligned.folder           # complete cache: nothing recomputed
     other = AlignSettings(pad=0.1)
     assert open_cached(items, "faces", other, cache_root=cache_root) is None   # settings are in the key
+
+
+def test_missing_landmarker_is_an_error_not_a_silent_fallback_cache(small_dataset: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without face_landmarker.task the cache refuses to fill itself with Haar/BlazeFace crops, and a
+    cache explicitly built from fallback crops is never reused by a run that requires the landmarker."""
+    from faceapp.core.errors import ModelAssetError
+
+    monkeypatch.setenv("FACEAPP_MODEL_DIR", str(tmp_path / "no-models"))
+    monkeypatch.setenv("FACEAPP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FACEAPP_ASSET_BASE_URL", "http://127.0.0.1:9")   # offline: the download is refused
+    items = scan_dataset(DatasetSpec(str(small_dataset))).items
+    with pytest.raises(ModelAssetError, match="face_landmarker.task.*FACEAPP_MODEL_DIR"):
+        run_to_completion(align_images(items, name="faces", cache_root=tmp_path / "cache"))
+    assert not any((tmp_path / "cache").glob("*/complete.json"))
+
+    rough = AlignSettings(require_landmarker=False)
+    aligned = run_to_completion(align_images(items, name="faces", settings=rough, cache_root=tmp_path / "cache"))
+    assert {r.detector for r in aligned.records if r.ok} <= {"blazeface", "haar"}
+    assert open_cached(items, "faces", rough, tmp_path / "cache") is not None
+    assert open_cached(items, "faces", AlignSettings(), tmp_path / "cache") is None
