@@ -39,6 +39,7 @@ class Detector(str, Enum):
 
     LANDMARKER = "landmarker"    # MediaPipe FaceLandmarker (478 points)
     BLAZEFACE = "blazeface"      # MediaPipe FaceDetector short range (6 keypoints)
+    LANDMARKER_ROI = "landmarker-roi"  # FaceLandmarker run on a region BlazeFace proposed (profile search, stills)
     HAAR = "haar"                # OpenCV Haar cascades (estimated points)
 
 

@@ -3,16 +3,23 @@
 Large frames are downscaled to ``max_side`` for detection (MediaPipe resizes to 192-256 px inputs anyway),
 the coordinates mapped back, and the crop warped from the full-resolution frame. In "image" mode a
 still with no face found gets a second look at four overlapping tiles (``tile_search``), which finds
-faces down to about 7% of the image side instead of 11%.
+faces down to about 7% of the image side instead of 11%. A still where even that finds nothing gets the profile
+search (``profile.ProfileSearch``: BlazeFace boxes, the landmarker run on regions around them, the box alone
+as a last resort), which finds most strong profiles the landmarker's own detector misses.
+
+Crops are warped with ``profile.align_turned``: the frontal five-point template for faces within 25 degrees
+of frontal, a template turned with the head beyond, so profiles come out centred and at the right scale.
 
 Back ends (``detector``): "auto" uses the MediaPipe FaceLandmarker and, with ``fallback=True``, falls back
 to BlazeFace and then OpenCV's Haar cascade when the landmarker model cannot be resolved or loaded;
-"landmarker", "blazeface" or "haar" ask for one. ``fallback_active`` and ``Face.detector`` say which ran.
+"landmarker", "blazeface" or "haar" ask for one. ``fallback_active`` and ``Face.detector`` say which ran
+(profile-search faces are ``landmarker-roi`` or, box only, ``blazeface``: ``Face.is_fallback`` is True).
 """
 
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -21,15 +28,17 @@ import numpy as np
 
 from faceapp.core.errors import ModelAssetError
 from faceapp.core.types import AlignedFace, Detector, Face
-from faceapp.vision.align import align_face
 from faceapp.vision.assets import BLAZEFACE, LANDMARKER, resolve_asset
 from faceapp.vision.detectors import BlazeFaceBackend, HaarBackend, LandmarkerBackend
+from faceapp.vision.profile import (PROPOSAL_MIN_SCORE, REGION_CONFIDENCE, ProfileSearch, align_turned,
+                                    mesh_mirror_permutation)
 from faceapp.vision.quality import measure_quality
 
 log = logging.getLogger(__name__)
 
-#: bump when a change alters the crops (alignment caches key on it)
-PIPELINE_VERSION = "1"
+#: bump when a change alters the crops (alignment caches key on it).
+#: 2: profile search on stills (more faces found), template turned with the head beyond 25 degrees of yaw
+PIPELINE_VERSION = "2"
 
 DETECTORS = ("auto", "landmarker", "blazeface", "haar")
 MODES = ("image", "video")
@@ -126,7 +135,8 @@ class FacePipeline:
     def __init__(self, mode: str = "image", *, model_dir: Path | None = None, num_faces: int = 4,
                  min_confidence: float = 0.3, fallback: bool = True, max_side: int = 1280,
                  detector: str = "auto", allow_download: bool = True, crop_size: int = 112,
-                 tile_search: bool = True, download_progress: Callable[[int, int | None], None] | None = None) -> None:
+                 tile_search: bool = True, profile_search: bool = True,
+                 download_progress: Callable[[int, int | None], None] | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if detector not in DETECTORS:
@@ -135,11 +145,16 @@ class FacePipeline:
         self.max_side = int(max_side)
         self.crop_size = int(crop_size)
         self.tile_search = bool(tile_search) and mode == "image"
+        self.profile_search = bool(profile_search) and mode == "image"
         self.fallback_reason: str | None = None
         self._last_ts = -1
         self._closed = False
         self._download_progress = download_progress
         self._still = None
+        self._model_dir, self._allow_download = model_dir, allow_download
+        self._landmarker_path: Path | None = None
+        self._profile: ProfileSearch | None = None
+        self._profile_unavailable: str | None = None
         self._backend = self._open_backend(detector, model_dir, num_faces, min_confidence, fallback, allow_download)
         self.detector: Detector = self._backend.detector
         self.fallback_active: bool = self.detector is not Detector.LANDMARKER
@@ -152,6 +167,7 @@ class FacePipeline:
 
         def landmarker() -> Callable[[str], LandmarkerBackend]:
             path = resolve_asset(LANDMARKER, model_dir, allow_download=allow_download, progress=self._download_progress)
+            self._landmarker_path = path
             return lambda mode: LandmarkerBackend(path, mode, num_faces=num_faces, min_confidence=min_confidence)
 
         def blazeface() -> Callable[[str], BlazeFaceBackend]:
@@ -211,6 +227,10 @@ class FacePipeline:
         faces = suppress_duplicates(self._backend.detect(rgb, ts))
         if not faces and self.tile_search:
             faces = self._detect_tiles(rgb)
+        if not faces and self.profile_search and self.detector is Detector.LANDMARKER:
+            finder = self._profile_finder()
+            if finder is not None:
+                faces = suppress_duplicates(finder.search(rgb))
         if len(faces) > 1:
             faces = faces[:1] + [f for f in faces[1:] if self._plausible_second_face(rgb, faces[0], f)]
         if factor < 1.0:
@@ -218,7 +238,7 @@ class FacePipeline:
             faces = [_move_face(f, back) for f in faces]
         aligned = []
         for face in faces:
-            crop, matrix = align_face(image, face.five_points, self.crop_size)
+            crop, matrix = align_turned(image, face.five_points, self.crop_size)
             face.quality = measure_quality(face, crop)
             aligned.append(AlignedFace(image=crop, face=face, transform=matrix))
         return image, aligned
@@ -241,6 +261,31 @@ class FacePipeline:
                 faces.extend(_move_face(f, 1.0, (tx, ty)) for f in self._still_backend().detect(tile, 0)
                              if max(f.box[2], f.box[3]) <= largest)
         return [f for f in suppress_duplicates(faces) if self._confirmed(rgb, f)]
+
+    def _profile_finder(self) -> ProfileSearch | None:
+        """The profile search, built on first use (a second landmarker and BlazeFace); None, logged once,
+        when BlazeFace's model cannot be resolved or loaded."""
+        if self._profile is None and self._profile_unavailable is None and self._landmarker_path is not None:
+            try:
+                blaze_path = resolve_asset(BLAZEFACE, self._model_dir, allow_download=self._allow_download,
+                                           progress=self._download_progress)
+                blaze = BlazeFaceBackend(blaze_path, "image", min_confidence=PROPOSAL_MIN_SCORE)
+                try:
+                    perm = mesh_mirror_permutation(self._landmarker_path)
+                except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+                    log.warning("profile search without mirrored looks: %s", error)
+                    perm = None
+                try:
+                    landmarker = LandmarkerBackend(self._landmarker_path, "image", num_faces=1,
+                                                   min_confidence=REGION_CONFIDENCE)
+                except ModelAssetError:
+                    blaze.close()
+                    raise
+                self._profile = ProfileSearch(landmarker, blaze, perm)
+            except ModelAssetError as error:
+                self._profile_unavailable = str(error)
+                log.warning("profile search unavailable: %s", error)
+        return self._profile
 
     def _plausible_second_face(self, rgb: np.ndarray, main: Face, face: Face) -> bool:
         """False for a small detection hugging the main face (an ear, a hand) or one not found again."""
@@ -275,7 +320,7 @@ class FacePipeline:
     def align(self, image: np.ndarray, face: Face) -> AlignedFace:
         """The 112 x 112 crop of ``face`` (found in this same ``image``) on the five-point template."""
         image = _check_image(image)
-        crop, matrix = align_face(image, face.five_points, self.crop_size)
+        crop, matrix = align_turned(image, face.five_points, self.crop_size)
         if face.quality is None:
             face.quality = measure_quality(face, crop)
         return AlignedFace(image=crop, face=face, transform=matrix)
@@ -292,6 +337,8 @@ class FacePipeline:
             self._backend.close()
             if self._still is not None:
                 self._still.close()
+            if self._profile is not None:
+                self._profile.close()
 
     def __enter__(self) -> "FacePipeline":
         return self

@@ -11,6 +11,7 @@ import pytest
 from faceapp.capture.images import read_image
 from faceapp.vision.align import TEMPLATE_112, align_face, alignment_residual, similarity_transform, template, transform_points
 from faceapp.vision.pipeline import FacePipeline
+from faceapp.vision.profile import estimate_yaw, template_yaw, turned_template
 
 
 def _similarity(scale: float, angle_deg: float, tx: float, ty: float) -> np.ndarray:
@@ -82,8 +83,9 @@ def test_celeba_crops_put_both_eyes_within_a_few_pixels(pipeline: FacePipeline, 
     """After the five-point fit, the detected eye centres sit within a few pixels of the template's.
 
     (The fit spreads the disagreement between a face's shape and the template over all five points.)
-    Over 303 CelebA photos (every 20th): worst-eye error median 2.1 px, p90 4.6 px; the larger ones are
-    turned heads, whose projected eye/mouth geometry differs from the frontal template."""
+    Over 303 CelebA photos (every 20th): worst-eye error median 2.1 px, p90 4.6 px against the frontal
+    template; the larger ones are turned heads, whose projected eye/mouth geometry differs from it, so heads
+    turned past 25 degrees are fitted to (and measured against) the template turned with them."""
     files = sorted(celeba.glob("*/*.jpg"))[::300][:20]
     worst_eye = []
     for path in files:
@@ -91,9 +93,13 @@ def test_celeba_crops_put_both_eyes_within_a_few_pixels(pipeline: FacePipeline, 
         if not faces:       # about 4% of CelebA photos have no detectable face (docs/pipeline.md)
             continue
         assert faces[0].image.shape == (112, 112, 3)
-        warped = transform_points(faces[0].transform, faces[0].face.five_points)
-        worst_eye.append(float(np.linalg.norm(warped[:2] - TEMPLATE_112[:2], axis=1).max()))
-        assert alignment_residual(faces[0].face.five_points, faces[0].transform) < 8.0
+        points = faces[0].face.five_points
+        used = turned_template(template_yaw(estimate_yaw(points)))
+        warped = transform_points(faces[0].transform, points)
+        worst_eye.append(float(np.linalg.norm(warped[:2] - used[:2], axis=1).max()))
+        assert float(np.linalg.norm(warped - used, axis=1).mean()) < 8.0
+        if template_yaw(estimate_yaw(points)) == 0.0:
+            assert alignment_residual(points, faces[0].transform) < 8.0
     assert len(worst_eye) >= 18
     print("celeba worst-eye errors (px): median %.2f p90 %.2f" % (np.median(worst_eye), np.percentile(worst_eye, 90)))
     assert np.median(worst_eye) < 3.0, worst_eye
