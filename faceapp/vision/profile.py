@@ -12,7 +12,7 @@ hands out); its 478 landmarks, pose and blendshapes are mapped back to the image
 mesh's left and right through the canonical mesh's symmetry). Such faces carry ``Detector.LANDMARKER_ROI``
 and the BlazeFace score of their box. When every try fails, a box scoring at least 0.7 alone gives a face
 (``Detector.BLAZEFACE``, half the BlazeFace score, no landmarks) whose five points are placed for a profile
-facing the side BlazeFace's nose keypoint points to. Both are fallbacks: ``Face.is_fallback`` is True.
+facing the side BlazeFace's nose keypoint points to (pose: that side's ``BOX_YAW``, an estimate). Both are fallbacks: ``Face.is_fallback`` is True.
 
 Aligning (``align_turned``). The five-point similarity onto the frontal template is ill-posed for a turned
 head: the eyes come closer together and the nose moves sideways, so the fit shifts the face off-centre
@@ -331,12 +331,14 @@ class ProfileSearch:
 
     def box_face(self, proposal: Face) -> Face:
         """A face from the box alone: profile points when BlazeFace's keypoints show a turned head
-        (``BOX_PROFILE_MIN_YAW``), else BlazeFace's own five points; low score, no landmarks."""
-        points = proposal.five_points
+        (``BOX_PROFILE_MIN_YAW``), else BlazeFace's own five points; low score, no landmarks. A profile
+        gets the estimated pose (+-``BOX_YAW``, 0, 0), so pose limits (the enrolment gate) still apply."""
+        points, pose = proposal.five_points, None
         if abs(estimate_yaw(points)) >= BOX_PROFILE_MIN_YAW:
-            points = box_profile_points(proposal.box, facing_from_blazeface(proposal))
+            facing = facing_from_blazeface(proposal)
+            points, pose = box_profile_points(proposal.box, facing), (facing * BOX_YAW, 0.0, 0.0)
         return Face(box=proposal.box, five_points=points.astype(np.float32), score=BOX_ONLY_SCORE * proposal.score,
-                    detector=Detector.BLAZEFACE)
+                    pose=pose, detector=Detector.BLAZEFACE)
 
     def search(self, rgb: np.ndarray) -> list[Face]:
         """Every face found around BlazeFace's boxes in the RGB image (landmarks where possible)."""

@@ -25,6 +25,7 @@ from faceapp.vision.align import align_face, similarity_transform, template, tra
 from faceapp.vision.assets import BLAZEFACE, LANDMARKER
 from faceapp.vision.detectors import BlazeFaceBackend, LandmarkerBackend
 from faceapp.vision.pipeline import FacePipeline
+from faceapp.vision.quality import QualityGate
 from faceapp.vision.profile import (BOX_CENTRE_SHIFT, BOX_CROP_SIDE, BOX_ONLY_SCORE, RegionTry,
                                     align_turned, box_profile_points, estimate_yaw, map_region_face,
                                     mesh_mirror_permutation, region_matrix, template_yaw, turned_template)
@@ -199,7 +200,10 @@ def test_box_only_fallback_is_visible_low_scored_and_centred(pipeline: FacePipel
         assert len(aligned) == 1, rel
         face = aligned[0].face
         assert face.detector is Detector.BLAZEFACE and face.is_fallback, rel
-        assert face.landmarks is None and face.pose is None and face.blendshapes == {}
+        assert face.landmarks is None and face.blendshapes == {}
+        facing = np.sign(fid[21, 0] - fid[12:18, 0].mean())            # labelled nose right of the eye: +1
+        assert face.pose == (facing * profile.BOX_YAW, 0.0, 0.0)       # estimated, so pose limits still apply
+        assert "turn" in " ".join(QualityGate().hints(face)) and QualityGate().check(face)
         assert 0.35 <= face.score <= BOX_ONLY_SCORE                # half a BlazeFace score of at least 0.7
         assert _five_point_error(face.five_points, fid) < 0.15, rel  # measured 0.045-0.06 (landmarks: ~0.05)
         assert abs(_centre_offset(aligned[0].transform, fid)) < 15, rel
