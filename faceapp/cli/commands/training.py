@@ -123,12 +123,12 @@ def build_config(args: argparse.Namespace) -> Any:
     if args.data:
         config.data = [parse_data_arg(d) for d in args.data]
     for arg, key in _SCALARS:
-        value = getattr(args, arg)
+        value = getattr(args, arg, None)      # a command may offer only some of the options (benchmark-losses)
         if value is not None:
             setattr(config, key, value)
-    if args.out and args.name is None and config.name == "model":
+    if getattr(args, "out", None) and getattr(args, "name", None) is None and config.name == "model":
         config.name = Path(args.out).name
-    if args.loss_param:
+    if getattr(args, "loss_param", None):
         config.loss_params = {**config.loss_params, **parse_loss_params(config.loss, args.loss_param)}
     if args.backbone_param:
         config.backbone_params = {**config.backbone_params,
@@ -145,15 +145,15 @@ def build_config(args: argparse.Namespace) -> Any:
             raise DatasetError(f"--augment {key}: unknown operation; known: {', '.join(defaults)}")
         setattr(config.augment, key, _typed(value, defaults[key], f"--augment {key}"))
     v = config.validation
-    if args.val_pairs is not None:
+    if getattr(args, "val_pairs", None) is not None:
         v.pairs = args.val_pairs
     for arg, key in (("val_format", "format"), ("val_root", "root"), ("val_protocol", "protocol"),
                      ("val_holdout", "holdout"), ("val_metric", "metric")):
-        if getattr(args, arg) is not None:
+        if getattr(args, arg, None) is not None:
             setattr(v, key, getattr(args, arg))
-    if args.val_folds is not None:
+    if getattr(args, "val_folds", None) is not None:
         v.folds = parse_folds(args.val_folds)
-    if args.flip_tta:
+    if getattr(args, "flip_tta", False):
         v.flip_tta = True
     return config.validate()
 
@@ -196,12 +196,33 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                                    "(aligned once into a cache), validate each epoch, export the best model. "
                                    "Options override the --config file (defaults: docs/training.md). Ctrl-C "
                                    "stops after the current step and saves a checkpoint to resume from.")
+    add_training_options(p)
+    p.add_argument("--loss", help="loss name (faceapp losses)")
+    p.add_argument("--loss-param", action="append", metavar="K=V", help="loss hyper-parameter (repeatable)")
+    p.add_argument("--val-pairs", metavar="FILE", help="validation protocol: LFW pairs.txt or the CFP folder")
+    p.add_argument("--val-format", choices=["lfw", "cfp"])
+    p.add_argument("--val-root", metavar="DIR", help="image root of an LFW pairs file")
+    p.add_argument("--val-protocol", choices=["FF", "FP"], help="CFP protocol")
+    p.add_argument("--val-folds", metavar="LIST", help="protocol folds to validate on, e.g. 9,10")
+    p.add_argument("--flip-tta", action="store_true", help="validate with flip test-time augmentation")
+    p.add_argument("--resume", metavar="CKPT", help="checkpoint to resume (e.g. <run-dir>/last.pt)")
+    p.add_argument("--name", help="model name (default: the --out folder name)")
+    p.add_argument("--out", metavar="DIR", help="model folder to export to (default <data dir>/models/NAME)")
+    p.add_argument("--run-dir", metavar="DIR", help="checkpoints and history (default <data dir>/runs/NAME)")
+    p.add_argument("--save-config", metavar="FILE", help="write the resolved config as JSON")
+    p.add_argument("--dry-run", action="store_true", help="resolve and print the config, train nothing")
+    add_common_options(p, "the result")
+    p.set_defaults(handler=_train)
+
+
+def add_training_options(p: argparse.ArgumentParser) -> None:
+    """The options that build a TrainConfig with ``build_config``, shared by ``train`` and
+    ``benchmark-losses``: config file, data, backbone, optimisation, schedule, augmentation, device,
+    hold-out validation, logging. (Loss, protocol validation, output and resume are per command.)"""
     p.add_argument("--config", help="JSON or TOML training config (see docs/training.md)")
     p.add_argument("--data", action="append", metavar="DIR[::key=value...]",
                    help="dataset folder (repeatable): <identity>/<images> or the CFP layout; options "
                         "name=, layout=auto|folder|cfp, identities=001-400, exclude=NAMES|@FILE, include_profile=, pad=, max_per_identity=")
-    p.add_argument("--loss", help="loss name (faceapp losses)")
-    p.add_argument("--loss-param", action="append", metavar="K=V", help="loss hyper-parameter (repeatable)")
     p.add_argument("--backbone", help="backbone name (mobilefacenet, resnet9, iresnet18, tiny)")
     p.add_argument("--backbone-param", action="append", metavar="K=V", help="backbone option, e.g. width=0.5")
     p.add_argument("--embedding-dim", type=int)
@@ -226,27 +247,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-channels-last", action="store_true", help="train with NCHW instead of NHWC tensors")
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, help="torch CPU threads (0 = all cores)")
-    p.add_argument("--val-pairs", metavar="FILE", help="validation protocol: LFW pairs.txt or the CFP folder")
-    p.add_argument("--val-format", choices=["lfw", "cfp"])
-    p.add_argument("--val-root", metavar="DIR", help="image root of an LFW pairs file")
-    p.add_argument("--val-protocol", choices=["FF", "FP"], help="CFP protocol")
-    p.add_argument("--val-folds", metavar="LIST", help="protocol folds to validate on, e.g. 9,10")
     p.add_argument("--val-holdout", type=float, help="fraction of identities held out when no --val-pairs")
     p.add_argument("--val-metric", choices=["accuracy", "eer"], help="what selects the best checkpoint")
-    p.add_argument("--flip-tta", action="store_true", help="validate with flip test-time augmentation")
     p.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="0 = at each epoch end only")
     p.add_argument("--log-every", type=int, metavar="STEPS")
-    p.add_argument("--resume", metavar="CKPT", help="checkpoint to resume (e.g. <run-dir>/last.pt)")
-    p.add_argument("--name", help="model name (default: the --out folder name)")
-    p.add_argument("--out", metavar="DIR", help="model folder to export to (default <data dir>/models/NAME)")
-    p.add_argument("--run-dir", metavar="DIR", help="checkpoints and history (default <data dir>/runs/NAME)")
-    p.add_argument("--save-config", metavar="FILE", help="write the resolved config as JSON")
-    p.add_argument("--dry-run", action="store_true", help="resolve and print the config, train nothing")
-    _add_common(p, "the result")
-    p.set_defaults(handler=_train)
 
 
-def _add_common(p: argparse.ArgumentParser, what: str) -> None:
+def add_common_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``--cache-dir``, ``--quiet`` and ``--json`` (``what`` completes the --json help)."""
     p.add_argument("--cache-dir", metavar="DIR", help="alignment caches (default <cache dir>/aligned)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
@@ -304,7 +312,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                    help="closed-set identification on a dataset folder instead of pairs")
     p.add_argument("--gallery-size", type=int, default=1, help="gallery images per identity for --identify (1)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
-    _add_common(p, "the report")
+    add_common_options(p, "the report")
     p.set_defaults(handler=_eval)
 
 
@@ -367,6 +375,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "an interruption) and reports failures by reason.")
     p.add_argument("data", nargs="+", metavar="DIR[::key=value...]", help="dataset folder(s)")
     p.add_argument("--show-failures", type=int, default=10, metavar="N", help="list the first N failed images")
-    _add_common(p, "the summary")
+    add_common_options(p, "the summary")
     p.set_defaults(handler=_cache)
 
