@@ -26,7 +26,7 @@ from torch import nn
 from faceapp.core.errors import IncompatibleError
 from faceapp.core.paths import bundled_models_dir
 from faceapp.embedding.model_folder import CONFIG_FILE, ModelConfig, as_crop_list, build_backbone, load_model, preprocess, weights_sha256
-from faceapp.nn.backbones import prepare_for_inference
+from faceapp.nn.backbones import prepare_for_inference, resolved_kwargs
 
 ENV_MODEL = "FACEAPP_EMBED_MODEL"
 # Used when no trained model is installed: the compact backbone that meets the 5 ms/face CPU target with the
@@ -89,7 +89,6 @@ class Embedder:
         self.weights_sha256 = weights_sha or state_sha256(net)
         self.model_id = f"{self.name}@{self.weights_sha256[:12]}"
         self._channels_last = optimize
-        net = net.to("cpu")
         self.net = prepare_for_inference(net, fuse=optimize, channels_last=optimize, device=self.device)
         self._lock = threading.Lock()
 
@@ -116,7 +115,7 @@ class Embedder:
         For plumbing and tests until a trained model exists; its similarities mean nothing.
         """
         config = ModelConfig(name=f"untrained-{backbone}", backbone=backbone, embedding_dim=embedding_dim,
-                             backbone_kwargs=dict(backbone_kwargs))
+                             backbone_kwargs=resolved_kwargs(backbone, **backbone_kwargs))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = build_backbone(config)

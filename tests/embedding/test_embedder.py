@@ -68,7 +68,10 @@ def test_flip_tta_is_sum_of_raw_embeddings(make_folder, real_crops: np.ndarray) 
 def test_saved_folder_gives_the_same_embeddings_as_the_net(make_folder, real_crops: np.ndarray) -> None:
     folder, net, config = make_folder(backbone="resnet9", dim=64, width=0.25)
     loaded = Embedder.load(folder, device="cpu")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.train()
     in_memory = Embedder(net, config, {"trained": True}, device="cpu")
+    assert net.training and all(torch.equal(before[k], v) for k, v in net.state_dict().items()), "caller's net untouched"
     assert np.allclose(loaded.embed(real_crops), in_memory.embed(real_crops), atol=1e-6)
     unfused = Embedder.load(folder, device="cpu", optimize=False)
     assert np.allclose(loaded.embed(real_crops), unfused.embed(real_crops), atol=1e-4)
