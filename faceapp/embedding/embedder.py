@@ -133,11 +133,11 @@ class Embedder:
         with self._lock, torch.inference_mode():
             for start in range(0, len(items), batch_size):
                 chunk = items[start:start + batch_size]
-                x = preprocess(chunk, self.config).to(self.device)
+                x = preprocess(chunk, self.config, channels_last=self._channels_last).to(self.device)
                 if self.flip_tta:
                     x = torch.cat([x, x.flip(3)])
                 if self._channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                    x = x.contiguous(memory_format=torch.channels_last)      # no copy unless flip/cat changed it
                 y = self.net(x).float()
                 if self.flip_tta:
                     y = y[: len(chunk)] + y[len(chunk):]

@@ -289,24 +289,25 @@ def load_model(folder: str | Path) -> tuple[nn.Module, ModelConfig, dict[str, An
     return net.eval(), config, card
 
 
-def preprocess(crops_bgr: np.ndarray | Sequence[np.ndarray], config: ModelConfig) -> torch.Tensor:
+def preprocess(crops_bgr: np.ndarray | Sequence[np.ndarray], config: ModelConfig, *,
+               channels_last: bool = False) -> torch.Tensor:
     """Aligned BGR uint8 crops -> float tensor (N, 3, S, S): RGB, ``(x/255 - mean) / std``.
 
     Accepts one crop (H, W, 3) or (H, W) grey, a batch (N, H, W, 3), or a sequence of crops. Crops of
     another size than ``config.input_size`` are resized (area interpolation), so 112x112 aligned crops
-    feed a model trained at 96 or 64 too.
+    feed a model trained at 96 or 64 too. ``channels_last=True`` returns the tensor in NHWC memory (the
+    crops' own layout: no transpose copy; what the Embedder feeds its channels-last network).
     """
     size = config.input_size
     items = as_crop_list(crops_bgr)
     if not items:
         return torch.empty(0, 3, size, size)
-    batch = np.empty((len(items), size, size, 3), dtype=np.float32)
-    for i, crop in enumerate(items):
-        batch[i] = _one_crop(crop, size, i)
-    mean = np.asarray(config.mean, dtype=np.float32) * 255.0
-    std = np.asarray(config.std, dtype=np.float32) * 255.0
-    batch = (batch[..., ::-1] - mean) / std               # BGR -> RGB, normalise
-    return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+    batch = np.stack([_one_crop(crop, size, i) for i, crop in enumerate(items)])      # (N, S, S, 3)
+    x = torch.from_numpy(batch).flip(-1).permute(0, 3, 1, 2).float()                # BGR -> RGB, NHWC memory
+    mean = torch.tensor(config.mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(config.std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    x = x.sub_(mean).div_(std)            # in place on the flipped copy, never on the caller's crops
+    return x if channels_last else x.contiguous()
 
 
 def as_crop_list(crops: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -334,4 +335,4 @@ def _one_crop(crop: Any, size: int, index: int) -> np.ndarray:
     if arr.shape[0] != size or arr.shape[1] != size:
         interp = cv2.INTER_AREA if arr.shape[0] > size else cv2.INTER_LINEAR
         arr = cv2.resize(arr, (size, size), interpolation=interp)
-    return arr.astype(np.float32, copy=False)
+    return arr                            # uint8, or float32 in 0..255

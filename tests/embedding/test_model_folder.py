@@ -184,5 +184,12 @@ def test_preprocess_batches_grey_and_resizes(real_crops: np.ndarray) -> None:
     g = preprocess(grey, config)
     assert g.shape == (1, 3, 96, 96) and torch.equal(g[0, 0], g[0, 2])
     assert preprocess([], config).shape == (0, 3, 96, 96)
+    nhwc = preprocess(real_crops, config, channels_last=True)
+    assert nhwc.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(nhwc, preprocess(real_crops, config)) and preprocess(real_crops, config).is_contiguous()
+    floats = real_crops[:2].astype(np.float64)
+    same_size = ModelConfig(name="p", backbone="tiny", embedding_dim=8)       # no resize: uint8 rounding aside
+    assert torch.allclose(preprocess(floats, same_size), preprocess(real_crops[:2], same_size), atol=1e-6)
+    assert np.array_equal(floats, real_crops[:2]), "the caller's crops are not modified"
     with pytest.raises(ValueError, match="face crop 1"):
         preprocess([real_crops[0], np.zeros((112, 112, 2), np.uint8)], config)
