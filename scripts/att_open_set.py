@@ -4,7 +4,7 @@ s1-s20 enrolled from images 1-5, probed with images 6-10; s21-s40 (all 10 images
 Prints rank-1 rate, identification rate at the stored/card/default identify threshold, and the rate at
 which strangers are called "unknown", for the active embedding model (or --model DIR).
 
-    python scripts/att_open_set.py [--model DIR] [--att DIR] [--db PATH] [--json]
+    python scripts/att_open_set.py [--model DIR] [--att DIR] [--db PATH] [--threshold T] [--json]
 
 Uses a throw-away SQLite database unless --db is given.
 """
@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--att", type=Path, default=None, help="att_faces folder (default: <datasets>/att_faces)")
     parser.add_argument("--db", default=None, help="database to enrol into (default: a temporary file)")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="identify (and verify) threshold to use instead of the model card's, e.g. the one at "
+                             "FAR 1e-2 on CFP-FF from scripts/calibrate_thresholds.py --verify-far 1e-2")
     args = parser.parse_args(argv)
 
     from faceapp.embedding import Embedder
@@ -37,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 
     protocol = att_protocol(args.att or datasets_dir() / "att_faces")
     embedder = Embedder.load(args.model)
+    if args.threshold is not None:          # as if calibrated into the card: the throw-away store holds none
+        embedder.card = {**embedder.card, "thresholds": {"verify": args.threshold, "identify": args.threshold,
+                                                         "source": "--threshold"}}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, FacePipeline("image") as pipeline, \
             Store(args.db or Path(tmp) / "att.db") as store:

@@ -18,6 +18,7 @@ Without a GPU it runs on the CPU (slowly; the tests use a tiny pack).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -102,11 +103,13 @@ def _fit_schedule(name: str, args: argparse.Namespace, step: int, total: int, st
     return fit
 
 
-def unbundle(path: str, out: str) -> int:
+def unbundle(path: str, out: str, name: str | None = None) -> int:
     """Model folder ``out`` from a ``--bundle`` file (weights back to float32; the card says they were
     carried in float16, which changes embeddings by about 1e-3 relative)."""
     bundle = torch.load(path, map_location="cpu", weights_only=True)
     model_config = ModelConfig.from_dict(dict(bundle["config"]), source=path)
+    if name:
+        model_config = dataclasses.replace(model_config, name=name)
     net = build_backbone(model_config, source=path)
     net.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in bundle["state_fp16"].items()})
     card = dict(bundle["card"])
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unbundle", default=None, metavar="FILE", help="rebuild the model folder --out from a bundle")
     args = ap.parse_args(argv)
     if args.unbundle:
-        return unbundle(args.unbundle, args.out)
+        return unbundle(args.unbundle, args.out, args.name)
     if not args.pack:
         ap.error("--pack is required for training")
     t_start = time.perf_counter()

@@ -431,9 +431,9 @@ class _Sweep:
                 record["test"][protocol.name] = _test_metrics(report)
             record["eval_time_s"] = round(time.monotonic() - eval_start, 1)
             record["status"] = "done"
-        except CancelledError as error:
-            raise CancelledError(f"loss benchmark cancelled during {loss} ({error}); run the same command again to "
-                                 f"resume: finished losses are kept, {loss} continues from its last checkpoint") from None
+        except CancelledError:
+            raise CancelledError(f"loss benchmark cancelled during {loss}; run the same command again to resume: "
+                                 f"finished losses are kept, {loss} continues from {last}") from None
         except TrainingDivergedError as error:
             record.update(status="diverged", error=str(error))
         except Exception as error:  # noqa: BLE001 - one loss failing must not stop the sweep; recorded in the table
