@@ -29,12 +29,13 @@ WRITE_OPTION = "faceapp_write"
 
 
 def resolve_url(url: str | Path | None) -> str:
-    """``url`` as an SQLAlchemy URL string: None -> $FACEAPP_DB / default file; a bare path -> sqlite file."""
-    if url is None or str(url).strip() == "":
-        return default_database_url()
-    text = str(url).strip()
+    """``url`` as an SQLAlchemy URL string: None -> $FACEAPP_DB / default file; a bare path -> sqlite file;
+    ``postgresql://`` -> ``postgresql+psycopg://`` (psycopg 3, the ``postgresql`` extra)."""
+    text = default_database_url() if url is None or str(url).strip() == "" else str(url).strip()
     if "://" not in text:
         return f"sqlite:///{Path(text).expanduser().resolve()}"
+    if text.startswith("postgresql://"):      # SQLAlchemy's default driver is psycopg2; FaceApp's extra ships psycopg 3
+        return "postgresql+psycopg://" + text[len("postgresql://"):]
     return text
 
 

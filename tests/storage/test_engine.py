@@ -18,7 +18,7 @@ from faceapp.storage.engine import resolve_url
 
 def test_bare_paths_become_sqlite_urls(tmp_path: Path) -> None:
     assert resolve_url(tmp_path / "a.db") == f"sqlite:///{tmp_path / 'a.db'}"
-    assert resolve_url("postgresql://host/db") == "postgresql://host/db"
+    assert resolve_url("postgresql://host/db") == "postgresql+psycopg://host/db"      # psycopg 3, not psycopg2
     assert resolve_url(None).startswith("sqlite:///")        # $FACEAPP_DB unset in tests: the data dir
 
 
