@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceapp-gui", description="FaceApp workstation (Qt GUI).")
     parser.add_argument("--version", action="version", version=f"faceapp {__version__}")
     parser.add_argument("--db", help="database: SQLAlchemy URL or SQLite file (default $FACEAPP_DB or the user data dir)")
-    parser.add_argument("--model", type=Path, help="embedding model folder (default $FACEAPP_EMBED_MODEL, models/default)")
+    parser.add_argument("--model", type=Path, help="embedding model folder (default $FACEAPP_EMBED_MODEL, else the "
+                        "model activated last time, else models/default)")
     parser.add_argument("--mediapipe-dir", type=Path, help="folder with face_landmarker.task (default $FACEAPP_MODEL_DIR)")
     parser.add_argument("--theme", choices=("dark", "light"), help="colour theme (default: the last one used, dark)")
     parser.add_argument("--source", help="live source to open at start: camera index, video file or image file")
@@ -55,7 +56,10 @@ def create_window(args: argparse.Namespace, *, load: bool = True):  # noqa: ANN2
     if theme not in themes.THEMES:
         theme = "dark"
     themes.apply_theme(app, theme)
-    options = AppOptions(db=args.db, model=args.model, mediapipe_dir=args.mediapipe_dir, source=args.source,
+    from faceapp.gui.settings import remembered_model
+
+    model, forgotten = remembered_model(args.model)
+    options = AppOptions(db=args.db, model=model, mediapipe_dir=args.mediapipe_dir, source=args.source,
                          theme=theme, device=args.device, db_timeout=args.db_timeout)
     ctx = AppContext(options)
     window = MainWindow(ctx)
@@ -65,7 +69,10 @@ def create_window(args: argparse.Namespace, *, load: bool = True):  # noqa: ANN2
         except KeyError as error:
             window.show_message("warning", str(error).strip("'\""))
     if load:
-        ctx.load()
+        ctx.load()                      # (starting a load clears the banners: report after it)
+    if forgotten:
+        window.show_message("warning", f"The model activated last time ({forgotten}) is no longer there; "
+                                       "the default model is used.")
     return window
 
 

@@ -6,6 +6,7 @@ registry, so tests and portable installs stay isolated and the file can be inspe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +46,29 @@ def write_setting(key: str, value: Any) -> None:
     settings = app_settings()
     settings.setValue(key, value)
     settings.sync()
+
+
+ACTIVE_MODEL_SETTING = "model/active"
+ENV_EMBED_MODEL = "FACEAPP_EMBED_MODEL"       # faceapp.embedding.embedder.ENV_MODEL (not imported: torch)
+
+
+def remember_active_model(folder: Path) -> None:
+    """Remember the model the operator activated, so the next start uses it (``--model`` still wins)."""
+    write_setting(ACTIVE_MODEL_SETTING, str(Path(folder).resolve()))
+
+
+def remembered_model(explicit: Path | None) -> tuple[Path | None, str | None]:
+    """The model folder to start with and, when the remembered one has vanished, its path (then forgotten).
+
+    ``--model`` wins, then $FACEAPP_EMBED_MODEL (resolved by the Embedder), then the model the operator
+    activated last time, then the Embedder's default (models/default).
+    """
+    if explicit is not None or os.environ.get(ENV_EMBED_MODEL, "").strip():
+        return explicit, None
+    remembered = read_setting(ACTIVE_MODEL_SETTING, "", str)
+    if not remembered:
+        return None, None
+    if (Path(remembered) / "config.json").is_file():
+        return Path(remembered), None
+    write_setting(ACTIVE_MODEL_SETTING, "")
+    return None, remembered

@@ -29,3 +29,34 @@ def test_options_are_documented_in_help():
     text = build_parser().format_help()
     for option in ("--db", "--model", "--mediapipe-dir", "--theme", "--source", "--page", "--db-timeout"):
         assert option in text
+
+
+def _tiny_model(folder):  # noqa: ANN001, ANN202
+    import torch
+
+    from faceapp.embedding.model_folder import ModelConfig, build_backbone, save_model
+
+    torch.manual_seed(0)
+    config = ModelConfig(name="remembered", backbone="tiny", embedding_dim=32, input_size=64)
+    return save_model(folder, build_backbone(config), config, {"trained": True})
+
+
+def test_the_model_activated_last_time_is_used_at_the_next_start(open_window, tmp_path, monkeypatch) -> None:
+    from faceapp.gui.settings import read_setting, remember_active_model
+
+    monkeypatch.delenv("FACEAPP_EMBED_MODEL", raising=False)
+    folder = _tiny_model(tmp_path / "remembered")
+    db = str(tmp_path / "gallery.db")
+    remember_active_model(folder)                                   # what activating it in the Trainer does
+    window = open_window("--db", db)
+    assert window.ctx.embedder.name == "remembered" and window.ctx.embedder.dim == 32
+    explicit = open_window("--db", db, "--model", str(folder.parent.parent / "nowhere"))
+    assert explicit.ctx.embedder is None                            # --model wins (and is reported missing)
+    import shutil
+
+    shutil.rmtree(folder)                                           # the remembered folder vanishes
+    fallback = open_window("--db", db)
+    assert fallback.ctx.embedder is not None and fallback.ctx.embedder.name != "remembered"
+    messages = fallback.banners.messages("warning")
+    assert any("no longer there" in m and str(folder.resolve()) in m for m in messages), messages
+    assert read_setting("model/active", "", str) == ""              # and is forgotten

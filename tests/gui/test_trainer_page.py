@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 
 from faceapp.embedding import Embedder, read_card
 from faceapp.gui.theme import LIGHT
+from faceapp.gui.settings import read_setting
 from faceapp.storage import Store
 from tests.services.analyst_data import model_and_gallery
 
@@ -110,6 +111,7 @@ def test_train_pause_resume_export_and_activate(open_window, qtbot, att: Path, m
             assert len(store.templates.for_identity(name, new_id)) == 2
     qtbot.waitUntil(lambda: window.status_text("model").startswith(f"Model: {new_id}"), timeout=5000)
     assert "re-embedded" in page.log_view.toPlainText()
+    assert read_setting("model/active", "", str) == str(Path(model_dir).resolve())      # the next start uses it
 
     window.set_theme("light")                   # existing legend labels are re-coloured, not only new ones
     label = page.loss_plot.legend.items[0][1]

@@ -36,7 +36,7 @@ from faceapp.gui.analyst.forms import HyperParameterForm, PathEdit, ProtocolFiel
 from faceapp.gui.analyst.jobs import JobPanel
 from faceapp.gui.pages import Page, register_page
 from faceapp.gui.plots import PlotPanel
-from faceapp.gui.settings import read_setting, write_setting
+from faceapp.gui.settings import read_setting, remember_active_model, write_setting
 from faceapp.gui.workers import create_worker
 
 log = logging.getLogger(__name__)
@@ -659,6 +659,7 @@ class TrainerPage(Page):
             ctx.gallery = gallery
         if result.embedder.folder is not None:
             ctx.options.model = Path(result.embedder.folder)
+            remember_active_model(ctx.options.model)      # the next start uses it too
         self.log(result.summary())
         ctx.notify(result.summary().capitalize() + ".", "info")
         ctx.services_changed.emit()        # pages rebuild their pipelines with the new embedder and gallery
