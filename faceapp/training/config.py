@@ -18,6 +18,7 @@ from faceapp.core.errors import DatasetError
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step", "constant")
 SAMPLERS = ("auto", "shuffle", "pk")
+AUGMENT_ON = ("auto", "cpu", "device")
 VAL_FORMATS = ("lfw", "cfp")
 VAL_METRICS = ("accuracy", "eer")
 LAYOUTS = ("auto", "folder", "cfp")
@@ -128,6 +129,8 @@ class TrainConfig:
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     amp: bool = True                 # mixed precision (CUDA only)
     channels_last: bool = True       # NHWC tensors: PyTorch's CPU depthwise convs train several times faster
+    augment_on: str = "auto"         # where augmentation runs: auto (on the GPU when training on CUDA, else numpy on
+                                     # the CPU) | cpu (numpy/OpenCV, augment.py) | device (torch, torch_augment.py)
     seed: int = 0
     threads: int = 0                 # torch CPU threads (0 = all cores)
     checkpoint_every: int = 0        # steps between checkpoints (0 = only at each epoch end)
@@ -151,6 +154,7 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("sampler", self.sampler, SAMPLERS)
+        _choice("augment_on", self.augment_on, AUGMENT_ON)
         _choice("validation.format", self.validation.format, VAL_FORMATS)
         _choice("validation.metric", self.validation.metric, VAL_METRICS)
         for spec in self.data:

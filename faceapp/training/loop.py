@@ -43,6 +43,7 @@ from faceapp.training.data import LabelledCrops, assemble, holdout_pairs, holdou
 from faceapp.training.datasets import DatasetListing, scan_dataset
 from faceapp.training.evaluate import crops_to_tensor, embed_aligned, make_embed_fn, protocol_items, score_protocol
 from faceapp.training.samplers import make_sampler
+from faceapp.training.torch_augment import TorchAugmenter
 
 
 class TrainingDivergedError(FaceAppError):
@@ -228,6 +229,8 @@ class _Run:
         self.optimizer = _optimizer(c, [self.net, self.loss])
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.augment = Augmenter(c.augment)
+        on_device = c.augment_on == "device" or (c.augment_on == "auto" and self.device.startswith("cuda"))
+        self.device_augment = TorchAugmenter(c.augment) if on_device and self.augment.enabled else None
         self.arch = _arch(c, self.loss, self.train_data.num_classes)
         self.step, self.epoch, self.batch = 0, 0, 0
 
@@ -274,9 +277,12 @@ class _Run:
     # ------------------------------------------------------------------------------------------- step
     def train_step(self, idx: np.ndarray) -> dict[str, float]:
         c = self.config
-        rng = np.random.default_rng([c.seed, self.step, 3])
-        batch = self.augment(self.train_data.table.crops(idx), rng)
-        x = crops_to_tensor(batch, self.model_config).to(self.device, non_blocking=True)
+        if self.device_augment is not None:
+            x = self._device_batch(idx)
+        else:
+            rng = np.random.default_rng([c.seed, self.step, 3])
+            batch = self.augment(self.train_data.table.crops(idx), rng)
+            x = crops_to_tensor(batch, self.model_config).to(self.device, non_blocking=True)
         x = x.contiguous(memory_format=self.memory_format)
         y = torch.from_numpy(self.train_data.labels[idx]).to(self.device)
         lr = c.lr * lr_factor(c, self.step, self.total_steps, self.steps_per_epoch)
@@ -305,6 +311,21 @@ class _Run:
             with torch.no_grad():
                 out["train_acc"] = float((logits(emb.detach()).argmax(1) == y).float().mean().item())
         return out
+
+    def _device_batch(self, idx: np.ndarray) -> torch.Tensor:
+        """The batch augmented where it trains (``augment_on``): uint8 crops to the device, TorchAugmenter with
+        a generator seeded by (seed, step) (a resumed run sees the same images), then the model's input."""
+        crops = torch.from_numpy(self.train_data.table.crops(idx)).to(self.device, non_blocking=True)
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(int(np.random.SeedSequence([self.config.seed, self.step, 3]).generate_state(1)[0]))
+        x = self.device_augment(crops.permute(0, 3, 1, 2).float(), generator).flip(1)       # BGR -> RGB
+        size = self.model_config.input_size
+        if x.shape[-1] != size:
+            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                                                align_corners=False)
+        mean = torch.tensor(self.model_config.mean, device=x.device).view(1, 3, 1, 1) * 255.0
+        std = torch.tensor(self.model_config.std, device=x.device).view(1, 3, 1, 1) * 255.0
+        return (x - mean) / std
 
     # ------------------------------------------------------------------------------------- validation
     def validate(self) -> Job[VerificationReport | None]:
@@ -466,6 +487,7 @@ def _export(run: _Run, epochs: int) -> Job[TrainResult]:
                      "optimizer": c.optimizer, "lr": c.lr, "momentum": c.momentum, "weight_decay": c.weight_decay,
                      "schedule": c.schedule, "warmup_epochs": c.warmup_epochs, "grad_clip": c.grad_clip,
                      "amp": run.amp, "channels_last": c.channels_last, "seed": c.seed,
+                     "augment_on": "device" if run.device_augment is not None else "cpu",
                      "threads": torch.get_num_threads(), "augment": c.to_dict()["augment"]},
         "metrics": metrics,
         "best_checkpoint": best,

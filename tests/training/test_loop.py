@@ -89,12 +89,14 @@ def test_validation_beats_chance_and_export_matches_eval(att: Path, mediapipe_mo
     assert Embedder.load(result.model_dir).trained
 
 
-@pytest.mark.parametrize("loss, sampler", [("arcface", "shuffle"), ("triplet", "pk")])
-def test_resume_reproduces_next_step(loss: str, sampler: str, att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("loss, sampler, augment_on", [("arcface", "shuffle", "cpu"), ("triplet", "pk", "cpu"),
+                                                       ("arcface", "shuffle", "device")])
+def test_resume_reproduces_next_step(loss: str, sampler: str, augment_on: str, att: Path, mediapipe_models: Path,
+                                     tmp_path: Path) -> None:
     def config(run: str) -> TrainConfig:
         return tiny_config(att, tmp_path, loss=loss, sampler=sampler, epochs=2, batch_size=10, pk_k=2,
                            data=[DatasetSpec(path=str(att), identities="s1-s8", max_per_identity=5)],
-                           augment=AugmentConfig(), schedule="cosine", warmup_epochs=0.5,
+                           augment=AugmentConfig(), schedule="cosine", warmup_epochs=0.5, augment_on=augment_on,
                            run_dir=str(tmp_path / run), out=str(tmp_path / run / "model"))
 
     straight = losses_of(train(config("a")))
@@ -111,6 +113,22 @@ def test_resume_reproduces_next_step(loss: str, sampler: str, att: Path, mediapi
     rest = losses_of(train(resumed_config))
     assert first == straight[:3]
     assert rest == straight[3:]                      # bit-identical from the next step on
+
+
+def test_augmentation_on_the_device_is_used_and_recorded(att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
+    """augment_on="device" runs TorchAugmenter in the loop (here on the CPU device; on CUDA "auto" picks it)."""
+    def run(where: str) -> tuple[list[float], dict]:
+        config = tiny_config(att, tmp_path, epochs=2, batch_size=10, augment=AugmentConfig(flip=0, affine=1.0,
+                             erase=1.0), augment_on=where, run_dir=str(tmp_path / where), out=str(tmp_path / where / "m"))
+        events: list[Progress] = []
+        result = run_to_completion(train(config), events.append)
+        return [e.metrics["loss"] for e in events if e.stage == "train"], result.card
+
+    device_losses, card = run("device")
+    cpu_losses, cpu_card = run("cpu")
+    assert card["training"]["augment_on"] == "device" and cpu_card["training"]["augment_on"] == "cpu"
+    assert all(np.isfinite(device_losses)) and len(device_losses) == len(cpu_losses) == 8
+    assert device_losses[0] != cpu_losses[0]              # other augmentation code, other first batch
 
 
 def test_resume_from_other_architecture(att: Path, mediapipe_models: Path, tmp_path: Path) -> None:

@@ -110,7 +110,7 @@ _SCALARS = [
     ("momentum", "momentum"), ("weight_decay", "weight_decay"), ("schedule", "schedule"),
     ("warmup_epochs", "warmup_epochs"), ("grad_clip", "grad_clip"), ("device", "device"), ("seed", "seed"),
     ("threads", "threads"), ("checkpoint_every", "checkpoint_every"), ("log_every", "log_every"),
-    ("resume", "resume"),
+    ("resume", "resume"), ("augment_on", "augment_on"),
 ]
 
 
@@ -242,6 +242,8 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grad-clip", type=float, help="max gradient norm, 0 = off")
     p.add_argument("--no-augment", action="store_true", help="switch every augmentation off")
     p.add_argument("--augment", action="append", metavar="K=V", help="augmentation setting, e.g. flip=0.5 blur=0")
+    p.add_argument("--augment-on", choices=["auto", "cpu", "device"],
+                   help="where augmentation runs: auto = on the GPU when training on CUDA, else numpy on the CPU")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--no-channels-last", action="store_true", help="train with NCHW instead of NHWC tensors")
