@@ -1,4 +1,5 @@
-"""Screenshots of the workstation's operator pages (Live, Enroll, Identities) in the dark and light themes.
+"""Screenshots of the workstation's operator pages (Live, Enroll, Identities) in the dark and light themes,
+and of the Thresholds tab scoring the active (trained) model on CFP-FF folds 9-10.
 
     QT_QPA_PLATFORM=offscreen FACEAPP_MODEL_DIR=../shared/models python scripts/gui_screenshots.py [--out docs/screenshots]
 
@@ -125,6 +126,20 @@ def shoot(theme: str, db: Path, videos: dict[str, Path], out: Path, att: Path) -
     identities.select_identity(identities.rows[0][0].id)
     spin(app, 10, lambda: identities.detail is not None)
     grab("identities")
+
+    # the shipped model's scores on people it never trained on (CFP-FF folds 9-10), threshold at FAR 1e-3
+    cfp = datasets_dir() / "cfp"
+    if window.ctx.embedder is not None and window.ctx.embedder.trained and cfp.is_dir():
+        thresholds = window.show_page("thresholds")
+        thresholds.source_box.setCurrentIndex(thresholds.source_box.findData("pairs"))
+        thresholds.protocol.set_format("cfp")
+        thresholds.protocol.pairs.setText(str(cfp))
+        thresholds.protocol.folds.setText("9,10")
+        thresholds.compute()
+        spin(app, 300, lambda: thresholds.scores is not None and not thresholds.job.busy)
+        thresholds.target_box.setCurrentIndex(max(0, thresholds.target_box.findData(1e-3)))
+        thresholds.set_at_target_far()
+        grab("thresholds-cfp")
     window.close()
     spin(app, 0.5)
     # the demo enrolled Subject 5: remove it so the other theme starts from the same gallery

@@ -92,3 +92,16 @@ def test_threshold_at_target_far_is_stored_and_used_by_live(open_window, qtbot, 
     assert live.verify_threshold.value() == pytest.approx(min(1.0, verify), abs=5e-4)
     assert live.identify_threshold.value() == pytest.approx(min(1.0, identify), abs=5e-4)
     assert live.settings.verify_threshold == pytest.approx(live.verify_threshold.value())
+
+
+def test_log_ticks_thin_out_with_the_range() -> None:
+    import numpy as np
+
+    from faceapp.gui.pages.thresholds import log_ticks
+
+    labels = lambda values: [text for _pos, text in log_ticks(np.asarray(values))[0]]   # noqa: E731
+    assert labels([0.1, 1.0]) == ["0.1", "0.2", "0.5", "1"]
+    assert labels([0.01, 1.0]) == ["0.01", "0.03", "0.1", "0.3", "1"]
+    assert labels([0.0014, 1.0]) == ["0.001", "0.01", "0.1", "1"]
+    assert log_ticks(np.asarray([0.0, 0.0])) == [[], []]
+    assert all(abs(pos - np.log10(float(text))) < 1e-9 for pos, text in log_ticks(np.asarray([1e-4, 0.5]))[0])

@@ -83,13 +83,14 @@ def thin(x: np.ndarray, y: np.ndarray, n: int = PLOT_POINTS) -> tuple[np.ndarray
 
 
 def log_ticks(values: np.ndarray) -> list[list[tuple[float, str]]]:
-    """Ticks of a log10 axis over positive ``values``: 1, 2, 5 x 10^k labelled, nothing in between
-    (pyqtgraph labels every minor tick of a short log range, which crowds the DET axes)."""
+    """Ticks of a log10 axis over positive ``values``: decades, plus 2 and 5 x 10^k over one decade and 3 x 10^k
+    over two, nothing in between (pyqtgraph labels every minor tick of a short log range, which crowds the
+    plots: at 260 px three decades hold only about six labels)."""
     values = values[values > 0]
     if values.size == 0:
         return [[], []]
     low, high = np.floor(np.log10(values.min())), np.ceil(np.log10(values.max()))
-    steps = (1, 2, 5) if high - low <= 3 else (1,)
+    steps = (1, 2, 5) if high - low <= 1 else (1, 3) if high - low <= 2 else (1,)
     ticks = [(np.log10(m * 10.0 ** k), f"{m * 10.0 ** k:g}") for k in range(int(low), int(high) + 1) for m in steps
              if 10 ** low <= m * 10.0 ** k <= 10 ** high * 1.0001]
     return [ticks, []]
@@ -281,6 +282,10 @@ class ThresholdsPage(Page):
                 plot.plot_item.getAxis(axis).enableAutoSIPrefix(False)   # rates read as 0.01, not "10 (x0.001)"
         if self.hist_plot.legend is not None:
             self.hist_plot.legend.setOffset((10, 10))                  # top left: genuine scores pile up on the right
+        if self.roc_plot.legend is not None:
+            self.roc_plot.legend.setOffset((-10, -40))                 # bottom right: the ROC climbs to the top right
+        if self.det_plot.legend is not None:
+            self.det_plot.legend.setOffset((10, -40))                  # bottom left: the DET falls to the bottom right
         for i, plot in enumerate((self.hist_plot, self.roc_plot, self.det_plot, self.rate_plot)):
             plot.setMinimumSize(260, 220)
             grid.addWidget(plot, i // 2, i % 2)
