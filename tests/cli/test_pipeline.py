@@ -191,6 +191,16 @@ def test_compare_same_and_different(capsys, photos: list[Path]) -> None:
     assert data["a"]["faces"] == 1 and "note" not in data["a"]
 
 
+def test_compare_gives_a_verdict_at_the_model_cards_threshold(capsys, cfp: Path) -> None:
+    """With the shipped model (trained, thresholds in its card): CFP person 450 twice, then 450 vs 451."""
+    images = cfp / "Data" / "Images"
+    code, same, _ = run_json(capsys, "compare", images / "450/frontal/01.jpg", images / "450/frontal/05.jpg")
+    assert code == ExitCode.OK and same["trained"] and same["same_person"] is True
+    assert same["similarity"] >= same["threshold"] and same["target_far"] == pytest.approx(1e-3)
+    code, out, _ = run(capsys, "compare", images / "450/frontal/01.jpg", images / "451/frontal/01.jpg")
+    assert code == ExitCode.OK and "different people" in out and "verify threshold" in out
+
+
 def test_compare_several_faces_uses_largest_and_says_so(capsys, two_faces: Path, photos: list[Path]) -> None:
     code, data, _ = run_json(capsys, "compare", two_faces, photos[0])
     assert code == ExitCode.OK

@@ -319,11 +319,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
         a = embed_probe(pipe, embedder, args.a)
         b = embed_probe(pipe, embedder, args.b)
         fallback = pipe.fallback_active
+    from faceapp.matching.thresholds import from_model_card
+
     similarity = float(np.dot(a.embedding, b.embedding))
     data = {"similarity": round(similarity, 6), "a": _side(a, args.a), "b": _side(b, args.b),
             "model_id": embedder.model_id, "trained": bool(embedder.trained), "fallback": fallback}
     lines = [f"cosine similarity {similarity:+.4f}  ({embedder.model_id}"
              + ("" if embedder.trained else ", UNTRAINED: meaningless") + ")"]
+    calibrated = from_model_card(embedder.card) if embedder.trained else None
+    if calibrated is not None:          # the model's own verify threshold (a gallery may store another)
+        same = similarity >= calibrated.verify
+        data.update(threshold=calibrated.verify, same_person=same, target_far=calibrated.target_far)
+        far = f", FAR {calibrated.target_far:g}" if calibrated.target_far else ""
+        lines.append(f"{'same person' if same else 'different people'}: {similarity:.4f} "
+                     f"{'>=' if same else '<'} {calibrated.verify:.4f} (the model card's verify threshold{far})")
     lines += [f"{side['path']}: {side['note']}" for side in (data["a"], data["b"]) if "note" in side]
     emit(args, data, "\n".join(lines))
     return int(ExitCode.OK)
