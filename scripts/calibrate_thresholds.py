@@ -29,15 +29,8 @@ from faceapp.embedding.embedder import Embedder
 from faceapp.embedding.model_folder import update_card
 from faceapp.evaluation.metrics import far_frr_at_threshold, threshold_at_far
 from faceapp.evaluation.protocols import read_protocol
+from faceapp.services.thresholds import labelled_scores
 from faceapp.training.evaluate import align_protocol, embed_aligned
-
-
-def all_pair_scores(embeddings: np.ndarray, identities: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine scores and same-person flags of every unordered pair (upper triangle)."""
-    sim = embeddings @ embeddings.T
-    iu = np.triu_indices(len(identities), 1)
-    ids = np.asarray(identities)
-    return sim[iu], ids[iu[0]] == ids[iu[1]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     people = [p.parent.parent.name if p.parent.name in ("frontal", "profile") else p.parent.name
               for p in protocol.images]
     keep = np.flatnonzero(ok)
-    scores, same = all_pair_scores(emb[keep], [people[i] for i in keep])
+    every_pair = keep.size * (keep.size - 1) // 2                   # enumerate all impostor pairs, no sample
+    scores, same, _best = run_to_completion(labelled_scores(emb[keep], np.asarray([people[i] for i in keep]),
+                                                            max_impostor_pairs=every_pair))
     result: dict[str, object] = {"images": int(keep.size), "failed_images": int((~ok).sum()),
                                  "people": len(set(people)), "genuine_pairs": int(same.sum()),
                                  "impostor_pairs": int((~same).sum())}

@@ -24,7 +24,7 @@ import numpy as np
 
 from faceapp.core.progress import run_to_completion
 from faceapp.training.config import load_config
-from faceapp.training.loop import _Run
+from faceapp.training.loop import training_data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,9 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--format", choices=("webp", "jpg"), default="webp", help="crop encoding (default webp)")
     args = ap.parse_args(argv)
     config = load_config(args.config)
-    run = _Run(config, None)
-    run_to_completion(run.prepare_data(), lambda p: print(p.message, file=sys.stderr) if p.message else None)
-    data = run.train_data
+    data, data_card = run_to_completion(training_data(config),
+                                        lambda p: print(p.message, file=sys.stderr) if p.message else None)
     flag = cv2.IMWRITE_WEBP_QUALITY if args.format == "webp" else cv2.IMWRITE_JPEG_QUALITY
     blobs: list[bytes] = []
     for start in range(0, len(data), 512):
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, blob=np.frombuffer(b"".join(blobs), dtype=np.uint8), offsets=offsets,
              labels=data.labels.astype(np.int32), identities=np.asarray(data.identities),
-             data_card=np.asarray(json.dumps(run.data_card)))
+             data_card=np.asarray(json.dumps(data_card)))
     print(f"{len(blobs)} crops of {data.num_classes} identities -> {out} ({out.stat().st_size / 2**20:.1f} MiB)")
     return 0
 

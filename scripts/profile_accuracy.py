@@ -38,8 +38,7 @@ from faceapp.vision.align import similarity_transform, template, transform_point
 from faceapp.vision.assets import BLAZEFACE, resolve_asset
 from faceapp.vision.detectors import BlazeFaceBackend
 from faceapp.vision.pipeline import FacePipeline, primary_face_index
-from faceapp.vision.profile import (PROPOSAL_MIN_SCORE, estimate_yaw, facing_from_blazeface, template_yaw,
-                                    turned_template)
+from faceapp.vision.profile import PROPOSAL_MIN_SCORE, estimate_yaw, facing_from_blazeface, template_for
 
 GOOD = 0.15        # five-point error (face heights) below which a face counts as well located
 
@@ -167,7 +166,7 @@ def _box_calibration(blaze: BlazeFaceBackend, image: np.ndarray, face: Face) -> 
         return []
     box = max(boxes, key=lambda b: b.score)
     yaw = estimate_yaw(face.five_points)
-    inverse = cv2.invertAffineTransform(similarity_transform(face.five_points, turned_template(template_yaw(yaw))))
+    inverse = cv2.invertAffineTransform(similarity_transform(face.five_points, template_for(face.five_points)))
     centre = transform_points(inverse, np.array([[56.0, 56.0]]))[0]
     side = 112.0 * float(np.sqrt(abs(np.linalg.det(inverse[:, :2]))))
     x, y, w, h = box.box

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Retrain FaceApp's default model from scratch with the recipe of models/default, seeded, on a GPU when
-# there is one (about 5 minutes on an H200) or on the CPU (about 16 hours on 2 cores):
+# there is one (the shipped run: 280 s on an H200) or on the CPU (about 16 hours on 2 cores, estimated):
 #
 #   bash scripts/retrain_default.sh [OUT_FOLDER]        # default OUT_FOLDER: runs/default-retrained
 #

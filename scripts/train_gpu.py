@@ -25,53 +25,32 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
-from faceapp.embedding.model_folder import ModelConfig, build_backbone, save_model
-from faceapp.nn.losses import create_loss
+from faceapp.cli.commands.training import literal_value, split_kv
+from faceapp.embedding.model_folder import ModelConfig, build_backbone, normalize_bgr, save_model
+from faceapp.nn.losses import create_loss, parse_loss_params
 from faceapp.training.config import AugmentConfig, TrainConfig
+from faceapp.training.datasets import identity_selected, parse_identity_filter
 from faceapp.training.loop import _optimizer, lr_factor
 from faceapp.training.torch_augment import TorchAugmenter
 
 
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _params(pairs: list[str]) -> dict[str, Any]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"parameter {pair!r} is not key=value")
-        out[key.strip()] = _value(value.strip())
-    return out
-
-
 def load_pack(path: str, exclude: list[str], threads: int = 16) -> tuple[np.ndarray, np.ndarray, list[str], list]:
-    """Decoded crops (N, 112, 112, 3) uint8 BGR, labels 0..C-1, identity names, data card; identities in an
-    ``--exclude DATASET:LO-HI`` range (numeric identity names) are dropped."""
+    """Decoded crops (N, 112, 112, 3) uint8 BGR, labels 0..C-1, identity names, data card; the identities an
+    ``--exclude DATASET:FILTER`` names (FILTER as a dataset's ``identities`` filter, e.g. ``cfp:301-400``) are
+    dropped."""
     z = np.load(path)
     blob, offsets = z["blob"], z["offsets"]
     labels, identities = z["labels"].astype(np.int64), [str(i) for i in z["identities"]]
     card = json.loads(str(z["data_card"]))
-    drop = np.zeros(len(identities), dtype=bool)
-    for rule in exclude:
-        dataset, _, span = rule.partition(":")
-        lo, _, hi = span.partition("-")
-        for i, name in enumerate(identities):
-            ds, _, ident = name.partition("/")
-            if ds == dataset and ident.isdigit() and int(lo) <= int(ident) <= int(hi or lo):
-                drop[i] = True
-    keep_rows = ~drop[labels]
-    rows = np.flatnonzero(keep_rows)
+    rules = [(dataset, *parse_identity_filter(text)) for dataset, _, text in (r.partition(":") for r in exclude)]
+    drop = np.array([any(name.partition("/")[0] == dataset and identity_selected(name.partition("/")[2], ranges, names)
+                         for dataset, ranges, names in rules) for name in identities], dtype=bool)
+    rows = np.flatnonzero(~drop[labels])
 
     def decode(i: int) -> np.ndarray:
         img = cv2.imdecode(blob[offsets[i]:offsets[i + 1]], cv2.IMREAD_COLOR)
@@ -135,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
     ap.add_argument("--warmup-epochs", type=float, default=1.0)
-    ap.add_argument("--exclude", action="append", default=[], metavar="DATASET:LO-HI")
+    ap.add_argument("--exclude", action="append", default=[], metavar="DATASET:FILTER",
+                    help="drop these people, e.g. cfp:301-400 (an identities filter)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--git-commit", default=None, help="the commit the code came from (for the card)")
@@ -165,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(name=name, backbone=args.backbone, embedding_dim=args.embedding_dim, loss=args.loss,
                          epochs=args.epochs, batch_size=args.batch, optimizer="sgd", lr=args.lr, momentum=0.9,
                          weight_decay=args.weight_decay, schedule="cosine", warmup_epochs=args.warmup_epochs,
-                         seed=args.seed, backbone_params=_params(args.backbone_param),
-                         loss_params=_params(args.loss_param))
+                         seed=args.seed,
+                         backbone_params={k: literal_value(v)
+                                          for k, v in split_kv(args.backbone_param, "--backbone-param").items()},
+                         loss_params=parse_loss_params(args.loss, args.loss_param))
     model_config = ModelConfig(name=name, backbone=config.backbone, embedding_dim=config.embedding_dim,
                                input_size=112, backbone_kwargs=dict(config.backbone_params))
     net = build_backbone(model_config, source="--backbone").to(device).to(memory_format=torch.channels_last)
@@ -176,8 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     augment = TorchAugmenter(AugmentConfig())
     gen = torch.Generator(device=device)
     gen.manual_seed(args.seed)
-    mean = torch.tensor(model_config.mean[::-1], device=device).view(1, 3, 1, 1) * 255.0     # BGR order
-    std = torch.tensor(model_config.std[::-1], device=device).view(1, 3, 1, 1) * 255.0
 
     steps_per_epoch = n // args.batch
     total = args.epochs * steps_per_epoch
@@ -196,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             idx = order[b * args.batch:(b + 1) * args.batch]
             x = augment(images[idx].float(), gen)
-            x = ((x - mean) / std).flip(1).contiguous(memory_format=torch.channels_last)       # RGB, normalised
+            x = normalize_bgr(x, model_config).contiguous(memory_format=torch.channels_last)
             y = targets[idx]
             lr = config.lr * lr_factor(config, step, total, steps_per_epoch)
             for group in optimizer.param_groups:
@@ -224,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                 total = _fit_schedule(name, args, step, total, steps_per_epoch, t_train, timed_from, timed_at, cuda)
                 timed_from, timed_at = time.perf_counter(), step
         epoch += 1
-        mean_loss, count, acc = (sums / sums[1].clamp(min=1)).tolist()[0], sums[1].item(), (sums[2] / max(1.0, sums[1].item())).item()
+        loss_sum, steps_done, acc_sum = sums.tolist()
+        mean_loss, acc = loss_sum / max(1.0, steps_done), acc_sum / max(1.0, steps_done)
         if not math.isfinite(mean_loss):
             print(f"[{name}] loss became {mean_loss} in epoch {epoch}", file=sys.stderr)
             return 3

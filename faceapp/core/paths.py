@@ -22,6 +22,7 @@ APP_AUTHOR = "FaceApp"
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 REPO_DIR = PACKAGE_DIR.parent
+ENV_EMBED_MODEL = "FACEAPP_EMBED_MODEL"       # the active embedding model folder (read by the Embedder and the GUI)
 
 
 def _env_path(name: str) -> Path | None:

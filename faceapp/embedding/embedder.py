@@ -24,11 +24,11 @@ import torch
 from torch import nn
 
 from faceapp.core.errors import IncompatibleError
-from faceapp.core.paths import bundled_models_dir
+from faceapp.core.paths import ENV_EMBED_MODEL, bundled_models_dir
 from faceapp.embedding.model_folder import CONFIG_FILE, ModelConfig, as_crop_list, build_backbone, load_model, preprocess, weights_sha256
 from faceapp.nn.backbones import prepare_for_inference, resolved_kwargs
 
-ENV_MODEL = "FACEAPP_EMBED_MODEL"
+ENV_MODEL = ENV_EMBED_MODEL
 # Used when no trained model is installed: the compact backbone that meets the 5 ms/face CPU target with the
 # widest margin (docs/models.md; MobileFaceNet at width 1 is borderline on 2 cores).
 UNTRAINED_BACKBONE = "resnet9"

@@ -303,11 +303,16 @@ def preprocess(crops_bgr: np.ndarray | Sequence[np.ndarray], config: ModelConfig
     if not items:
         return torch.empty(0, 3, size, size)
     batch = np.stack([_one_crop(crop, size, i) for i, crop in enumerate(items)])      # (N, S, S, 3)
-    x = torch.from_numpy(batch).flip(-1).permute(0, 3, 1, 2).float()                # BGR -> RGB, NHWC memory
-    mean = torch.tensor(config.mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(config.std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-    x = x.sub_(mean).div_(std)            # in place on the flipped copy, never on the caller's crops
+    x = normalize_bgr(torch.from_numpy(batch).permute(0, 3, 1, 2).float(), config)      # NHWC memory, like the crops
     return x if channels_last else x.contiguous()
+
+
+def normalize_bgr(x: torch.Tensor, config: ModelConfig) -> torch.Tensor:
+    """Float BGR crops (N, 3, H, W) in 0..255, on any device -> the network's input: RGB, ``(x/255 - mean) / std``
+    (a new tensor). The batched form of ``preprocess`` for crops already in a tensor (training, GPU augmentation)."""
+    mean = torch.tensor(config.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(config.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1) * 255.0
+    return (x.flip(1) - mean) / std
 
 
 def as_crop_list(crops: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:

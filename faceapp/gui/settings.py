@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from faceapp.core.paths import data_dir
+from faceapp.core.paths import ENV_EMBED_MODEL, data_dir
 
 
 def settings_path() -> Path:
@@ -49,7 +49,6 @@ def write_setting(key: str, value: Any) -> None:
 
 
 ACTIVE_MODEL_SETTING = "model/active"
-ENV_EMBED_MODEL = "FACEAPP_EMBED_MODEL"       # faceapp.embedding.embedder.ENV_MODEL (not imported: torch)
 
 
 def remember_active_model(folder: Path) -> None:

@@ -52,7 +52,7 @@ from faceapp.nn.losses import LOSSES, loss_class, resolve_hparams
 from faceapp.nn.losses.base import LossConfigError
 from faceapp.training.config import AugmentConfig, TrainConfig
 from faceapp.training.evaluate import align_protocol, evaluate_protocol
-from faceapp.training.loop import TrainingDivergedError, _check_leak, _git_commit, _Run, train
+from faceapp.training.loop import TrainingDivergedError, _check_leak, _git_commit, _Run, sampler_kind, train
 from faceapp.training.samplers import make_sampler
 
 R = TypeVar("R")
@@ -222,13 +222,9 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
     return out
 
 
-def _sampler_kind(c: TrainConfig) -> str:
-    return c.sampler if c.sampler != "auto" else ("pk" if loss_class(c.loss).requires_pk_sampler else "shuffle")
-
-
 def _sampler_shape(c: TrainConfig, labels: np.ndarray) -> tuple[int, int]:
     """(images per batch, batches per epoch) of the sampler this loss's run will use."""
-    sampler = make_sampler(_sampler_kind(c), labels, c.batch_size, c.pk_k, c.seed)
+    sampler = make_sampler(sampler_kind(c), labels, c.batch_size, c.pk_k, c.seed)
     return int(sampler.batches(0)[0].size), len(sampler)
 
 
@@ -399,7 +395,7 @@ class _Sweep:
             "loss_params": resolve_hparams(loss_class(loss), dict(config.loss_params)),
             "settings": dict(self.config.loss_settings.get(loss, {})), "backbone": config.backbone,
             "backbone_params": dict(config.backbone_params), "embedding_dim": config.embedding_dim,
-            "sampler": _sampler_kind(config), "images_per_batch": per_batch, "batches_per_epoch": per_epoch,
+            "sampler": sampler_kind(config), "images_per_batch": per_batch, "batches_per_epoch": per_epoch,
             "planned_steps": config.max_steps, "resumed": resumed, "started": _now(),
             "load_average_start": loadavg(), "config": _comparable(config.to_dict()),
             "model_dir": str(Path(loss) / "model"),

@@ -90,7 +90,8 @@ def parse_identity_filter(text: str) -> tuple[list[Range], set[str]]:
     return ranges, names
 
 
-def _identity_selected(name: str, ranges: list[Range], names: set[str]) -> bool:
+def identity_selected(name: str, ranges: list[Range], names: set[str]) -> bool:
+    """Whether identity folder ``name`` is named by a parsed filter (``parse_identity_filter``)."""
     if name in names:
         return True
     match = _NUMBERED.match(name)
@@ -105,7 +106,9 @@ def read_exclusions(text: str, dataset: str) -> tuple[list[Range], set[str]]:
     "excluded" list, or one name per line). A ``<dataset>/`` prefix is dropped; other datasets' names are
     ignored."""
     if not text.startswith("@"):
-        return parse_identity_filter(text)
+        mine = [short for owner, _, short in (part.strip().rpartition("/") for part in text.split(","))
+                if not owner or owner == dataset]
+        return parse_identity_filter(",".join(mine))
     path = Path(text[1:]).expanduser()
     try:
         raw = path.read_text(encoding="utf-8")
@@ -147,9 +150,9 @@ def scan_dataset(spec: DatasetSpec) -> DatasetListing:
         folders = [(d.name, [d]) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     listing = DatasetListing(name=name, root=root, layout=layout)
     for identity, dirs in folders:
-        if spec.identities and not _identity_selected(identity, ranges, names):
+        if spec.identities and not identity_selected(identity, ranges, names):
             continue
-        if spec.exclude and _identity_selected(identity, ex_ranges, ex_names):
+        if spec.exclude and identity_selected(identity, ex_ranges, ex_names):
             continue
         files: list[Path] = []
         for d in dirs:

@@ -19,7 +19,7 @@ from torch import nn
 
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
 from faceapp.embedding.embedder import Embedder
-from faceapp.embedding.model_folder import ModelConfig, preprocess
+from faceapp.embedding.model_folder import ModelConfig, normalize_bgr, preprocess
 from faceapp.evaluation.identification import IdentificationReport, identification_report
 from faceapp.evaluation.protocols import PairProtocol, read_protocol
 from faceapp.evaluation.verification import VerificationReport, pair_scores, verification_report
@@ -36,10 +36,7 @@ def crops_to_tensor(batch: np.ndarray, config: ModelConfig) -> torch.Tensor:
     (vectorised when no resize is needed: the training hot path)."""
     if batch.shape[1] != config.input_size or batch.shape[2] != config.input_size:
         return preprocess(batch, config)
-    mean = torch.tensor(config.mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(config.std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-    x = torch.from_numpy(np.ascontiguousarray(batch[..., ::-1])).permute(0, 3, 1, 2).float()
-    return (x - mean) / std
+    return normalize_bgr(torch.from_numpy(np.asarray(batch)).permute(0, 3, 1, 2).float(), config)
 
 
 def make_embed_fn(net: nn.Module, config: ModelConfig, device: str = "cpu", *, flip_tta: bool = False) -> EmbedFn:

@@ -30,7 +30,7 @@ from faceapp.core.errors import CancelledError, DatasetError, ExitCode, FaceAppE
 from faceapp.core.paths import REPO_DIR, data_dir, user_models_dir
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
 from faceapp.embedding.embedder import resolve_device
-from faceapp.embedding.model_folder import ModelConfig, build_backbone, save_model
+from faceapp.embedding.model_folder import ModelConfig, build_backbone, normalize_bgr, read_card, save_model
 from faceapp.evaluation.protocols import PairProtocol, read_protocol
 from faceapp.evaluation.verification import VerificationReport, pair_scores, verification_report
 from faceapp.nn.backbones import BACKBONES
@@ -85,6 +85,13 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def sampler_kind(config: TrainConfig) -> str:
+    """The sampler a run uses: the configured one, or for "auto" P x K when the loss needs pairs or triplets."""
+    if config.sampler != "auto":
+        return config.sampler
+    return "pk" if loss_class(config.loss).requires_pk_sampler else "shuffle"
 
 
 def lr_factor(config: TrainConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
@@ -218,9 +225,11 @@ class _Run:
         self.net = build_backbone(self.model_config, source="training config").to(self.device)
         self.memory_format = torch.channels_last if c.channels_last else torch.contiguous_format
         self.net = self.net.to(memory_format=self.memory_format)
+        if hasattr(self.net, "prefer_channels_last"):        # else the backbone's own CPU layout would override it
+            self.net.prefer_channels_last = c.channels_last
         self.loss = create_loss(c.loss, embedding_dim=c.embedding_dim, num_classes=self.train_data.num_classes,
                                 **c.loss_params).to(self.device)
-        kind = c.sampler if c.sampler != "auto" else ("pk" if self.loss.requires_pk_sampler else "shuffle")
+        kind = sampler_kind(c)
         self.sampler_kind = kind
         self.sampler = make_sampler(kind, self.train_data.labels, c.batch_size, c.pk_k, c.seed)
         self.steps_per_epoch = len(self.sampler)
@@ -318,14 +327,11 @@ class _Run:
         crops = torch.from_numpy(self.train_data.table.crops(idx)).to(self.device, non_blocking=True)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(int(np.random.SeedSequence([self.config.seed, self.step, 3]).generate_state(1)[0]))
-        x = self.device_augment(crops.permute(0, 3, 1, 2).float(), generator).flip(1)       # BGR -> RGB
+        x = self.device_augment(crops.permute(0, 3, 1, 2).float(), generator)
         size = self.model_config.input_size
         if x.shape[-1] != size:
-            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
-                                                align_corners=False)
-        mean = torch.tensor(self.model_config.mean, device=x.device).view(1, 3, 1, 1) * 255.0
-        std = torch.tensor(self.model_config.std, device=x.device).view(1, 3, 1, 1) * 255.0
-        return (x - mean) / std
+            x = torch.nn.functional.interpolate(x, size=(size, size), mode="area")    # as preprocess's INTER_AREA
+        return normalize_bgr(x, self.model_config)
 
     # ------------------------------------------------------------------------------------- validation
     def validate(self) -> Job[VerificationReport | None]:
@@ -359,6 +365,14 @@ class _Run:
         if self.config.validation.metric == "eer":
             return report.eer < self.best["eer"]
         return report.accuracy > self.best["accuracy"]
+
+
+def training_data(config: TrainConfig, cancel: CancelToken | None = None) -> Job[tuple[LabelledCrops, list[dict[str, Any]]]]:
+    """The training data exactly as ``train`` assembles it (scan, align into the cache or reuse it, label,
+    hold-out split) and its data card, without training (e.g. to pack it for another machine)."""
+    run = _Run(config, cancel)
+    yield from run.prepare_data()
+    return run.train_data, run.data_card
 
 
 def train(config: TrainConfig, cancel: CancelToken | None = None) -> Job[TrainResult]:
@@ -498,6 +512,7 @@ def _export(run: _Run, epochs: int) -> Job[TrainResult]:
         "git_commit": _git_commit(),
     }
     save_model(run.out_dir, run.net, run.model_config, card)
+    card = read_card(run.out_dir)           # as written: completed with backbone, sizes, params and weights hash
     yield Progress("export", message=f"model written to {run.out_dir}")
     return TrainResult(model_dir=run.out_dir, run_dir=run.run_dir, steps=run.step, epochs=run.epoch,
                        train_time_s=run.train_time, images_per_s=rate, best=best, history=run.history, card=card)

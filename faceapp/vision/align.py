@@ -57,15 +57,19 @@ def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return pts @ np.asarray(matrix, dtype=np.float64)[:, :2].T + np.asarray(matrix, dtype=np.float64)[:, 2]
 
 
-def align_face(image: np.ndarray, five_points: np.ndarray, size: int = 112) -> tuple[np.ndarray, np.ndarray]:
-    """Warp ``image`` so ``five_points`` land on the template: returns (size x size crop, 2 x 3 matrix)."""
-    matrix = similarity_transform(five_points, template(size))
+def align_face(image: np.ndarray, five_points: np.ndarray, size: int = 112,
+               dst: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Warp ``image`` so ``five_points`` land on the template (or ``dst``, e.g. a turned template): returns
+    (size x size crop, 2 x 3 matrix)."""
+    matrix = similarity_transform(five_points, template(size) if dst is None else dst)
     crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=0)
     return crop, matrix
 
 
-def alignment_residual(five_points: np.ndarray, matrix: np.ndarray, size: int = 112) -> float:
-    """Mean distance (crop pixels) between the warped points and the template: how face-like the points are."""
+def alignment_residual(five_points: np.ndarray, matrix: np.ndarray, size: int = 112,
+                       dst: np.ndarray | None = None) -> float:
+    """Mean distance (crop pixels) between the warped points and the template (or ``dst``, the template they
+    were fitted to): how face-like the points are."""
     warped = transform_points(matrix, five_points)
-    return float(np.linalg.norm(warped - template(size), axis=1).mean())
+    return float(np.linalg.norm(warped - (template(size) if dst is None else dst), axis=1).mean())

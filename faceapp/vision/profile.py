@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from faceapp.core.types import Detector, Face
-from faceapp.vision.align import TEMPLATE_112, similarity_transform, template, transform_points
+from faceapp.vision.align import TEMPLATE_112, align_face, template, transform_points
 from faceapp.vision.geometry import box_from_points, five_points_from_landmarks
 
 # ---------------------------------------------------------------------------------------- turned template
@@ -102,14 +102,16 @@ def turned_template(yaw: float, size: int = 112) -> np.ndarray:
     return (points * (size / 112.0)).astype(np.float32)
 
 
+def template_for(five_points: np.ndarray, size: int = 112) -> np.ndarray:
+    """The template ``align_turned`` fits ``five_points`` to: the frontal one within 25 degrees of frontal,
+    else the one turned by ``template_yaw(estimate_yaw(five_points))``."""
+    return turned_template(template_yaw(estimate_yaw(five_points)), size)
+
+
 def align_turned(image: np.ndarray, five_points: np.ndarray, size: int = 112) -> tuple[np.ndarray, np.ndarray]:
-    """Like ``align.align_face`` (returns the crop and the 2 x 3 matrix), with the template turned by
-    ``template_yaw(estimate_yaw(five_points))``: identical crops for faces within 25 degrees of frontal,
-    centred crops at the right scale for profiles."""
-    matrix = similarity_transform(five_points, turned_template(template_yaw(estimate_yaw(five_points)), size))
-    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=0)
-    return crop, matrix
+    """``align.align_face`` onto ``template_for(five_points)``: identical crops for faces within 25 degrees of
+    frontal, centred crops at the right scale for profiles."""
+    return align_face(image, five_points, size, dst=template_for(five_points, size))
 
 
 # ---------------------------------------------------------------------------------------- box-only faces

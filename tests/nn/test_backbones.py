@@ -97,6 +97,8 @@ def test_resolved_kwargs_fill_the_defaults() -> None:
     assert resolved_kwargs("mobilefacenet", width=0.5) == {"width": 0.5}
     with pytest.raises(IncompatibleError, match="depth"):
         resolved_kwargs("tiny", depth=3)
+    with pytest.raises(NotFoundError, match="known backbones"):      # as create_backbone, so save_model reports it
+        resolved_kwargs("nope")
 
 
 def test_width_scales_the_network() -> None:

@@ -15,7 +15,6 @@ from faceapp.cli.main import main as cli_main
 from faceapp.core.errors import DatabaseError, ExitCode
 from faceapp.services.gallery import Gallery
 from faceapp.storage import AuditEntry, ModelSpec, NewIdentity, Store
-from faceapp.storage.engine import resolve_url
 from faceapp.storage.maintenance import consistency_counts
 
 DIM = 16
@@ -31,11 +30,12 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def url(server, request) -> str:
-    """A fresh database per test on the shared server, as the psycopg 3 URL a user would give."""
+    """A fresh database per test on the shared server, as the plain ``postgresql://`` URL the docs tell users
+    to give (FaceApp reads it as psycopg 3)."""
     name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "").replace("-", "_")[:50]
     server.psql(f'DROP DATABASE IF EXISTS "{name}";')
     server.psql(f'CREATE DATABASE "{name}";')
-    return server.get_uri(name).replace("postgresql://", "postgresql+psycopg://", 1)
+    return server.get_uri(name)
 
 
 def test_schema_is_created_by_the_migrations(url: str) -> None:
@@ -91,11 +91,6 @@ def test_cli_uses_the_server(url: str, tmp_path: Path, capsys, make_samples) -> 
     code = cli_main(["db", "backup", str(tmp_path / "copy.db"), "--db", url])
     assert code == int(ExitCode.DATABASE)                                      # SQLite's backup API only
     assert "SQLite" in capsys.readouterr().err
-
-
-def test_plain_postgresql_url_uses_psycopg3() -> None:
-    assert resolve_url("postgresql://u@h/db").startswith("postgresql+psycopg://")
-    assert resolve_url("postgresql+psycopg2://u@h/db").startswith("postgresql+psycopg2://")   # explicit stays
 
 
 def test_unreachable_server_is_a_clear_database_error(tmp_path: Path) -> None:

@@ -85,6 +85,7 @@ def test_missing_landmarker_is_an_error_not_a_silent_fallback_cache(small_datase
 
     rough = AlignSettings(require_landmarker=False)
     aligned = run_to_completion(align_images(items, name="faces", settings=rough, cache_root=tmp_path / "cache"))
+    assert any(r.ok for r in aligned.records)
     assert {r.detector for r in aligned.records if r.ok} <= {"blazeface", "haar"}
     assert open_cached(items, "faces", rough, tmp_path / "cache") is not None
     assert open_cached(items, "faces", AlignSettings(), tmp_path / "cache") is None

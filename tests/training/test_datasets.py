@@ -52,6 +52,8 @@ def test_exclude_leaves_out_named_identities(att, tmp_path):
 
     by_range = scan_dataset(DatasetSpec(str(att), identities="s1-s5", exclude="s2-s3"))
     assert sorted({i.identity for i in by_range.items}) == ["att_faces/s1", "att_faces/s4", "att_faces/s5"]
+    prefixed = scan_dataset(DatasetSpec(str(att), identities="s1-s5", exclude="att_faces/s2,other_set/s3,s4"))
+    assert sorted({i.identity for i in prefixed.items}) == ["att_faces/s1", "att_faces/s3", "att_faces/s5"]
 
     listing = tmp_path / "overlap.json"
     listing.write_text(json.dumps({"excluded": ["att_faces/s1", "other_set/s4", "s5"]}))

@@ -131,6 +131,31 @@ def test_augmentation_on_the_device_is_used_and_recorded(att: Path, mediapipe_mo
     assert device_losses[0] != cpu_losses[0]              # other augmentation code, other first batch
 
 
+@pytest.mark.parametrize("input_size", [112, 64])
+def test_device_batches_are_the_models_input(input_size: int, att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
+    """Without augmentation the device path feeds exactly what evaluation and inference feed (colour order,
+    normalisation, resize), so a GPU-trained model is scored on the pixels it learned from."""
+    import torch
+
+    from faceapp.training.evaluate import crops_to_tensor
+    from faceapp.training.loop import _Run
+
+    run = _Run(tiny_config(att, tmp_path, input_size=input_size, augment=AugmentConfig(), augment_on="device"), None)
+    run_to_completion(run.prepare_data())
+    run.build()
+    assert run.device_augment is not None
+    run.device_augment = lambda x, generator: x          # the augmentation itself is tested in test_torch_augment
+    idx = np.arange(6)
+    expected = crops_to_tensor(run.train_data.table.crops(idx), run.model_config)
+    got = run._device_batch(idx)
+    assert got.shape == expected.shape == (6, 3, input_size, input_size)
+    error = (got - expected).abs()
+    if input_size == 112:
+        assert float(error.max()) < 1e-5                  # the very same numbers
+    else:                                                 # cv2 INTER_AREA on uint8 vs torch area at a 1.75 factor:
+        assert float(error.mean()) < 0.01 and float(error.max()) < 0.3   # ~1 grey level on average (measured 0.008)
+
+
 def test_resume_from_other_architecture(att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
     run_to_completion(train(tiny_config(att, tmp_path, epochs=1)))
     other = tiny_config(att, tmp_path, epochs=2, embedding_dim=64, resume=str(tmp_path / "run" / "last.pt"))

@@ -11,7 +11,7 @@ import shlex
 import sys
 from typing import Any
 
-from faceapp.cli.commands.training import (_split_kv, _typed, add_common_options, add_training_options, build_config,
+from faceapp.cli.commands.training import (split_kv, _typed, add_common_options, add_training_options, build_config,
                                            cancel_on_sigint, parse_folds)
 from faceapp.cli.output import emit, print_progress
 from faceapp.core.errors import DatasetError
@@ -44,7 +44,7 @@ def build_benchmark_config(args: argparse.Namespace, command: str = "") -> Any:
     settings: dict[str, dict[str, Any]] = {}
     defaults = TrainConfig()
     for loss, items in _per_loss(args.loss_setting, "--loss-setting").items():
-        for key, value in _split_kv(items, f"--loss-setting {loss}").items():
+        for key, value in split_kv(items, f"--loss-setting {loss}").items():
             if key not in LOSS_SETTINGS:
                 raise DatasetError(f"--loss-setting {loss}:{key}: not a per-loss setting; allowed: {', '.join(LOSS_SETTINGS)}")
             settings.setdefault(loss, {})[key] = _typed(value, getattr(defaults, key), f"--loss-setting {loss}:{key}")

@@ -41,7 +41,8 @@ def cancel_on_sigint(token: CancelToken):  # noqa: ANN201 - context manager
 
 
 # --------------------------------------------------------------------------------------------- parsing
-def _split_kv(items: list[str] | None, option: str) -> dict[str, str]:
+def split_kv(items: list[str] | None, option: str) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> {"a": "1", "b": "x"}; DatasetError naming ``option`` for an item without "="."""
     out: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -69,7 +70,7 @@ def _typed(value: str, default: Any, where: str) -> Any:
     return value
 
 
-def _literal(value: str) -> Any:
+def literal_value(value: str) -> Any:
     """A ``--backbone-param`` value: JSON if it parses (numbers, true/false), else the text."""
     try:
         return json.loads(value)
@@ -84,7 +85,7 @@ def parse_data_arg(text: str) -> Any:
     path, *options = text.split("::")
     defaults = {f.name: f.default for f in fields(DatasetSpec) if f.name != "path"}
     values: dict[str, Any] = {}
-    for key, value in _split_kv(options, f"--data {text}").items():
+    for key, value in split_kv(options, f"--data {text}").items():
         if key not in defaults:
             raise DatasetError(f"--data {text!r}: unknown option {key!r}; known: {', '.join(defaults)}")
         values[key] = _typed(value, defaults[key], f"--data {text!r} option {key}")
@@ -132,7 +133,7 @@ def build_config(args: argparse.Namespace) -> Any:
         config.loss_params = {**config.loss_params, **parse_loss_params(config.loss, args.loss_param)}
     if args.backbone_param:
         config.backbone_params = {**config.backbone_params,
-                                  **{k: _literal(v) for k, v in _split_kv(args.backbone_param, "--backbone-param").items()}}
+                                  **{k: literal_value(v) for k, v in split_kv(args.backbone_param, "--backbone-param").items()}}
     if args.no_amp:
         config.amp = False
     if args.no_channels_last:
@@ -140,7 +141,7 @@ def build_config(args: argparse.Namespace) -> Any:
     if args.no_augment:
         config.augment = AugmentConfig.off()
     defaults = vars(AugmentConfig())
-    for key, value in _split_kv(args.augment, "--augment").items():
+    for key, value in split_kv(args.augment, "--augment").items():
         if key not in defaults:
             raise DatasetError(f"--augment {key}: unknown operation; known: {', '.join(defaults)}")
         setattr(config.augment, key, _typed(value, defaults[key], f"--augment {key}"))

@@ -61,6 +61,8 @@ class JobPanel(QWidget):
         self._on_cancelled: Callable[[], None] | None = None
         self._on_progress: Callable[[Progress], None] | None = None
         self._context = ""
+        self._running = False
+        self._deliver: Callable[[], None] | None = None     # the outcome's callback, run in _finished
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
@@ -81,7 +83,9 @@ class JobPanel(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None and not self.worker.is_done
+        """True from ``start`` until the job's outcome was handled on the GUI thread (``job_finished``): the
+        worker itself ends earlier, while its result is still queued for this thread."""
+        return self._running
 
     def start(self, func: Callable[..., Any], *args: Any, on_result: Callable[[Any], None],
               on_error: Callable[[BaseException], None] | None = None, on_cancelled: Callable[[], None] | None = None,
@@ -101,6 +105,7 @@ class JobPanel(QWidget):
         worker.cancelled.connect(self._cancelled)
         worker.finished.connect(self._finished)
         self.worker = worker
+        self._running, self._deliver = True, None
         self.bar.setRange(0, 0)                      # busy until the first progress event with a total
         self.status.setText(f"{context}...")
         self.cancel_button.setEnabled(True)
@@ -145,25 +150,30 @@ class JobPanel(QWidget):
         self.bar.setValue(1)
         self.status.setText(f"{self._context}: done")
         if self._on_result is not None:
-            self._on_result(result)
+            callback = self._on_result
+            self._deliver = lambda: callback(result)
 
     def _errored(self, error: BaseException) -> None:
         self.outcome = "error"
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
         self.status.setText(f"{self._context}: failed - {error}")
-        if self._on_error is not None:
-            self._on_error(error)
-        else:
-            self.ctx.report_error(error, self._context)
+        callback, context = self._on_error, self._context
+        self._deliver = (lambda: callback(error)) if callback is not None else \
+            (lambda: self.ctx.report_error(error, context))
 
     def _cancelled(self) -> None:
         self.outcome = "cancelled"
         self.bar.setRange(0, 1)
         self.status.setText(f"{self._context}: stopped")
-        if self._on_cancelled is not None:
-            self._on_cancelled()
+        self._deliver = self._on_cancelled
 
     def _finished(self) -> None:
+        """The worker's last signal: the panel is free, then the outcome's callback runs (it may start the next
+        job), then ``job_finished`` (pages update their buttons)."""
         self.cancel_button.setEnabled(False)
+        self._running = False
+        deliver, self._deliver = self._deliver, None
+        if deliver is not None:
+            deliver()
         self.job_finished.emit()

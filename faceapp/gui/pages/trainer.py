@@ -51,12 +51,9 @@ VALIDATION_MODES = (("holdout", "Hold-out identities"), ("lfw", "LFW pairs file"
 def training_job(config: Any, stop: CancelToken) -> Job[Any]:
     """``train(config, stop)`` under the page's own stop flag (the worker's flag would close the generator
     between two yields, skipping the checkpoint the trainer writes when its flag is set)."""
-    from faceapp.embedding import read_card
     from faceapp.training import train
 
-    result = yield from train(config, stop)
-    result.card = read_card(result.model_dir)       # as written: with backbone, sizes and weights hash
-    return result
+    return (yield from train(config, stop))
 
 
 def activation_job(store: Any, folder: Path, device: str, cancel: CancelToken) -> Job[tuple[Any, Any]]:

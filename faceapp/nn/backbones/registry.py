@@ -30,9 +30,7 @@ def create_backbone(name: str, embedding_dim: int = 128, **kwargs: Any) -> nn.Mo
     raises NotFoundError listing the known ones; an unsupported option or value raises IncompatibleError
     naming it, so the CLI and the model loader can report it without a traceback.
     """
-    if name not in BACKBONES:
-        known = ", ".join(BACKBONES.names()) or "none"
-        raise NotFoundError(f"unknown backbone {name!r}; known backbones: {known}")
+    _check_known(name)
     if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
         raise IncompatibleError(f"backbone {name!r}: embedding_dim must be a positive integer, got {embedding_dim!r}")
     try:
@@ -53,15 +51,23 @@ def resolved_kwargs(name: str, **kwargs: Any) -> dict[str, Any]:
 
     Model folders record these, so a later change of a default never changes a saved architecture.
     """
-    factory = BACKBONES.get(name).factory
+    _check_known(name)
+    signature = inspect.signature(BACKBONES.get(name).factory)
     try:
-        bound = inspect.signature(factory).bind_partial(**kwargs)
+        bound = signature.bind_partial(**kwargs)
     except TypeError as exc:
         raise IncompatibleError(f"backbone {name!r}: {exc}") from exc
     bound.apply_defaults()
     return {k: v for k, v in bound.arguments.items()
             if k not in ("embedding_dim", "input_size") and not k.startswith("_")
-            and inspect.signature(factory).parameters[k].kind is not inspect.Parameter.VAR_KEYWORD}
+            and signature.parameters[k].kind is not inspect.Parameter.VAR_KEYWORD}
+
+
+def _check_known(name: str) -> None:
+    """NotFoundError listing the known backbones when ``name`` is not registered."""
+    if name not in BACKBONES:
+        known = ", ".join(BACKBONES.names()) or "none"
+        raise NotFoundError(f"unknown backbone {name!r}; known backbones: {known}")
 
 
 def check_input_size(input_size: int, *, multiple: int = 16, minimum: int = 32) -> int:
