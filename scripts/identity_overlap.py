@@ -10,7 +10,7 @@ Run it in the dlib measuring environment (see scripts/dlib_baseline.py); it need
 
     /tmp/dlibvenv/bin/python scripts/identity_overlap.py --train ~/.cache/FaceApp/aligned/celeba_subset-* \
         ~/.cache/FaceApp/aligned/celeba_lowres-* --test ~/.cache/FaceApp/aligned/cfp-* --test-ids 401-500 \
-        --out models/default/excluded_identities.json
+        --out configs/cfp_test_overlap.json
 """
 
 from __future__ import annotations

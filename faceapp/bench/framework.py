@@ -226,14 +226,15 @@ def environment() -> dict[str, Any]:
     info: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine(),
                             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
-    if hasattr(os, "getloadavg"):
-        # other work on the machine inflates every number: keep the load next to the results
-        info["load_average_1m"] = round(os.getloadavg()[0], 2)
     try:
         import cv2
         import mediapipe
         import torch
 
+        from faceapp.embedding.speed import loadavg
+
+        # other work on the machine inflates every number: keep the load next to the results
+        info["load_average_1m"] = loadavg()
         info.update(torch=torch.__version__, torch_threads=torch.get_num_threads(), opencv=cv2.__version__,
                     mediapipe=mediapipe.__version__, cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
     except Exception:  # noqa: BLE001 - informational only
@@ -271,9 +272,10 @@ def run_bench(names: Sequence[str] | None = None, *, repeat: int = 50, warmup: i
             try:
                 timed = entry.factory(ctx)
                 best: StageResult | None = None
-                for _ in range(rounds):
+                for round_number in range(rounds):
                     cancel.raise_if_cancelled("benchmark")
-                    result = summarise(name, entry.summary, timed, time_calls(timed.call, repeat, warmup, max_seconds))
+                    calls = time_calls(timed.call, repeat, warmup if round_number == 0 else 0, max_seconds)  # warm once
+                    result = summarise(name, entry.summary, timed, calls)
                     if best is None or (result.median_ms or 0.0) < (best.median_ms or 0.0):
                         best = result
                 assert best is not None

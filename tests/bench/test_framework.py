@@ -24,6 +24,16 @@ def _register_test_stages() -> None:
         ctx.shared("closable", Closable)
         return Timed(lambda: CALLS.append(1), items=4, unit="face", target=Target(max_ms=1e6))
 
+    @bench_stage("test-faster", summary="gets faster every round", order=1003, default=False)
+    def _faster(ctx: BenchContext) -> Timed:
+        CALLS.clear()
+
+        def call() -> None:                # 1 warm-up, then rounds of 4 calls: 6, 4, 2 ms per call
+            CALLS.append(1)
+            time.sleep(0.006 - 0.002 * ((len(CALLS) - 2) // 4) if len(CALLS) > 1 else 0.0)
+
+        return Timed(call, items=1, unit="call", target=Target(max_ms=1e6))
+
     @bench_stage("test-skip", summary="never runs here", order=1001, default=False)
     def _skip(ctx: BenchContext) -> Timed:
         raise StageSkipped("needs a quantum computer")
@@ -72,7 +82,9 @@ def test_rounds_report_the_fastest_round() -> None:
     _register_test_stages()
     report = run_to_completion(run_bench(["test-count"], repeat=4, warmup=1, rounds=3))
     stage = report.stages[0]
-    assert len(CALLS) == 3 * (1 + 4) and stage.rounds == 3 and stage.repeat == 4
+    assert len(CALLS) == 1 + 3 * 4 and stage.rounds == 3 and stage.repeat == 4     # warmed up once, not per round
+    faster = run_to_completion(run_bench(["test-faster"], repeat=4, warmup=1, rounds=3)).stages[0]
+    assert faster.median_ms is not None and 1.9 <= faster.median_ms < 4.0   # the 2 ms round (sleeps never undershoot)
 
 
 def test_unknown_stage_and_bad_counts() -> None:

@@ -74,6 +74,20 @@ def test_projection_renders_the_gallery_hover_click_and_heatmap(open_window, qtb
     assert len(page.scatter_items) == 5
 
 
+def test_a_method_chosen_during_the_load_is_applied_after_it(open_window, qtbot, att: Path, mediapipe_models: Path,
+                                                            tmp_path: Path) -> None:
+    model, db, _embedder = model_and_gallery(tmp_path, att, range(1, 4), per_subject=3)
+    window = open_window("--db", str(db), "--model", str(model), "--page", "embeddings", wait=False)
+    page = window.page("embeddings")
+    qtbot.waitUntil(lambda: page.job.busy or page.points is not None, timeout=30000)
+    during_load = page.job.busy and page.points is None            # the first load (PCA) is running...
+    page.method_box.setCurrentIndex(page.method_box.findData("tsne"))   # ...when the operator picks t-SNE
+    qtbot.waitUntil(lambda: page.coords_method == "t-SNE" and not page.job.busy, timeout=60000)
+    assert "t-SNE" in page.projection_plot.title_label.text() and "t-SNE" in page.info_label.text()
+    assert page.coords.shape == (9, 2)
+    assert during_load                                             # (the case this test is about did happen)
+
+
 def test_loss_geometry_trains_and_draws(open_window, qtbot, att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
     window = open_window("--db", str(tmp_path / "g.db"), "--page", "embeddings")
     page = window.page("embeddings")

@@ -76,6 +76,8 @@ class EmbeddingsPage(Page):
         self.similarity: tuple[np.ndarray, np.ndarray] | None = None
         self.geometry: Any = None
         self.stale = True
+        self.coords_method = ""                  # the method the drawn coordinates came from
+        self._running_method = ""
         self.hovered_row: int | None = None
         self._hover_pos: QPoint | None = None
         self._scatters: list[pg.ScatterPlotItem] = []
@@ -112,6 +114,7 @@ class EmbeddingsPage(Page):
         self.refresh_button.clicked.connect(self.refresh)
         row.addWidget(self.refresh_button)
         self.job = JobPanel(self.ctx)
+        self.job.job_finished.connect(self._catch_up)
         row.addWidget(self.job, 1)
         layout.addLayout(row)
         self.info_label = QLabel("The active model's templates appear here.")
@@ -232,6 +235,7 @@ class EmbeddingsPage(Page):
             self.info_label.setText("No database or model is loaded.")
             return
         self.stale = False
+        self._running_method = self.method_box.currentText()
         self.job.start(gallery_job, ctx.store, ctx.embedder, self.method_box.currentData(), on_result=self._loaded,
                        on_error=self._load_failed, context="Loading the gallery")
 
@@ -244,11 +248,20 @@ class EmbeddingsPage(Page):
             return
         from faceapp.services.projection import project
 
+        self._running_method = self.method_box.currentText()
         self.job.start(project, self.points.embeddings, self.method_box.currentData(), on_result=self._projected,
                        context=f"{self.method_box.currentText()} projection")
 
+    def _catch_up(self) -> None:
+        """After a job: what changed while it ran (the gallery, or the method chosen) is done now."""
+        if self.stale and self.isVisible():
+            self.refresh()
+        elif (self.job.outcome == "done" and self.points is not None
+              and self.coords_method != self.method_box.currentText()):
+            self.reproject()                     # (not after a failed projection: that would retry forever)
+
     def _projected(self, coords: np.ndarray) -> None:
-        self.coords = coords
+        self.coords, self.coords_method = coords, self._running_method
         self._describe()
         self._draw_projection()
 
@@ -256,11 +269,13 @@ class EmbeddingsPage(Page):
         self.info_label.setText(str(error))
         self.points = self.coords = self.similarity = None
         self._draw_projection()
+        self._draw_heatmap()
         if not isinstance(error, DatasetError):
             self.ctx.report_error(error, "Loading the gallery")
 
     def _loaded(self, outcome: tuple) -> None:
         self.points, self.coords, ids, matrix = outcome
+        self.coords_method = self._running_method
         self.similarity = (ids, matrix)
         self._describe()
         self._draw_projection()
@@ -269,7 +284,7 @@ class EmbeddingsPage(Page):
     def _describe(self) -> None:
         points = self.points
         text = (f"{len(points)} templates of {points.identity_count} identities, model {points.model_id}; "
-                f"{self.method_box.currentText()}. Hover a point for its face, click to open the identity.")
+                f"{self.coords_method}. Hover a point for its face, click to open the identity.")
         if points.identities_without_templates:
             text += (f" {points.identities_without_templates} identities have no template of this model "
                      "(activate it from the Trainer to re-embed them).")
@@ -290,7 +305,7 @@ class EmbeddingsPage(Page):
         self.hover_label.hide()
         if self.points is None or self.coords is None:
             return
-        plot.title_label.setText(f"Gallery embeddings ({self.method_box.currentText()})")
+        plot.title_label.setText(f"Gallery embeddings ({self.coords_method})")
         theme = themes.current_theme()
         order = self.identity_order()
         colors = identity_colors(len(order), theme)
