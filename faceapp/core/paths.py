@@ -8,6 +8,7 @@
 | database URL | FACEAPP_DB | sqlite:///<data>/faceapp.db |
 | active embedding model folder | FACEAPP_EMBED_MODEL | <repo>/models/default, else untrained |
 | datasets (tests, benchmarks) | FACEAPP_DATASETS | <repo>/../shared/datasets |
+| pretrained weights / teachers | FACEAPP_TEACHERS_DIR | <data>/teachers, then <repo>/../shared/teachers |
 
 Command-line options override the variables. Nothing is written inside the installed package.
 """
@@ -81,3 +82,15 @@ def default_database_url() -> str:
     if url:
         return url
     return f"sqlite:///{data_dir() / 'faceapp.db'}"
+
+
+def teachers_dirs() -> list[Path]:
+    """Folders searched for pretrained starting points and teachers, in order: $FACEAPP_TEACHERS_DIR,
+    <data>/teachers, then the shared folder beside the repository (``../shared/teachers``)."""
+    dirs = []
+    env = _env_path("FACEAPP_TEACHERS_DIR")
+    if env is not None:
+        dirs.append(env)
+    dirs.append(data_dir() / "teachers")
+    dirs.append(REPO_DIR.parent / "shared" / "teachers")
+    return dirs

@@ -19,6 +19,7 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step", "constant")
 SAMPLERS = ("auto", "shuffle", "pk")
 AUGMENT_ON = ("auto", "cpu", "device")
+HEAD_INITS = ("auto", "centroids", "random")
 VAL_FORMATS = ("lfw", "cfp")
 VAL_METRICS = ("accuracy", "eer")
 LAYOUTS = ("auto", "folder", "cfp")
@@ -137,6 +138,11 @@ class TrainConfig:
     keep_checkpoints: int = 2        # periodic checkpoints kept (best.pt and last.pt are separate)
     log_every: int = 10              # steps between progress events
     resume: str = ""                 # checkpoint to resume from
+    init: str = ""                   # starting point: a model folder or a pretrained name (faceapp.embedding.pretrained)
+    backbone_lr_mult: float = 1.0    # the backbone's learning rate as a fraction of lr (the loss's head gets lr)
+    freeze_epochs: float = 0.0       # epochs at the start with the backbone frozen (weights and BN statistics)
+    freeze_bn: bool = False          # keep the backbone's BatchNorm statistics fixed for the whole run
+    head_init: str = "auto"          # auto (centroids when starting from weights) | centroids | random
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
@@ -155,6 +161,11 @@ class TrainConfig:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("sampler", self.sampler, SAMPLERS)
         _choice("augment_on", self.augment_on, AUGMENT_ON)
+        _choice("head_init", self.head_init, HEAD_INITS)
+        if self.backbone_lr_mult < 0:
+            raise DatasetError(f"training setting backbone_lr_mult must be >= 0, got {self.backbone_lr_mult}")
+        if self.freeze_epochs < 0:
+            raise DatasetError(f"training setting freeze_epochs must be >= 0, got {self.freeze_epochs}")
         _choice("validation.format", self.validation.format, VAL_FORMATS)
         _choice("validation.metric", self.validation.metric, VAL_METRICS)
         for spec in self.data:

@@ -26,11 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from faceapp.core.errors import CancelledError, DatasetError, ExitCode, FaceAppError, InputFileError, NotFoundError
+from faceapp.core.errors import (CancelledError, DatasetError, ExitCode, FaceAppError, IncompatibleError, InputFileError,
+                                 NotFoundError)
 from faceapp.core.paths import REPO_DIR, data_dir, user_models_dir
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
 from faceapp.embedding.embedder import resolve_device
 from faceapp.embedding.model_folder import ModelConfig, build_backbone, normalize_bgr, read_card, save_model
+from faceapp.embedding.pretrained import StartingPoint, resolve_start, start_architecture
 from faceapp.evaluation.protocols import PairProtocol, read_protocol
 from faceapp.evaluation.verification import VerificationReport, pair_scores, verification_report
 from faceapp.nn.backbones import BACKBONES
@@ -42,6 +44,7 @@ from faceapp.training.config import TrainConfig
 from faceapp.training.data import LabelledCrops, assemble, holdout_pairs, holdout_split
 from faceapp.training.datasets import DatasetListing, scan_dataset
 from faceapp.training.evaluate import crops_to_tensor, embed_aligned, make_embed_fn, protocol_items, score_protocol
+from faceapp.training.finetune import class_centroids, init_head_from_centroids, set_batchnorm_eval
 from faceapp.training.samplers import make_sampler
 from faceapp.training.torch_augment import TorchAugmenter
 
@@ -109,14 +112,20 @@ def lr_factor(config: TrainConfig, step: int, total_steps: int, steps_per_epoch:
     return config.step_gamma ** passed
 
 
-def _optimizer(config: TrainConfig, modules: list[nn.Module]) -> torch.optim.Optimizer:
-    """Weight decay on weight matrices and kernels only (not on biases, BN, PReLU or scalars)."""
-    decay, no_decay = [], []
-    for module in modules:
+def _optimizer(config: TrainConfig, modules: list[tuple[nn.Module, float]]) -> torch.optim.Optimizer:
+    """Weight decay on weight matrices and kernels only (not on biases, BN, PReLU or scalars).
+
+    ``modules`` pairs each module with its learning-rate multiplier (``lr_mult`` of its groups: the backbone
+    gets ``backbone_lr_mult`` when fine-tuning, the loss's head 1); ``train_step`` applies it every step.
+    """
+    groups = []
+    for module, mult in modules:
+        decay, no_decay = [], []
         for p in module.parameters():
             if p.requires_grad:
                 (decay if p.ndim > 1 else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        groups += [{"params": decay, "weight_decay": config.weight_decay, "lr_mult": mult},
+                   {"params": no_decay, "weight_decay": 0.0, "lr_mult": mult}]
     groups = [g for g in groups if g["params"]]
     if config.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=config.lr)
@@ -171,6 +180,10 @@ class _Run:
             raise NotFoundError(f"unknown backbone {c.backbone!r}; known backbones: {', '.join(BACKBONES.names())}")
         if c.resume and not Path(c.resume).is_file():
             raise InputFileError(f"checkpoint {c.resume} does not exist", path=c.resume)
+        self.start_point: StartingPoint | None = None
+        if c.init:
+            check_start_fits(c)
+            self.start_point = resolve_start(c.init)      # file found, SHA-256 checked, weights read: before any work
         v = c.validation
         self.protocol = (read_protocol(v.format, v.pairs, v.root or None, cfp_protocol=v.protocol, folds=v.folds or None)
                          if v.pairs else None)
@@ -220,9 +233,15 @@ class _Run:
     def build(self) -> None:
         c = self.config
         torch.manual_seed(c.seed)
-        self.model_config = ModelConfig(name=c.name, backbone=c.backbone, embedding_dim=c.embedding_dim,
-                                        input_size=c.input_size, backbone_kwargs=dict(c.backbone_params))
-        self.net = build_backbone(self.model_config, source="training config").to(self.device)
+        self.start: StartingPoint | None = None
+        if c.init:
+            self.start = getattr(self, "start_point", None) or resolve_start(c.init)
+            self.model_config = ModelConfig(**{**vars(self.start.config), "name": c.name})
+            self.net = self.start.build().to(self.device)
+        else:
+            self.model_config = ModelConfig(name=c.name, backbone=c.backbone, embedding_dim=c.embedding_dim,
+                                            input_size=c.input_size, backbone_kwargs=dict(c.backbone_params))
+            self.net = build_backbone(self.model_config, source="training config").to(self.device)
         self.memory_format = torch.channels_last if c.channels_last else torch.contiguous_format
         self.net = self.net.to(memory_format=self.memory_format)
         if hasattr(self.net, "prefer_channels_last"):        # else the backbone's own CPU layout would override it
@@ -235,7 +254,7 @@ class _Run:
         self.steps_per_epoch = len(self.sampler)
         total = c.epochs * self.steps_per_epoch
         self.total_steps = min(total, c.max_steps) if c.max_steps > 0 else total
-        self.optimizer = _optimizer(c, [self.net, self.loss])
+        self.optimizer = _optimizer(c, [(self.net, c.backbone_lr_mult), (self.loss, 1.0)])
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.augment = Augmenter(c.augment)
         on_device = c.augment_on == "device" or (c.augment_on == "auto" and self.device.startswith("cuda"))
@@ -295,13 +314,18 @@ class _Run:
         x = x.contiguous(memory_format=self.memory_format)
         y = torch.from_numpy(self.train_data.labels[idx]).to(self.device)
         lr = c.lr * lr_factor(c, self.step, self.total_steps, self.steps_per_epoch)
+        frozen = self.backbone_frozen()
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_mult", 1.0)
         self.loss.on_step(self.step)
-        self.net.train()
+        self.net.train(not frozen)
+        if c.freeze_bn and not frozen:
+            set_batchnorm_eval(self.net)
         self.loss.train()
-        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=self.amp):
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=self.amp), torch.set_grad_enabled(not frozen):
             emb = self.net(x)
+        if frozen:          # head-only epochs: no backward through the backbone (its weights and BN stats stay)
+            emb = emb.detach()
         value = self.loss(emb, y)
         if not torch.isfinite(value):
             raise TrainingDivergedError(f"the loss became {value.item()} at step {self.step} (epoch {self.epoch + 1}): "
@@ -320,6 +344,26 @@ class _Run:
             with torch.no_grad():
                 out["train_acc"] = float((logits(emb.detach()).argmax(1) == y).float().mean().item())
         return out
+
+    def backbone_frozen(self) -> bool:
+        """True during the first ``freeze_epochs`` epochs: only the loss's parameters (the head) train."""
+        return self.step < int(round(self.config.freeze_epochs * self.steps_per_epoch))
+
+    def init_head(self) -> Job[None]:
+        """Start the classifier head at the class centroids of the starting network's embeddings (``head_init``)."""
+        c = self.config
+        wanted = c.head_init == "centroids" or (c.head_init == "auto" and self.start is not None)
+        if not wanted or not (hasattr(self.loss, "head") or hasattr(self.loss, "centers")):
+            self.head_init_done = "random"
+            return
+        self.net.eval()
+        embed = make_embed_fn(self.net, self.model_config, self.device, flip_tta=False)
+        centroids = yield from class_centroids(embed, self.train_data.table.crops, self.train_data.labels,
+                                               self.train_data.num_classes, batch_size=c.validation.batch_size,
+                                               cancel=self.cancel)
+        self.head_init_done = "centroids" if init_head_from_centroids(self.loss, centroids) else "random"
+        self.net.train()
+        yield Progress("prepare", message=f"classifier head initialised from {self.train_data.num_classes} class centroids")
 
     def _device_batch(self, idx: np.ndarray) -> torch.Tensor:
         """The batch augmented where it trains (``augment_on``): uint8 crops to the device, TorchAugmenter with
@@ -393,8 +437,11 @@ def _train(run: _Run) -> Job[TrainResult]:
     c = run.config
     yield from run.prepare_data()
     run.build()
+    run.head_init_done = "random"
     if c.resume:
         run.resume(c.resume)
+    else:
+        yield from run.init_head()
     run.run_dir.mkdir(parents=True, exist_ok=True)
     (run.run_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
     yield Progress("prepare", message=(
@@ -469,6 +516,35 @@ def _train(run: _Run) -> Job[TrainResult]:
     return result
 
 
+def check_start_fits(config: TrainConfig) -> None:
+    """Refuse, before any alignment or training, a starting point whose network is not the configured one."""
+    arch = start_architecture(config.init)
+    wanted = (config.backbone, config.embedding_dim, config.input_size)
+    found = (arch.backbone, arch.embedding_dim, arch.input_size)
+    if wanted != found:
+        raise IncompatibleError(
+            f"starting point {config.init}: a {arch.backbone} network with {arch.embedding_dim}-d output at "
+            f"{arch.input_size}x{arch.input_size}; the run is set to {config.backbone}, {config.embedding_dim}-d, "
+            f"{config.input_size}x{config.input_size}. Use --backbone {arch.backbone} --embedding-dim "
+            f"{arch.embedding_dim} --input-size {arch.input_size} (or leave them unset with --init)", path=config.init)
+
+
+def lineage_card(run: "_Run") -> dict[str, Any]:
+    """The card's lineage: starting weights, teacher, the data trained on, and what follows for benchmarks."""
+    start = run.start.lineage if getattr(run, "start", None) is not None else None
+    teacher = getattr(run, "teacher_lineage", None)
+    ms1m = bool((start or {}).get("ms1m_ancestry") or (teacher or {}).get("ms1m_ancestry"))
+    names = ", ".join(d["name"] for d in run.data_card)
+    if ms1m:
+        caveat = ("MS-Celeb-1M is in this model's ancestry (starting weights or teacher): it shares people with "
+                  "celebrity-photo benchmarks (LFW, CFP, CelebA), so accuracy on them is not a clean held-out number.")
+    else:
+        caveat = (f"No MS-Celeb-1M weights in its lineage; trained on {names}: only people outside that data are a "
+                  "clean test.")
+    return {"start": start, "teacher": teacher, "data": [d["name"] for d in run.data_card], "ms1m_ancestry": ms1m,
+            "benchmark_caveat": caveat}
+
+
 def _append(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
@@ -502,8 +578,11 @@ def _export(run: _Run, epochs: int) -> Job[TrainResult]:
                      "schedule": c.schedule, "warmup_epochs": c.warmup_epochs, "grad_clip": c.grad_clip,
                      "amp": run.amp, "channels_last": c.channels_last, "seed": c.seed,
                      "augment_on": "device" if run.device_augment is not None else "cpu",
-                     "threads": torch.get_num_threads(), "augment": c.to_dict()["augment"]},
+                     "threads": torch.get_num_threads(), "augment": c.to_dict()["augment"],
+                     "init": c.init or None, "backbone_lr_mult": c.backbone_lr_mult, "freeze_epochs": c.freeze_epochs,
+                     "freeze_bn": c.freeze_bn, "head_init": getattr(run, "head_init_done", "random")},
         "metrics": metrics,
+        "lineage": lineage_card(run),
         "best_checkpoint": best,
         "train_time_s": round(run.train_time, 1),
         "images_per_s": round(rate, 1),

@@ -9,7 +9,7 @@ from torch import nn
 from faceapp.core.errors import IncompatibleError, NotFoundError
 from faceapp.nn.backbones import BACKBONES, create_backbone, fuse_for_inference, list_backbones, prepare_for_inference
 
-ALL = ["iresnet18", "mobilefacenet", "resnet9", "tiny"]
+ALL = ["iresnet18", "mobilefacenet", "mobilefacenet_relu6", "resnet9", "tiny"]
 
 
 def _randomise_bn(net: nn.Module, seed: int = 0) -> nn.Module:
@@ -77,7 +77,7 @@ def test_unsupported_input_size_is_a_clear_error(name: str) -> None:
 
 
 def test_unknown_backbone_lists_known_names() -> None:
-    with pytest.raises(NotFoundError, match="known backbones: iresnet18, mobilefacenet, resnet9, tiny"):
+    with pytest.raises(NotFoundError, match="known backbones: iresnet18, mobilefacenet, mobilefacenet_relu6, resnet9, tiny"):
         create_backbone("resnet1000")
 
 

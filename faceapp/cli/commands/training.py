@@ -111,7 +111,8 @@ _SCALARS = [
     ("momentum", "momentum"), ("weight_decay", "weight_decay"), ("schedule", "schedule"),
     ("warmup_epochs", "warmup_epochs"), ("grad_clip", "grad_clip"), ("device", "device"), ("seed", "seed"),
     ("threads", "threads"), ("checkpoint_every", "checkpoint_every"), ("log_every", "log_every"),
-    ("resume", "resume"), ("augment_on", "augment_on"),
+    ("resume", "resume"), ("augment_on", "augment_on"), ("init", "init"), ("backbone_lr_mult", "backbone_lr_mult"),
+    ("freeze_epochs", "freeze_epochs"), ("head_init", "head_init"),
 ]
 
 
@@ -134,6 +135,10 @@ def build_config(args: argparse.Namespace) -> Any:
     if args.backbone_param:
         config.backbone_params = {**config.backbone_params,
                                   **{k: literal_value(v) for k, v in split_kv(args.backbone_param, "--backbone-param").items()}}
+    if getattr(args, "freeze_bn", False):
+        config.freeze_bn = True
+    if config.init and getattr(args, "init", None):
+        _architecture_from_start(config, args)
     if args.no_amp:
         config.amp = False
     if args.no_channels_last:
@@ -157,6 +162,21 @@ def build_config(args: argparse.Namespace) -> Any:
     if getattr(args, "flip_tta", False):
         v.flip_tta = True
     return config.validate()
+
+
+def _architecture_from_start(config: Any, args: argparse.Namespace) -> None:
+    """With ``--init``, the backbone, embedding size and input size the options leave unset come from the
+    starting point (a mismatch the user asked for is refused later, before any work, by the trainer)."""
+    from faceapp.embedding.pretrained import start_architecture
+
+    arch = start_architecture(config.init)
+    if args.backbone is None:
+        config.backbone = arch.backbone
+        config.backbone_params = dict(arch.backbone_kwargs)
+    if args.embedding_dim is None:
+        config.embedding_dim = arch.embedding_dim
+    if args.input_size is None:
+        config.input_size = arch.input_size
 
 
 # --------------------------------------------------------------------------------------------- train
@@ -224,7 +244,15 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", action="append", metavar="DIR[::key=value...]",
                    help="dataset folder (repeatable): <identity>/<images> or the CFP layout; options "
                         "name=, layout=auto|folder|cfp, identities=001-400, exclude=NAMES|@FILE, include_profile=, pad=, max_per_identity=")
-    p.add_argument("--backbone", help="backbone name (mobilefacenet, resnet9, iresnet18, tiny)")
+    p.add_argument("--backbone", help="backbone name (mobilefacenet, mobilefacenet_relu6, resnet9, iresnet18, tiny)")
+    p.add_argument("--init", metavar="FROM", help="start from a model folder or a pretrained source "
+                   "(mobilefacenet_ms1m); sets the backbone unless --backbone is given")
+    p.add_argument("--backbone-lr-mult", type=float, metavar="F",
+                   help="backbone learning rate as a fraction of --lr (fine-tuning: e.g. 0.1; the head gets --lr)")
+    p.add_argument("--freeze-epochs", type=float, metavar="E", help="head-only epochs at the start (backbone frozen)")
+    p.add_argument("--freeze-bn", action="store_true", help="keep the backbone's BatchNorm statistics fixed")
+    p.add_argument("--head-init", choices=["auto", "centroids", "random"],
+                   help="classifier head start (auto: class centroids when starting from weights)")
     p.add_argument("--backbone-param", action="append", metavar="K=V", help="backbone option, e.g. width=0.5")
     p.add_argument("--embedding-dim", type=int)
     p.add_argument("--input-size", type=int, help="network input side (crops are 112)")

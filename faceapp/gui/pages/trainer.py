@@ -25,7 +25,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QStandardItemModel
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
+    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
     QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget,
 )
 
@@ -75,12 +75,23 @@ def load_catalog() -> dict[str, Any]:
 
     import torch
 
+    from faceapp.core.paths import bundled_models_dir
+    from faceapp.embedding.pretrained import list_pretrained, start_architecture
     from faceapp.nn.backbones import list_backbones
     from faceapp.nn.losses import describe_losses
     from faceapp.training.config import AugmentConfig
 
+    starts: dict[str, dict[str, Any]] = {}
+    candidates = list(list_pretrained()) + sorted(str(p) for p in bundled_models_dir().glob("*") if (p / "config.json").is_file())
+    for spec in candidates:
+        try:
+            arch = start_architecture(spec)
+        except Exception:  # noqa: BLE001 - a broken folder is simply not offered
+            continue
+        starts[spec] = {"backbone": arch.backbone, "embedding_dim": arch.embedding_dim, "input_size": arch.input_size,
+                        "summary": list_pretrained().get(spec, f"model folder {spec}")}
     return {"losses": describe_losses(), "backbones": list_backbones(), "cuda": bool(torch.cuda.is_available()),
-            "augment": asdict(AugmentConfig())}
+            "augment": asdict(AugmentConfig()), "starts": starts}
 
 
 def card_text(card: dict[str, Any], model_dir: Path | None = None) -> str:
@@ -132,6 +143,7 @@ class TrainerPage(Page):
     def _catalogued(self, catalog: dict[str, Any]) -> None:
         self.losses = {d["name"]: d for d in catalog["losses"]}
         self.backbones = catalog["backbones"]
+        self.starts = catalog.get("starts", {})
         self.cuda = catalog["cuda"]
         self.augment_defaults = catalog["augment"]
         waiting = getattr(self, "_waiting", None)
@@ -233,6 +245,16 @@ class TrainerPage(Page):
     def _model_group(self) -> QGroupBox:
         box = QGroupBox("Network")
         layout = QFormLayout(box)
+        self.start_box = QComboBox()
+        self.start_box.addItem("random initialisation", "")
+        self.start_box.setItemData(0, "Train from scratch", Qt.ItemDataRole.ToolTipRole)
+        for spec, info in self.starts.items():
+            self.start_box.addItem(spec, spec)
+            self.start_box.setItemData(self.start_box.count() - 1, info["summary"], Qt.ItemDataRole.ToolTipRole)
+        self.start_box.setToolTip("Start from pretrained weights or a model folder (fine-tuning); the network "
+                                  "settings then follow the starting point")
+        self.start_box.currentIndexChanged.connect(self._start_changed)
+        layout.addRow("Start from", self.start_box)
         self.backbone_box = QComboBox()
         for name, text in self.backbones.items():
             self.backbone_box.addItem(name)
@@ -243,7 +265,35 @@ class TrainerPage(Page):
         layout.addRow("Embedding size", self.embedding_dim)
         self.input_size = int_box(112, 32, 224, tooltip="Network input side; the aligned 112x112 crops are resized")
         layout.addRow("Input size", self.input_size)
+        self.backbone_lr_mult = float_box(1.0, 0.0, 10.0, decimals=3, step=0.05,
+                                          tooltip="Backbone learning rate as a fraction of the learning rate (the loss's "
+                                                  "head gets the full rate); 0.1 is usual when fine-tuning")
+        layout.addRow("Backbone LR x", self.backbone_lr_mult)
+        self.freeze_epochs = float_box(0.0, 0.0, 1000.0, decimals=2, step=0.5,
+                                       tooltip="Epochs at the start that train the head only (backbone frozen)")
+        layout.addRow("Head-only epochs", self.freeze_epochs)
+        self.freeze_bn = QCheckBox("Freeze BatchNorm statistics")
+        self.freeze_bn.setToolTip("Keep the backbone's BatchNorm running statistics fixed (small batches, fine-tuning)")
+        layout.addRow("", self.freeze_bn)
+        self.head_init_box = QComboBox()
+        self.head_init_box.addItems(["auto", "centroids", "random"])
+        self.head_init_box.setToolTip("Classifier head start: class centroids of the starting network's embeddings "
+                                      "(auto: when starting from weights) or random")
+        layout.addRow("Head init", self.head_init_box)
         return box
+
+    def _start_changed(self) -> None:
+        """A starting point fixes the architecture: show it and lock the network fields."""
+        spec = self.start_box.currentData() or ""
+        info = self.starts.get(spec)
+        for widget in (self.backbone_box, self.embedding_dim, self.input_size):
+            widget.setEnabled(info is None)
+        if info is not None:
+            self.backbone_box.setCurrentText(info["backbone"])
+            self.embedding_dim.setValue(info["embedding_dim"])
+            self.input_size.setValue(info["input_size"])
+            if self.backbone_lr_mult.value() == 1.0:
+                self.backbone_lr_mult.setValue(0.1)
 
     def _loss_group(self) -> QGroupBox:
         box = QGroupBox("Loss")
@@ -484,7 +534,9 @@ class TrainerPage(Page):
             optimizer=self.optimizer_box.currentText(), lr=self.lr.value(), schedule=self.schedule_box.currentText(),
             warmup_epochs=self.warmup.value(), device=self.device_box.currentText(), threads=self.threads.value(),
             log_every=self.log_every.value(), resume=str(resume) if resume else "", augment=augment,
-            validation=validation)
+            validation=validation, init=self.start_box.currentData() or "",
+            backbone_lr_mult=self.backbone_lr_mult.value(), freeze_epochs=self.freeze_epochs.value(),
+            freeze_bn=self.freeze_bn.isChecked(), head_init=self.head_init_box.currentText())
         return config.validate()
 
     # ================================================================ runs

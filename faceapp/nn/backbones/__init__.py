@@ -12,7 +12,7 @@ from faceapp.nn.backbones.registry import (BACKBONES, check_input_size, create_b
                                            resolved_kwargs)
 
 # Importing the modules registers their backbones.
-from faceapp.nn.backbones import iresnet, mobilefacenet, tiny  # noqa: E402,F401  isort: skip
+from faceapp.nn.backbones import iresnet, mobilefacenet, mobilefacenet_relu6, tiny  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "BACKBONES", "Backbone", "ConvBN", "LinearBN", "check_input_size", "create_backbone", "fuse_for_inference",
