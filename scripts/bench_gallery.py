@@ -2,7 +2,8 @@
 
     python scripts/bench_gallery.py [--scales 1k,10k,100k,1m] [--dim 128] [--repeat 50] [--no-enroll] [--json]
 
-The same functions back the ``identify-*`` and ``enroll-throughput`` stages of ``faceapp bench``.
+The same functions (``faceapp.bench.gallery``) back the ``identify-*`` and ``enroll-throughput`` stages of
+``faceapp bench``.
 Identification uses synthetic random unit vectors (5 templates per identity); enrolment uses real AT&T
 photos through the whole path (read, detect, align, gate, embed with the active model, one transaction).
 """
@@ -15,7 +16,7 @@ import os
 import sys
 
 from faceapp.core.paths import datasets_dir
-from faceapp.matching.bench import SCALES, time_identify
+from faceapp.bench.gallery import SCALES, enroll_throughput, time_identify
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
                   f"({r['templates']:,} x {r['dim']} float32, {r['matrix_mb']} MB, {r['product']})", flush=True)
     if not args.no_enroll:
         from faceapp.embedding import Embedder
-        from faceapp.services.gallery_bench import enroll_throughput
         from faceapp.vision.pipeline import FacePipeline
 
         with FacePipeline("image") as pipeline:

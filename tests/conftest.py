@@ -16,6 +16,10 @@ SHARED = REPO.parent / "shared"
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("FACEAPP_MODEL_DIR", str(SHARED / "models"))
 os.environ.setdefault("FACEAPP_DATASETS", str(SHARED / "datasets"))
+for _name in ("FACEAPP_MODEL_DIR", "FACEAPP_DATASETS"):
+    # the README passes FACEAPP_MODEL_DIR=../shared/models: made absolute once, so links, copies, other working
+    # directories and subprocesses all see the same folder as the test that started them
+    os.environ[_name] = str(Path(os.environ[_name]).expanduser().resolve())
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,15 +36,18 @@ def _isolated_user_state(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def datasets() -> Path:
     """The bundled datasets root; fails (not skips) when absent."""
-    root = Path(os.environ["FACEAPP_DATASETS"])
+    root = Path(os.environ["FACEAPP_DATASETS"]).expanduser().resolve()
     assert (root / "att_faces").is_dir(), f"datasets not found at {root}: set FACEAPP_DATASETS"
     return root
 
 
 @pytest.fixture(scope="session")
 def mediapipe_models() -> Path:
-    """Folder holding face_landmarker.task and face_detection_short_range.tflite."""
-    root = Path(os.environ["FACEAPP_MODEL_DIR"])
+    """Folder holding face_landmarker.task and face_detection_short_range.tflite, as an absolute path.
+
+    The README runs the tests with a relative ``FACEAPP_MODEL_DIR=../shared/models``: resolved here, so a
+    test may link or copy from it, or change the working directory, without the path going stale."""
+    root = Path(os.environ["FACEAPP_MODEL_DIR"]).expanduser().resolve()
     assert (root / "face_landmarker.task").is_file(), f"MediaPipe models not found in {root}: set FACEAPP_MODEL_DIR"
     return root
 

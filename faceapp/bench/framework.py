@@ -13,10 +13,8 @@ adding a module (e.g. ``stages_identify.py``) without touching the runner or the
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
-import pkgutil
 import platform
 import statistics
 import tempfile
@@ -27,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 from faceapp.core.errors import FaceAppError
 from faceapp.core.progress import CancelToken, Job, Progress
-from faceapp.core.registry import Registry
+from faceapp.core.registry import Registry, import_submodules
 
 
 class StageSkipped(Exception):
@@ -123,11 +121,7 @@ def bench_stage(name: str, *, summary: str | None = None, order: float = 100.0,
 
 def load_stage_modules() -> None:
     """Import every ``faceapp.bench.stages_*`` module (each registers its stages once)."""
-    import faceapp.bench as package
-
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name.startswith("stages_"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
+    import_submodules("faceapp.bench", prefix="stages_")
 
 
 def stage_names(*, only_default: bool = False) -> list[str]:
@@ -187,17 +181,19 @@ def _percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def time_calls(call: Callable[[], Any], repeat: int, warmup: int, max_seconds: float | None = None) -> list[float]:
+def time_calls(call: Callable[[], Any], repeat: int, warmup: int, max_seconds: float | None = None,
+               clock: Callable[[], float] = time.perf_counter) -> list[float]:
     """Milliseconds of ``repeat`` calls after ``warmup`` untimed ones; with ``max_seconds``, stops early
-    once that much time went into the timed calls and at least 3 were made (slow stages, loaded machines)."""
+    once that much time went into the timed calls and at least 3 were made (slow stages, loaded machines).
+    ``clock`` (seconds) is injectable so tests count simulated time instead of reading the wall clock."""
     for _ in range(warmup):
         call()
     times: list[float] = []
     spent = 0.0
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = clock()
         call()
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         times.append(elapsed * 1000.0)
         spent += elapsed
         if max_seconds is not None and spent > max_seconds and len(times) >= 3:
@@ -245,12 +241,13 @@ def environment() -> dict[str, Any]:
 def run_bench(names: Sequence[str] | None = None, *, repeat: int = 50, warmup: int = 5,
               cancel: CancelToken | None = None, context: BenchContext | None = None,
               options: dict[str, Any] | None = None, max_seconds: float | None = 20.0,
-              rounds: int = 1) -> Job[BenchReport]:
+              rounds: int = 1, clock: Callable[[], float] = time.perf_counter) -> Job[BenchReport]:
     """Time the named stages (default: every default stage) in report order; yields Progress per stage.
 
     ``max_seconds`` caps the timed calls of one round of a stage (``StageResult.repeat`` says how many
     ran). With ``rounds`` > 1 each stage is timed that many times and the round with the lowest median
     is reported: on a machine shared with other jobs that is the closest to the stage's own cost.
+    ``clock`` times the calls (``time.perf_counter``; tests inject a simulated one).
     A stage that fails with a FaceAppError or StageSkipped is reported as such; the others still run.
     """
     if repeat < 1 or warmup < 0 or rounds < 1:
@@ -274,7 +271,8 @@ def run_bench(names: Sequence[str] | None = None, *, repeat: int = 50, warmup: i
                 best: StageResult | None = None
                 for round_number in range(rounds):
                     cancel.raise_if_cancelled("benchmark")
-                    calls = time_calls(timed.call, repeat, warmup if round_number == 0 else 0, max_seconds)  # warm once
+                    warm = warmup if round_number == 0 else 0                 # warm up once, not every round
+                    calls = time_calls(timed.call, repeat, warm, max_seconds, clock)
                     result = summarise(name, entry.summary, timed, calls)
                     if best is None or (result.median_ms or 0.0) < (best.median_ms or 0.0):
                         best = result

@@ -19,7 +19,7 @@ import numpy as np
 from faceapp.bench.framework import BenchContext, Target, Timed, bench_stage
 from faceapp.core.errors import DatasetError
 from faceapp.core.paths import datasets_dir
-from faceapp.matching.bench import SCALES, synthetic_index
+from faceapp.bench.gallery import SCALES, synthetic_index
 
 DIM = 128
 IDENTIFY_TARGET = Target(max_ms=10.0)     # at 100k templates

@@ -4,14 +4,13 @@ errors to exit codes."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
-import pkgutil
 import sys
 from typing import Sequence
 
 from faceapp import __version__
 from faceapp.core.errors import ExitCode, FaceAppError
+from faceapp.core.registry import import_submodules
 
 EPILOG = "exit codes:\n" + "\n".join(
     f"  {code.value:>3}  {code.name.lower().replace('_', ' ')}" for code in ExitCode
@@ -30,10 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"faceapp {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    import faceapp.cli.commands as commands
-
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+    for module in import_submodules("faceapp.cli.commands"):
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)

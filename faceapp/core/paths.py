@@ -6,16 +6,23 @@
 | user data (db, models, settings) | FACEAPP_DATA_DIR | platformdirs user data dir |
 | caches (alignment cache) | FACEAPP_CACHE_DIR | platformdirs user cache dir |
 | database URL | FACEAPP_DB | sqlite:///<data>/faceapp.db |
-| active embedding model folder | FACEAPP_EMBED_MODEL | <repo>/models/default, else untrained |
+| active embedding model folder | FACEAPP_EMBED_MODEL | <shipped models>/default, else untrained |
 | datasets (tests, benchmarks) | FACEAPP_DATASETS | <repo>/../shared/datasets |
 | pretrained weights / teachers | FACEAPP_TEACHERS_DIR | <data>/teachers, then <repo>/../shared/teachers |
 
 Command-line options override the variables. Nothing is written inside the installed package.
+
+What the app ships that is not code lives in the repository's top-level ``models/`` (embedding models) and
+``resources/`` (icons, desktop entry, stylesheet additions, default settings, about text). A wheel carries
+them inside the package as ``faceapp/models`` and ``faceapp/resources`` (the build step in ``setup.py``);
+``shipped_dir`` finds them there through ``importlib.resources``, and in the repository (an editable
+install or a source checkout) at the top level.
 """
 
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 APP_NAME = "FaceApp"
@@ -59,9 +66,25 @@ def mediapipe_model_dirs() -> list[Path]:
     return dirs
 
 
+def shipped_dir(name: str) -> Path:
+    """The shipped folder ``name`` (``"models"`` or ``"resources"``): ``faceapp/<name>`` inside an installed
+    wheel, found through ``importlib.resources``; else the repository's top-level ``<name>/``."""
+    packaged = files("faceapp") / name
+    if packaged.is_dir():
+        return Path(str(packaged))            # a package installed as files (wheels are never run zipped here)
+    return REPO_DIR / name
+
+
 def bundled_models_dir() -> Path:
-    """The repository's ``models/`` folder holding the shipped embedding models."""
-    return REPO_DIR / "models"
+    """The shipped embedding models (``models/default``, ...): inside the installed package, else the
+    repository's ``models/``."""
+    return shipped_dir("models")
+
+
+def resources_dir() -> Path:
+    """The shipped resources (icons, ``faceapp.desktop``, ``style.qss``, ``default_settings.json``,
+    ``about.md``): inside the installed package, else the repository's ``resources/``."""
+    return shipped_dir("resources")
 
 
 def user_models_dir() -> Path:

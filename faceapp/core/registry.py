@@ -1,12 +1,17 @@
 """Name -> factory registries (like timm's ``register_model``) for backbones, losses, miners, sources.
 
 A registry fills the CLI's ``choices`` and the GUI's combo boxes via ``names()`` and ``describe()``.
+``import_submodules`` is the one discovery-by-import helper: the CLI's commands, the bench's stages and the
+GUI's pages register themselves when their package's modules are imported.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -70,3 +75,26 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def import_submodules(package: str | ModuleType, *, prefix: str = "",
+                      on_error: Callable[[str, Exception], None] | None = None) -> list[ModuleType]:
+    """Import the modules of ``package`` whose names start with ``prefix``, in name order, so the
+    registration decorators in them run; returns the modules imported.
+
+    A module that fails to import raises, unless ``on_error(module_name, error)`` is given: then it is
+    called and the module skipped (the GUI logs a broken page and keeps the others).
+    """
+    pkg = importlib.import_module(package) if isinstance(package, str) else package
+    modules = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if not info.name.startswith(prefix):
+            continue
+        name = f"{pkg.__name__}.{info.name}"
+        try:
+            modules.append(importlib.import_module(name))
+        except Exception as error:
+            if on_error is None:
+                raise
+            on_error(name, error)
+    return modules

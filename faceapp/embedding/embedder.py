@@ -53,7 +53,8 @@ def resolve_device(device: str | None = "auto") -> str:
 
 
 def default_model_dir() -> Path | None:
-    """$FACEAPP_EMBED_MODEL (must be a model folder), else <repo>/models/default if it holds a config.json, else None."""
+    """$FACEAPP_EMBED_MODEL (must be a model folder), else the shipped ``models/default`` (inside the installed
+    package, or the repository's; ``faceapp.core.paths.bundled_models_dir``) if it holds a config.json, else None."""
     env = os.environ.get(ENV_MODEL, "").strip()
     if env:
         return Path(env).expanduser()

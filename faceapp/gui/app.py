@@ -52,6 +52,10 @@ def create_window(args: argparse.Namespace, *, load: bool = True):  # noqa: ANN2
     app.setApplicationName("FaceApp")
     app.setOrganizationName("FaceApp")
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName("faceapp")   # matches resources/faceapp.desktop (Wayland finds the icon through it)
+    from faceapp.gui.resources import app_icon
+
+    app.setWindowIcon(app_icon())
     theme = args.theme or read_setting("theme", "dark", str)
     if theme not in themes.THEMES:
         theme = "dark"
@@ -73,6 +77,10 @@ def create_window(args: argparse.Namespace, *, load: bool = True):  # noqa: ANN2
     if forgotten:
         window.show_message("warning", f"The model activated last time ({forgotten}) is no longer there; "
                                        "the default model is used.")
+    elif model is not None and args.model is None:      # remembered, not chosen on the command line
+        window.show_message("info", f"Using the model activated last time: {model} (--model chooses another; "
+                                    "the Live tab warns when its thresholds or templates are missing).",
+                            persistent=True)
     return window
 
 

@@ -20,7 +20,8 @@ from faceapp.gui import theme as themes
 from faceapp.gui.context import AppContext
 from faceapp.gui.errors import BannerArea, describe_error
 from faceapp.gui.pages import Page, discover_pages, registered_pages
-from faceapp.gui.settings import app_settings, write_setting
+from faceapp.gui.resources import about_markdown, app_icon
+from faceapp.gui.settings import app_settings, read_setting, write_setting
 from faceapp.gui.workers import shutdown_workers
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.ctx = ctx
         self.setWindowTitle("FaceApp")
+        self.setWindowIcon(app_icon())
         self.setMinimumSize(QSize(960, 620))
         self._pages: dict[str, Page] = {}
         self._current: str | None = None
@@ -277,10 +279,14 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
+    def about_text(self) -> str:
+        """Help > About: ``resources/about.md`` (what FaceApp is; the licences of the code, models, libraries)."""
+        return about_markdown(__version__)
+
     def _show_about(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, "About FaceApp",
-                          f"FaceApp {__version__}\nFace verification workstation: MediaPipe alignment, "
-                          "PyTorch embeddings, SQLite gallery.", parent=self)
+        box = QMessageBox(QMessageBox.Icon.Information, "About FaceApp", self.about_text(), parent=self)
+        box.setTextFormat(Qt.TextFormat.MarkdownText)
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
@@ -291,7 +297,7 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1280, 820)
+            self.resize(read_setting("window/width", 1280, int), read_setting("window/height", 820, int))
         state = settings.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)

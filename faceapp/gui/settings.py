@@ -1,4 +1,5 @@
-"""Remembered GUI state (window geometry, theme, last source, page, splitter sizes) in an INI file.
+"""Remembered GUI state (window geometry, theme, last source, page, splitter sizes) in an INI file, over
+the shipped defaults of ``resources/default_settings.json``.
 
 The file lives in the FaceApp data directory (``$FACEAPP_DATA_DIR/gui.ini``), not in the platform's
 registry, so tests and portable installs stay isolated and the file can be inspected or deleted.
@@ -26,8 +27,13 @@ def app_settings() -> QSettings:
 
 
 def read_setting(key: str, default: Any, kind: type | None = None) -> Any:
-    """Read ``key``, converted to ``kind`` (default: the type of ``default``); ``default`` on bad values."""
+    """Read ``key``, converted to ``kind`` (default: the type of ``default``). A key gui.ini does not hold
+    yet takes the shipped default (``resources/default_settings.json``), else ``default``; ``default`` on
+    bad values."""
+    from faceapp.gui.resources import default_settings
+
     kind = kind or (type(default) if default is not None else None)
+    default = default_settings().get(key, default)
     value = app_settings().value(key, default)
     if value is None or kind is None:
         return value

@@ -1,4 +1,5 @@
-"""Dark (default) and light themes: the qdarkstyle stylesheet plus the colours plots and overlays use.
+"""Dark (default) and light themes: the qdarkstyle stylesheet plus FaceApp's additions
+(``resources/style.qss``), and the colours plots and overlays use.
 
 Widgets that paint themselves (plots, the video overlay, verdict labels) ask ``current_theme()`` for
 their colours and listen to ``ThemeNotifier.changed`` to repaint when the user switches theme.
@@ -88,28 +89,15 @@ def theme_by_name(name: str) -> Theme:
 
 
 def _stylesheet(theme: Theme) -> str:
+    """qdarkstyle's stylesheet for the theme plus FaceApp's additions (``resources/style.qss``: the look of
+    the roles the rest of the GUI sets through ``setProperty("role", ...)``), in the theme's colours."""
     import qdarkstyle
 
+    from faceapp.gui.resources import style_additions
+
     palette = qdarkstyle.DarkPalette if theme.name == "dark" else qdarkstyle.LightPalette
-    return qdarkstyle.load_stylesheet(qt_api="pyside6", palette=palette) + _EXTRA.format(t=theme)
-
-
-# Roles the rest of the GUI uses through setProperty("role", ...): one place for their look.
-_EXTRA = """
-QLabel[role="verdict-match"] {{ color: white; background: {t.good}; border-radius: 6px; padding: 8px 18px; }}
-QLabel[role="verdict-nomatch"] {{ color: white; background: {t.bad}; border-radius: 6px; padding: 8px 18px; }}
-QLabel[role="verdict-unknown"] {{ color: white; background: {t.unknown}; border-radius: 6px; padding: 8px 18px; }}
-QLabel[role="verdict-idle"] {{ color: {t.text_muted}; background: {t.surface}; border-radius: 6px; padding: 8px 18px; }}
-QLabel[role="muted"] {{ color: {t.text_muted}; }}
-QLabel[role="heading"] {{ font-weight: bold; }}
-QFrame[role="banner-info"] {{ background: {t.surface}; border-left: 4px solid {t.accent}; }}
-QFrame[role="banner-warning"] {{ background: {t.surface}; border-left: 4px solid {t.warn}; }}
-QFrame[role="banner-error"] {{ background: {t.surface}; border-left: 4px solid {t.bad}; }}
-QLabel#banner_text, QLabel#banner_badge {{ background: transparent; border: none; }}
-QLabel[role="status-warn"] {{ color: {t.warn}; font-weight: bold; }}
-QLabel[role="status-bad"] {{ color: {t.bad}; font-weight: bold; }}
-QLabel[role="status-good"] {{ color: {t.good}; }}
-"""
+    colours = {name: value for name, value in vars(theme).items() if isinstance(value, str)}
+    return qdarkstyle.load_stylesheet(qt_api="pyside6", palette=palette) + "\n" + style_additions(colours)
 
 
 def apply_theme(app: QApplication, name: str) -> Theme:

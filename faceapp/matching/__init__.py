@@ -4,8 +4,8 @@ Pure numpy; the services layer keeps an index in sync with the store (``faceapp.
 """
 
 from faceapp.matching.index import GalleryIndex, normalize_rows
-from faceapp.matching.matcher import POLICIES, Matcher, combine
+from faceapp.matching.matcher import POLICIES, Matcher, combine, decide_identify, decide_verify, redecide
 from faceapp.matching.thresholds import Thresholds, from_model_card, resolve_thresholds
 
-__all__ = ["GalleryIndex", "Matcher", "POLICIES", "Thresholds", "combine", "from_model_card", "normalize_rows",
-           "resolve_thresholds"]
+__all__ = ["GalleryIndex", "Matcher", "POLICIES", "Thresholds", "combine", "decide_identify", "decide_verify",
+           "from_model_card", "normalize_rows", "redecide", "resolve_thresholds"]

@@ -12,9 +12,16 @@ Verification policies combine the claimed identity's templates into one score:
 
 Identification ranks identities by their best template (``max``) and answers "unknown" when the best
 score is under the identify threshold.
+
+This module is the one owner of both decisions: ``decide_verify`` / ``decide_identify`` turn scores into
+answers, ``Matcher`` searches an index and applies them, and ``redecide`` re-applies them to an answer
+already given (the Live page's slider moves the threshold without new inference). Every call takes an
+optional per-call ``threshold`` that overrides the matcher's ``Thresholds`` for that one decision.
 """
 
 from __future__ import annotations
+
+from typing import Sequence, TypeVar
 
 import numpy as np
 
@@ -22,6 +29,8 @@ from faceapp.core.errors import NotFoundError
 from faceapp.core.types import Candidate, IdentifyDecision, VerifyDecision
 from faceapp.matching.index import GalleryIndex, as_probe, normalize_rows
 from faceapp.matching.thresholds import Thresholds
+
+Decision = TypeVar("Decision", VerifyDecision, IdentifyDecision)
 
 POLICIES: dict[str, str] = {
     "max": "best cosine over the identity's templates (default)",
@@ -44,15 +53,41 @@ def combine(rows: np.ndarray, probe: np.ndarray, policy: str = "max") -> float:
     raise ValueError(f"unknown verify policy {policy!r}; known: {', '.join(POLICIES)}")
 
 
+def decide_verify(identity_id: int, name: str, score: float, threshold: float, policy: str = "max") -> VerifyDecision:
+    """MATCH when the claimed identity's ``score`` reaches ``threshold`` (score >= threshold)."""
+    return VerifyDecision(identity_id=int(identity_id), name=name, score=float(score), threshold=float(threshold),
+                          match=bool(score >= threshold), policy=policy)
+
+
+def decide_identify(candidates: Sequence[Candidate], threshold: float) -> IdentifyDecision:
+    """Open-set answer over ranked ``candidates`` (best first): the best one when its score reaches
+    ``threshold``, else unknown (also when there is no candidate)."""
+    ranked = tuple(candidates)
+    best = ranked[0] if ranked else None
+    identity = best.identity_id if best is not None and best.score >= threshold else None
+    return IdentifyDecision(candidates=ranked, threshold=float(threshold), identity_id=identity)
+
+
+def redecide(decision: Decision, threshold: float) -> Decision:
+    """The same answer decided again at ``threshold`` from its kept scores (no search, no inference)."""
+    if isinstance(decision, VerifyDecision):
+        return decide_verify(decision.identity_id, decision.name, decision.score, threshold, decision.policy)
+    if isinstance(decision, IdentifyDecision):
+        return decide_identify(decision.candidates, threshold)
+    raise TypeError(f"not a decision: {type(decision).__name__}")
+
+
 class Matcher:
-    """Decisions against one index with one set of thresholds."""
+    """Decisions against one index with one set of thresholds (``threshold=`` overrides it per call)."""
 
     def __init__(self, index: GalleryIndex, thresholds: Thresholds) -> None:
         self.index = index
         self.thresholds = thresholds
 
-    def verify(self, identity_id: int, probe: np.ndarray, policy: str = "max") -> VerifyDecision:
-        """Is the probe the claimed identity? NotFoundError when it has no template of this model."""
+    def verify(self, identity_id: int, probe: np.ndarray, policy: str = "max", *,
+               threshold: float | None = None) -> VerifyDecision:
+        """Is the probe the claimed identity (at ``threshold``, else the verify threshold)? NotFoundError
+        when it has no template of this model."""
         if policy not in POLICIES:
             raise ValueError(f"unknown verify policy {policy!r}; known: {', '.join(POLICIES)}")
         vector = as_probe(probe, self.index.dim)
@@ -61,21 +96,18 @@ class Matcher:
             raise NotFoundError(f"identity {self.index.name(identity_id)!r} has no template of model "
                                 f"{self.index.model_id}: enrol it again or re-embed the gallery")
         score = combine(rows, vector, policy)
-        threshold = self.thresholds.verify
-        return VerifyDecision(identity_id=int(identity_id), name=self.index.name(identity_id), score=score,
-                              threshold=threshold, match=score >= threshold, policy=policy)
+        used = self.thresholds.verify if threshold is None else threshold
+        return decide_verify(identity_id, self.index.name(identity_id), score, used, policy)
 
-    def identify(self, probe: np.ndarray, top_k: int = 5) -> IdentifyDecision:
-        """Ranked candidates (best template per identity) and the open-set answer."""
+    def identify(self, probe: np.ndarray, top_k: int = 5, *, threshold: float | None = None) -> IdentifyDecision:
+        """Ranked candidates (best template per identity) and the open-set answer at ``threshold``, else
+        the identify threshold."""
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
+        used = self.thresholds.identify if threshold is None else threshold
         if len(self.index) == 0:
             as_probe(probe, self.index.dim)   # still reject a probe of the wrong size
-            return IdentifyDecision(candidates=(), threshold=self.thresholds.identify, identity_id=None)
+            return decide_identify((), used)
         ranked = self.index.top_identities(probe, top_k)
-        candidates = tuple(Candidate(identity_id=i, name=self.index.name(i), score=s) for i, s in ranked)
-        threshold = self.thresholds.identify
-        best = candidates[0] if candidates else None
-        identity = best.identity_id if best is not None and best.score >= threshold else None
-        return IdentifyDecision(candidates=candidates, threshold=threshold, identity_id=identity)
+        return decide_identify([Candidate(identity_id=i, name=self.index.name(i), score=s) for i, s in ranked], used)
 

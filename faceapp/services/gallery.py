@@ -27,7 +27,8 @@ from faceapp.core.errors import NotFoundError
 from faceapp.core.types import IdentifyDecision, VerifyDecision
 from faceapp.matching import GalleryIndex, Matcher, Thresholds, resolve_thresholds
 from faceapp.matching.matcher import POLICIES
-from faceapp.storage import AuditEntry, ModelSpec, Store, ThresholdRecord
+from faceapp.services.audit import decision_entry
+from faceapp.storage import ModelSpec, Store, ThresholdRecord
 from faceapp.storage.identities import parse_ref
 from faceapp.storage.records import IdentityRef
 
@@ -127,11 +128,17 @@ class Gallery:
         """Thresholds of this model: store, else model card, else defaults (``source`` says which)."""
         return resolve_thresholds(self.store.thresholds.get(self.model.model_id), self.card)
 
+    def _thresholds_unless(self, threshold: float | None) -> Thresholds:
+        """This model's thresholds, not read from the store when a per-call ``threshold`` replaces them."""
+        return self.thresholds() if threshold is None else Thresholds(source="override")
+
     def save_thresholds(self, verify: float, identify: float, *, target_far: float | None = None,
                         source: str = "manual") -> ThresholdRecord:
-        """Store thresholds for this model (GUI "Save", ``faceapp thresholds set``)."""
-        return self.store.thresholds.set(self.model, verify=verify, identify=identify, target_far=target_far,
-                                         source=source, operator=self.operator)
+        """Store thresholds for this model, through the one route ``faceapp.services.thresholds.save_thresholds``."""
+        from faceapp.services.thresholds import save_thresholds
+
+        return save_thresholds(self.store, self.model, verify=verify, identify=identify, target_far=target_far,
+                               source=source, operator=self.operator)
 
     # --- decisions -------------------------------------------------------------------------------
 
@@ -147,42 +154,42 @@ class Gallery:
         return self.store.identities.get(identity).id   # NotFoundError with the usual message
 
     def verify(self, identity: IdentityRef, embedding: np.ndarray, *, policy: str = "max",
-               thresholds: Thresholds | None = None, audit: bool = True,
+               thresholds: Thresholds | None = None, threshold: float | None = None, audit: bool = True,
                details: Mapping[str, Any] | None = None) -> VerifyDecision:
-        """Is ``embedding`` the claimed identity? Audited unless ``audit=False``."""
+        """Is ``embedding`` the claimed identity? Decided by the matcher at ``threshold`` when given (the
+        Live slider), else at ``thresholds.verify`` / this model's verify threshold; audited unless
+        ``audit=False``."""
         if policy not in POLICIES:
             raise ValueError(f"unknown verify policy {policy!r}; known: {', '.join(POLICIES)}")
         with self._lock:
             self.sync()
             identity_id = self._identity_id(identity)
-            used = thresholds or self.thresholds()
+            used = thresholds or self._thresholds_unless(threshold)
             try:
-                decision = Matcher(self.index, used).verify(identity_id, embedding, policy)
+                decision = Matcher(self.index, used).verify(identity_id, embedding, policy, threshold=threshold)
             except NotFoundError as error:
                 raise NotFoundError(f"{error}; `faceapp db reembed` creates templates for the active model "
                                     "from the stored crops") from error
         if audit:
-            self.store.audit.append(AuditEntry(
-                "verify", identity_id=decision.identity_id, identity_name=decision.name, model_id=self.model.model_id,
-                score=decision.score, threshold=decision.threshold, decision="match" if decision.match else "no-match",
-                operator=self.operator, details={"policy": policy, "thresholds": used.source, **(details or {})}))
+            self.store.audit.append(decision_entry(
+                decision, model_id=self.model.model_id, operator=self.operator,
+                thresholds_source=used.source if threshold is None else "override", details=details))
         return decision
 
     def identify(self, embedding: np.ndarray, *, top_k: int = 5, thresholds: Thresholds | None = None,
-                 audit: bool = True, details: Mapping[str, Any] | None = None) -> IdentifyDecision:
-        """Who is this? Ranked candidates and "unknown" under the identify threshold; audited."""
+                 threshold: float | None = None, audit: bool = True,
+                 details: Mapping[str, Any] | None = None) -> IdentifyDecision:
+        """Who is this? Ranked candidates and "unknown" under ``threshold`` when given, else under
+        ``thresholds.identify`` / this model's identify threshold (the matcher decides); audited."""
         with self._lock:
             self.sync()
-            used = thresholds or self.thresholds()
-            decision = Matcher(self.index, used).identify(embedding, top_k)
+            used = thresholds or self._thresholds_unless(threshold)
+            decision = Matcher(self.index, used).identify(embedding, top_k, threshold=threshold)
         if audit:
-            best = decision.best
-            self.store.audit.append(AuditEntry(
-                "identify", identity_id=decision.identity_id, identity_name=best.name if decision.identity_id else None,
-                model_id=self.model.model_id, score=best.score if best else None, threshold=decision.threshold,
-                decision="unknown" if decision.is_unknown else "identified", operator=self.operator,
-                details={"top_k": top_k, "candidates": [[c.identity_id, round(c.score, 6)] for c in decision.candidates],
-                         "thresholds": used.source, **(details or {})}))
+            self.store.audit.append(decision_entry(
+                decision, model_id=self.model.model_id, operator=self.operator,
+                thresholds_source=used.source if threshold is None else "override",
+                details={"top_k": top_k, **(details or {})}))
         return decision
 
     def best_other(self, embeddings: np.ndarray, *, exclude: int | None = None) -> tuple[int, float] | None:

@@ -10,9 +10,11 @@ only the newest frame in a one-item ``LatestSlot``; the processing loop always t
 processing is slower than the camera, old frames are dropped (and counted) instead of queued, and the
 view never lags behind reality. Still images are never dropped (each is processed).
 
-Decisions are recomputed from the scores whenever the thresholds change (``LiveSettings`` is read on
-every frame, and ``apply_thresholds`` re-decides a result already on screen), so a threshold slider acts
-instantly even on a paused or still frame.
+Decisions are the matcher's (``faceapp.matching.matcher``): each frame is decided at the thresholds of
+``LiveSettings`` (read on every frame, passed as the matcher's per-call threshold override), and
+``apply_thresholds`` re-decides a result already on screen with the matcher's ``redecide``, so a threshold
+slider acts instantly even on a paused or still frame. Audit entries come from
+``faceapp.services.audit.decision_entry``, the builder every interface uses.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 
 from faceapp.core.errors import CameraError, FaceAppError
 from faceapp.core.progress import CancelToken
 from faceapp.core.types import AlignedFace, Candidate, Face, Frame, IdentifyDecision, VerifyDecision
+from faceapp.matching.matcher import redecide
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +39,13 @@ MODES = ("identify", "verify", "detect")
 
 
 class Matcher(Protocol):
-    """What the live pipeline needs from the matching layer (scores; decisions are made here)."""
+    """What the live pipeline needs from the matching layer: decisions at a per-call threshold."""
 
-    def identify(self, embedding: np.ndarray, top_k: int) -> Sequence[Candidate]:
-        """Best ``top_k`` identities (one score per identity), best first."""
+    def identify(self, embedding: np.ndarray, top_k: int, threshold: float) -> IdentifyDecision:
+        """Best ``top_k`` identities (one score per identity, best first) and the open-set answer."""
 
-    def verify_score(self, identity_id: int, embedding: np.ndarray) -> Candidate:
-        """The score of ``embedding`` against one identity's templates."""
+    def verify(self, identity_id: int, embedding: np.ndarray, threshold: float) -> VerifyDecision:
+        """MATCH / NO MATCH of ``embedding`` against one identity's templates."""
 
 
 @dataclass
@@ -58,6 +61,7 @@ class LiveSettings:
     top_k: int = 3
     max_faces: int = 4              # faces embedded and matched per frame (largest first)
     quality_gate: Any = None        # a vision.quality.QualityGate: fills reasons/hints per face
+    thresholds_source: str = "live"  # where the thresholds came from (store:..., model-card, slider): audited
 
 
 @dataclass
@@ -134,26 +138,12 @@ class LiveResult:
     mode: str = "identify"
 
 
-def decide_identify(candidates: Sequence[Candidate], threshold: float) -> IdentifyDecision:
-    """Open-set decision: the best candidate when its score reaches ``threshold``, else unknown."""
-    best = candidates[0] if candidates else None
-    identity = best.identity_id if best is not None and best.score >= threshold else None
-    return IdentifyDecision(candidates=tuple(candidates), threshold=float(threshold), identity_id=identity)
-
-
-def decide_verify(candidate: Candidate, threshold: float, policy: str = "max") -> VerifyDecision:
-    """MATCH when the claimed identity's score reaches ``threshold``."""
-    return VerifyDecision(identity_id=candidate.identity_id, name=candidate.name, score=float(candidate.score),
-                          threshold=float(threshold), match=bool(candidate.score >= threshold), policy=policy)
-
-
 def apply_thresholds(result: LiveResult, identify_threshold: float, verify_threshold: float) -> LiveResult:
-    """The same result re-decided under new thresholds (no inference: scores are kept)."""
+    """The same result re-decided by the matcher under new thresholds (no inference: scores are kept)."""
     faces = []
     for fr in result.faces:
-        identify = decide_identify(fr.candidates, identify_threshold) if fr.identify is not None else None
-        verify = (decide_verify(Candidate(fr.verify.identity_id, fr.verify.name, fr.verify.score), verify_threshold,
-                                fr.verify.policy) if fr.verify is not None else None)
+        identify = redecide(fr.identify, identify_threshold) if fr.identify is not None else None
+        verify = redecide(fr.verify, verify_threshold) if fr.verify is not None else None
         faces.append(replace(fr, identify=identify, verify=verify))
     return replace(result, faces=faces)
 
@@ -169,12 +159,11 @@ class GalleryMatcher:
         self.gallery = gallery
         self.policy = policy
 
-    def identify(self, embedding: np.ndarray, top_k: int) -> Sequence[Candidate]:
-        return self.gallery.identify(embedding, top_k=top_k, audit=False).candidates
+    def identify(self, embedding: np.ndarray, top_k: int, threshold: float) -> IdentifyDecision:
+        return self.gallery.identify(embedding, top_k=top_k, threshold=threshold, audit=False)
 
-    def verify_score(self, identity_id: int, embedding: np.ndarray) -> Candidate:
-        decision = self.gallery.verify(identity_id, embedding, policy=self.policy, audit=False)
-        return Candidate(decision.identity_id, decision.name, decision.score)
+    def verify(self, identity_id: int, embedding: np.ndarray, threshold: float) -> VerifyDecision:
+        return self.gallery.verify(identity_id, embedding, policy=self.policy, threshold=threshold, audit=False)
 
 
 class DecisionAuditor:
@@ -188,34 +177,27 @@ class DecisionAuditor:
         self._last: tuple[Any, ...] | None = None
         self.written = 0
 
-    def observe(self, result: "LiveResult") -> bool:
+    def observe(self, result: "LiveResult", thresholds_source: str | None = None) -> bool:
         """Audit ``result``'s main face if its decision differs from the last audited one; True if written."""
-        from faceapp.storage import AuditEntry
+        from faceapp.services.audit import decision_entry
 
         face = result.faces[0] if result.faces else None
         if face is None or (face.identify is None and face.verify is None):
             return False
+        decision: VerifyDecision | IdentifyDecision
         if face.verify is not None:
-            d = face.verify
-            key: tuple[Any, ...] = ("verify", d.identity_id, d.match)
-            entry = AuditEntry("verify", identity_id=d.identity_id, identity_name=d.name, model_id=self.model_id,
-                               score=d.score, threshold=d.threshold, decision="match" if d.match else "no-match",
-                               operator=self.operator, details={"source": "live", "frame": result.frame.source,
-                                                                "policy": d.policy})
+            decision = face.verify
+            key: tuple[Any, ...] = ("verify", decision.identity_id, decision.match)
         else:
-            d = face.identify
-            assert d is not None
-            best = d.best
-            key = ("identify", d.identity_id)
-            entry = AuditEntry("identify", identity_id=d.identity_id, identity_name=best.name if d.identity_id else None,
-                               model_id=self.model_id, score=best.score if best else None, threshold=d.threshold,
-                               decision="unknown" if d.is_unknown else "identified", operator=self.operator,
-                               details={"source": "live", "frame": result.frame.source,
-                                        "candidates": [[c.identity_id, round(c.score, 6)] for c in d.candidates]})
+            assert face.identify is not None
+            decision = face.identify
+            key = ("identify", decision.identity_id)
         if key == self._last:
             return False
+        self.store.audit.append(decision_entry(decision, model_id=self.model_id, operator=self.operator,
+                                               thresholds_source=thresholds_source or "live",
+                                               details={"source": "live", "frame": result.frame.source}))
         self._last = key
-        self.store.audit.append(entry)
         self.written += 1
         return True
 
@@ -270,13 +252,12 @@ class LivePipeline:
         assert self.matcher is not None
         if settings.mode == "identify":
             for fr in faces:
-                fr.candidates = tuple(self.matcher.identify(fr.embedding, max(1, settings.top_k)))
-                fr.identify = decide_identify(fr.candidates, settings.identify_threshold)
+                fr.identify = self.matcher.identify(fr.embedding, max(1, settings.top_k), settings.identify_threshold)
+                fr.candidates = fr.identify.candidates
         elif settings.mode == "verify" and settings.claimed_identity_id is not None:
             for fr in faces:
-                candidate = self.matcher.verify_score(settings.claimed_identity_id, fr.embedding)
-                fr.candidates = (candidate,)
-                fr.verify = decide_verify(candidate, settings.verify_threshold)
+                fr.verify = self.matcher.verify(settings.claimed_identity_id, fr.embedding, settings.verify_threshold)
+                fr.candidates = (Candidate(fr.verify.identity_id, fr.verify.name, fr.verify.score),)
 
 
 class LatestSlot:
@@ -400,7 +381,7 @@ class LiveRunner:
                                 mode=self.live.settings.mode)
             if self.live.auditor is not None:
                 try:
-                    self.live.auditor.observe(result)
+                    self.live.auditor.observe(result, self.live.settings.thresholds_source)
                 except FaceAppError as error:      # a locked database must not stop the live view
                     log.warning("live decision not audited: %s", error)
             yield result

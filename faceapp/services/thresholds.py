@@ -359,8 +359,15 @@ def searchable_identities(store: Any, model_id: str) -> int:
     return int(store.templates.counts_by_model().get(model_id, {}).get("identities", 0))
 
 
-def save_thresholds(store: Any, model: Any, *, verify: float, identify: float, target_far: float | None,
-                    source: str, operator: str | None = None) -> Any:
-    """Store the thresholds for ``model`` (a ``ModelSpec``) with their calibration source; the date is recorded."""
-    return store.thresholds.set(model, verify=clamp_threshold(verify), identify=clamp_threshold(identify),
-                                target_far=target_far, source=source, operator=operator)
+def save_thresholds(store: Any, model: Any, *, verify: float, identify: float, target_far: float | None = None,
+                    source: str = "manual", operator: str | None = None) -> Any:
+    """The one route that saves thresholds (Thresholds tab, Live page "Save for model", ``faceapp thresholds
+    set``, ``Gallery.save_thresholds``): stores them for ``model`` (a ``ModelSpec``) exactly as given (never
+    rounded; FieldError outside [-1, 1]) with their calibration source, the date (now) and the operator
+    (default: $FACEAPP_OPERATOR, else the login name), and audits it. Returns the stored ``ThresholdRecord``."""
+    if operator is None:
+        from faceapp.services.gallery import default_operator
+
+        operator = default_operator()
+    return store.thresholds.set(model, verify=float(verify), identify=float(identify), target_far=target_far,
+                                source=source, operator=operator)

@@ -300,3 +300,16 @@ class TemplateRepository:
                 select(Identity.id, Identity.name).where(Identity.id.not_in(with_crops)).order_by(Identity.id))]
 
         return self._uow.read(work)
+
+    def identities_without_templates(self, model_id: str, dim: int | None = None) -> list[tuple[int, str]]:
+        """(id, name) of identities with no template of ``model_id`` (of size ``dim`` when given): that model
+        cannot find them until they are re-embedded (from their crops) or enrolled again."""
+
+        def work(session: Session) -> list[tuple[int, str]]:
+            having = select(Template.identity_id).where(Template.model_id == model_id)
+            if dim is not None:
+                having = having.where(Template.dim == int(dim))
+            return [(int(i), n) for i, n in session.execute(
+                select(Identity.id, Identity.name).where(Identity.id.not_in(having)).order_by(Identity.id))]
+
+        return self._uow.read(work)

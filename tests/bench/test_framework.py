@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from faceapp.bench.framework import (BENCH_STAGES, BenchContext, StageSkipped, Target, Timed, bench_stage, run_bench,
@@ -12,6 +10,11 @@ from faceapp.core.errors import DatasetError
 from faceapp.core.progress import CancelToken, Progress, run_to_completion
 
 CALLS: list[int] = []
+NOW = [0.0]                        # a simulated clock (seconds): calls advance it, nothing reads the wall clock
+
+
+def _clock() -> float:
+    return NOW[0]
 
 
 def _register_test_stages() -> None:
@@ -28,9 +31,9 @@ def _register_test_stages() -> None:
     def _faster(ctx: BenchContext) -> Timed:
         CALLS.clear()
 
-        def call() -> None:                # 1 warm-up, then rounds of 4 calls: 6, 4, 2 ms per call
+        def call() -> None:                # 1 warm-up, then rounds of 4 calls: 6, 4, 2 simulated ms per call
             CALLS.append(1)
-            time.sleep(0.006 - 0.002 * ((len(CALLS) - 2) // 4) if len(CALLS) > 1 else 0.0)
+            NOW[0] += 0.006 - 0.002 * ((len(CALLS) - 2) // 4) if len(CALLS) > 1 else 0.0
 
         return Timed(call, items=1, unit="call", target=Target(max_ms=1e6))
 
@@ -83,8 +86,8 @@ def test_rounds_report_the_fastest_round() -> None:
     report = run_to_completion(run_bench(["test-count"], repeat=4, warmup=1, rounds=3))
     stage = report.stages[0]
     assert len(CALLS) == 1 + 3 * 4 and stage.rounds == 3 and stage.repeat == 4     # warmed up once, not per round
-    faster = run_to_completion(run_bench(["test-faster"], repeat=4, warmup=1, rounds=3)).stages[0]
-    assert faster.median_ms is not None and 1.9 <= faster.median_ms < 4.0   # the 2 ms round (sleeps never undershoot)
+    faster = run_to_completion(run_bench(["test-faster"], repeat=4, warmup=1, rounds=3, clock=_clock)).stages[0]
+    assert faster.median_ms == pytest.approx(2.0) and faster.min_ms == pytest.approx(2.0)   # the 2 ms round
 
 
 def test_unknown_stage_and_bad_counts() -> None:
@@ -115,5 +118,8 @@ def test_statistics_on_known_times() -> None:
 
 
 def test_time_cap_stops_a_slow_stage_early() -> None:
-    times = time_calls(lambda: time.sleep(0.02), repeat=1000, warmup=0, max_seconds=0.1)
-    assert 3 <= len(times) < 1000
+    def slow() -> None:                # 30 simulated ms per call: the 0.1 s cap is passed on the 4th call
+        NOW[0] += 0.03
+
+    times = time_calls(slow, repeat=1000, warmup=0, max_seconds=0.1, clock=_clock)
+    assert len(times) == 4 and times == pytest.approx([30.0] * 4)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from faceapp.capture.synthetic import write_large_jpeg
+from tests.capture.composed import write_large_jpeg
 
 
 @pytest.fixture(scope="session")

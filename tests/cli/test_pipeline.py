@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from faceapp.capture.images import read_image
-from faceapp.capture.synthetic import side_by_side, write_large_jpeg
 from faceapp.cli.main import main
 from faceapp.core.errors import ExitCode
+from tests.capture.composed import side_by_side, write_large_jpeg
 
 
 def run(capsys: pytest.CaptureFixture, *argv: object) -> tuple[int, str, str]:

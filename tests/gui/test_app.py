@@ -41,7 +41,7 @@ def _tiny_model(folder):  # noqa: ANN001, ANN202
     return save_model(folder, build_backbone(config), config, {"trained": True})
 
 
-def test_the_model_activated_last_time_is_used_at_the_next_start(open_window, tmp_path, monkeypatch) -> None:
+def test_the_model_activated_last_time_is_used_at_the_next_start(open_window, tmp_path, monkeypatch, qtbot) -> None:
     from faceapp.gui.settings import read_setting, remember_active_model
 
     monkeypatch.delenv("FACEAPP_EMBED_MODEL", raising=False)
@@ -50,8 +50,13 @@ def test_the_model_activated_last_time_is_used_at_the_next_start(open_window, tm
     remember_active_model(folder)                                   # what activating it in the Trainer does
     window = open_window("--db", db)
     assert window.ctx.embedder.name == "remembered" and window.ctx.embedder.dim == 32
+    assert any("activated last time" in m and str(folder.resolve()) in m for m in window.banners.messages("info"))
+    live = window.page("live")                                      # its card has no thresholds: said, and kept
+    qtbot.waitUntil(lambda: "no calibrated thresholds" in live.warning.text(), timeout=20000)
+    assert not live.warning.isHidden() and window.ctx.embedder.model_id in live.warning.text()
     explicit = open_window("--db", db, "--model", str(folder.parent.parent / "nowhere"))
     assert explicit.ctx.embedder is None                            # --model wins (and is reported missing)
+    assert not any("activated last time" in m for m in explicit.banners.messages())
     import shutil
 
     shutil.rmtree(folder)                                           # the remembered folder vanishes

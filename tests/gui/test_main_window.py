@@ -1,13 +1,15 @@
-"""The shell: page registry and placeholders, add_page, shortcuts, status bar, banners, remembered state."""
+"""The shell: page registry, add_page, shortcuts, status bar, banners, remembered state."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
+from faceapp import __version__
 from faceapp.gui.app import build_parser, create_window
-from faceapp.gui.pages import RESERVED, Page, registered_pages
-from faceapp.gui.settings import app_settings
+from faceapp.gui.pages import Page, registered_pages
+from faceapp.gui.resources import default_settings
+from faceapp.gui.settings import app_settings, read_setting
 
 
 def _window(qtbot, *args: str):  # noqa: ANN202
@@ -17,11 +19,10 @@ def _window(qtbot, *args: str):  # noqa: ANN202
     return window
 
 
-def test_reserved_places_exist_and_pages_are_ordered(qtbot):
+def test_the_six_pages_exist_in_side_bar_order(qtbot):
     window = _window(qtbot)
     keys = window.page_keys()
-    for key, _title, _order, _tip in RESERVED:
-        assert key in keys
+    assert keys == ["live", "enroll", "identities", "trainer", "thresholds", "embeddings"]
     orders = {spec.key: spec.order for spec in registered_pages()}
     assert [orders[k] for k in keys] == sorted(orders[k] for k in keys)
     window.shutdown()
@@ -91,3 +92,18 @@ def test_unknown_start_page_is_a_warning_not_a_crash(qtbot):
     window = _window(qtbot, "--page", "nowhere")
     assert any("nowhere" in m for m in window.banners.messages("warning"))
     window.shutdown()
+
+
+def test_icon_about_text_and_default_settings_come_from_resources(qtbot):
+    window = _window(qtbot)
+    sizes = {(s.width(), s.height()) for s in window.windowIcon().availableSizes()}
+    assert {(16, 16), (32, 32), (48, 48), (64, 64), (128, 128), (256, 256)} <= sizes
+    about = window.about_text()
+    assert about.startswith(f"## FaceApp {__version__}") and "${" not in about
+    for licence in ("MIT", "Apache-2.0", "research use only", "MS-Celeb-1M"):
+        assert licence in about
+    window.shutdown()
+    shipped = default_settings()
+    assert shipped["theme"] == "dark" and not any(key.startswith("_") for key in shipped)
+    assert read_setting("live/mode", "verify", str) == shipped["live/mode"]     # gui.ini lacks it: shipped default
+    assert read_setting("not/shipped", "own default", str) == "own default"

@@ -14,6 +14,9 @@ def test_apply_theme_switches_and_notifies(qapp, qtbot):
         themes.apply_theme(qapp, "light")
         assert themes.current_theme() is themes.LIGHT and seen[-1] is themes.LIGHT
         assert themes.LIGHT.background.lower() in qapp.styleSheet().lower()
+        # FaceApp's additions (resources/style.qss) follow qdarkstyle's, in the theme's colours
+        assert f'QLabel[role="verdict-match"] {{ color: white; background: {themes.LIGHT.good};' in qapp.styleSheet()
+        assert "${" not in qapp.styleSheet()
         assert qapp.palette().window().color().name().upper() == themes.LIGHT.background.upper()
         themes.apply_theme(qapp, "dark")
         assert themes.current_theme() is themes.DARK and seen[-1] is themes.DARK

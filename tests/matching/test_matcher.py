@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from faceapp.core.errors import IncompatibleError, NotFoundError
-from faceapp.matching import GalleryIndex, Matcher, Thresholds, combine
+from faceapp.core.types import Candidate
+from faceapp.matching import GalleryIndex, Matcher, Thresholds, combine, decide_identify, redecide
 
 
 def _index() -> GalleryIndex:
@@ -53,3 +54,30 @@ def test_identify_ranks_identities_and_answers_unknown_under_the_threshold() -> 
     assert unknown.best.score < unknown.threshold
     empty = Matcher(GalleryIndex("m@1", 3), Thresholds()).identify(probe)
     assert empty.is_unknown and empty.candidates == ()
+
+
+def test_decide_identify_is_open_set() -> None:
+    candidates = [Candidate(1, "a", 0.8), Candidate(2, "b", 0.6)]
+    assert decide_identify(candidates, 0.7).identity_id == 1
+    assert decide_identify(candidates, 0.8).identity_id == 1                # score >= threshold
+    assert decide_identify(candidates, 0.81).is_unknown
+    assert decide_identify([], 0.1).is_unknown
+
+
+def test_a_per_call_threshold_overrides_the_thresholds_for_that_decision_only() -> None:
+    index = _index()
+    matcher = Matcher(index, Thresholds(verify=0.75, identify=0.9))
+    probe = np.array([0.1, 0.2, 0.97], np.float32)
+    for threshold in (0.5, 0.97, 0.971, 0.99, 0.5016):
+        override = matcher.identify(probe, top_k=2, threshold=threshold)
+        assert override == Matcher(index, Thresholds(identify=threshold)).identify(probe, top_k=2)
+        assert override.threshold == threshold                             # exactly, never rounded
+        assert redecide(matcher.identify(probe, top_k=2), threshold) == override
+        verdict = matcher.verify(1, probe, threshold=threshold)
+        assert verdict == Matcher(index, Thresholds(verify=threshold)).verify(1, probe)
+        assert redecide(matcher.verify(1, probe), threshold) == verdict
+    assert matcher.identify(probe).threshold == 0.9 and matcher.verify(1, probe).threshold == 0.75
+    empty = Matcher(GalleryIndex("m@1", 3), Thresholds()).identify(probe, threshold=0.1)
+    assert empty.is_unknown and empty.threshold == 0.1
+    with pytest.raises(TypeError):
+        redecide(Candidate(1, "a", 0.5), 0.5)

@@ -6,7 +6,6 @@ Read-only is tested with SQLite's ``mode=ro`` URI: the tests may run as root, wh
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -76,13 +75,19 @@ def test_busy_writer_waits_for_a_short_lock_instead_of_failing(db_path: Path) ->
     store = Store(db_path, busy_timeout_s=5.0)
     other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
-    releaser = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    released: list[str] = []
+
+    def release() -> None:
+        released.append("commit")                         # recorded before the lock is let go
+        other.execute("COMMIT")
+
+    releaser = threading.Timer(0.3, release)
     releaser.start()
-    started = time.monotonic()
     store.identities.add("Alice")                         # waits on the busy timeout, then succeeds
+    waited_for_the_release = released == ["commit"]       # read before joining: ordered by the lock, not a clock
     releaser.join()
     other.close()
-    assert time.monotonic() - started >= 0.2
+    assert waited_for_the_release
     assert store.identities.count() == 1
     store.close()
 

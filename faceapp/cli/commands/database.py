@@ -105,6 +105,7 @@ def cmd_thresholds_show(args: argparse.Namespace) -> int:
 
 def cmd_thresholds_set(args: argparse.Namespace) -> int:
     from faceapp.services.gallery import model_spec
+    from faceapp.services.thresholds import save_thresholds
 
     embedder = load_embedder(args)
     with open_store(args) as store:
@@ -115,8 +116,8 @@ def cmd_thresholds_set(args: argparse.Namespace) -> int:
             from faceapp.storage import FieldError
 
             raise FieldError("--verify is required when the model has no stored thresholds yet")
-        record = store.thresholds.set(model_spec(embedder), verify=verify, identify=identify,
-                                      target_far=args.target_far, source=args.source, operator=args.operator)
+        record = save_thresholds(store, model_spec(embedder), verify=verify, identify=identify,
+                                 target_far=args.target_far, source=args.source, operator=args.operator)
     emit(args, {"model_id": record.model_id, "verify": record.verify, "identify": record.identify,
                 "target_far": record.target_far, "source": record.source, "calibrated_at": record.calibrated_at},
          f"{record.model_id}: verify {record.verify:.3f}, identify {record.identify:.3f} saved (source {record.source})")

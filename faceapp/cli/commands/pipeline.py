@@ -323,7 +323,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     similarity = float(np.dot(a.embedding, b.embedding))
     data = {"similarity": round(similarity, 6), "a": _side(a, args.a), "b": _side(b, args.b),
-            "model_id": embedder.model_id, "trained": bool(embedder.trained), "fallback": fallback}
+            "model_id": embedder.model_id, "trained": bool(embedder.trained),
+            "model_folder": str(embedder.folder) if embedder.folder else None, "fallback": fallback}
     lines = [f"cosine similarity {similarity:+.4f}  ({embedder.model_id}"
              + ("" if embedder.trained else ", UNTRAINED: meaningless") + ")"]
     calibrated = from_model_card(embedder.card) if embedder.trained else None

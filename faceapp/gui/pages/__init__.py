@@ -12,19 +12,18 @@ imported when the main window is built, so adding a tab is one new file:
             super().__init__(ctx, parent)
             ...
 
-Keys listed in ``RESERVED`` get a placeholder page until a module registers them. Pages can also be
-added at run time with ``MainWindow.add_page(page, key, title)``.
+Pages can also be added at run time with ``MainWindow.add_page(page, key, title)``.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtWidgets import QWidget
+
+from faceapp.core.registry import import_submodules
 
 if TYPE_CHECKING:
     from faceapp.gui.context import AppContext
@@ -65,13 +64,6 @@ class PageSpec:
 
 _PAGES: dict[str, PageSpec] = {}
 
-# Pages the operator side ships (10-30) and places later issues fill (40-60).
-RESERVED: tuple[tuple[str, str, int, str], ...] = (
-    ("trainer", "Trainer", 40, "Train an embedding network with the loss zoo"),
-    ("thresholds", "Thresholds", 50, "ROC, FAR/FRR and threshold selection per model"),
-    ("embeddings", "Embeddings", 60, "Look at the gallery's embedding space"),
-)
-
 
 def register_page(key: str, title: str, *, order: int = 100, tooltip: str = "") -> Callable[[type[Page]], type[Page]]:
     """Class decorator adding a ``Page`` subclass to the side bar under ``key``."""
@@ -93,28 +85,12 @@ def discover_pages() -> None:
 
     A page module that fails to import is logged and skipped: one broken tab must not stop the app.
     """
-    for info in pkgutil.iter_modules(__path__):
-        try:
-            importlib.import_module(f"{__name__}.{info.name}")
-        except Exception:  # noqa: BLE001 - keep the workstation usable
-            log.exception("page module %s could not be imported", info.name)
+    def skip(name: str, _error: Exception) -> None:     # called while the import error is handled
+        log.exception("page module %s could not be imported", name)
+
+    import_submodules(__name__, on_error=skip)
 
 
 def registered_pages() -> list[PageSpec]:
-    """Registered pages plus placeholders for reserved keys nobody registered, in side-bar order."""
-    specs = dict(_PAGES)
-    for key, title, order, tooltip in RESERVED:
-        if key not in specs:
-            specs[key] = PageSpec(key, title, _placeholder_factory(key, title, tooltip), order, tooltip)
-    return sorted(specs.values(), key=lambda spec: (spec.order, spec.key))
-
-
-def _placeholder_factory(key: str, title: str, tooltip: str) -> Callable[["AppContext"], Page]:
-    def build(ctx: "AppContext") -> Page:
-        from faceapp.gui.pages._placeholder import PlaceholderPage
-
-        page = PlaceholderPage(ctx, title, tooltip)
-        page.key, page.title = key, title
-        return page
-
-    return build
+    """Registered pages in side-bar order."""
+    return sorted(_PAGES.values(), key=lambda spec: (spec.order, spec.key))

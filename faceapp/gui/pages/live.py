@@ -2,8 +2,11 @@
 
 Identify mode shows the top-k candidates with thumbnails and "Unknown" under the threshold; Verify
 mode a large MATCH / NO MATCH for the claimed identity. Threshold sliders act at once (the shown
-result is re-decided from its scores) and "Save" stores them for the active model. The live loop runs
-on its own thread (``LiveThread``); frames are dropped, not queued, when the pipeline is behind.
+result is re-decided by the matcher from its scores) and "Save" stores them for the active model; they
+hold the stored value exactly (shown rounded), so a model card's 0.5016 is decided and saved as 0.5016.
+A warning stays on the page while the active model has no calibrated thresholds or some enrolled
+identities have no template of it. The live loop runs on its own thread (``LiveThread``); frames are
+dropped, not queued, when the pipeline is behind.
 """
 
 from __future__ import annotations
@@ -18,9 +21,8 @@ from typing import Any, Sequence
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QFont, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-    QListWidget, QListWidgetItem, QPushButton, QRadioButton, QScrollArea, QSlider, QSplitter, QStackedWidget,
-    QVBoxLayout, QWidget,
+    QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
+    QListWidgetItem, QPushButton, QRadioButton, QScrollArea, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
 )
 
 from faceapp.core.errors import InputFileError
@@ -31,6 +33,7 @@ from faceapp.gui.pages import Page, register_page
 from faceapp.gui.plots import PlotPanel
 from faceapp.gui.settings import read_setting, write_setting
 from faceapp.gui.widgets.images import bgr_to_pixmap
+from faceapp.gui.widgets.threshold_slider import ThresholdSlider
 from faceapp.gui.widgets.video_view import Overlay, VideoView
 from faceapp.services.live import (
     DecisionAuditor, FaceResult, GalleryMatcher, LivePipeline, LiveResult, LiveSettings, apply_thresholds,
@@ -85,47 +88,6 @@ def overlays_for(result: LiveResult, theme_fields: bool = True) -> list[Overlay]
     return overlays
 
 
-class ThresholdControl(QWidget):
-    """A slider (0..1 in steps of 0.001) bound to a spin box; ``value`` is the threshold."""
-
-    STEPS = 1000
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, self.STEPS)
-        self.spin = QDoubleSpinBox()
-        self.spin.setRange(0.0, 1.0)
-        self.spin.setDecimals(3)
-        self.spin.setSingleStep(0.01)
-        self.spin.setFixedWidth(78)
-        layout.addWidget(self.slider, 1)
-        layout.addWidget(self.spin)
-        self.slider.valueChanged.connect(self._slider_moved)
-        self.spin.valueChanged.connect(self._spin_changed)
-        self.valueChanged = self.spin.valueChanged   # re-export: emits float
-
-    def _slider_moved(self, position: int) -> None:
-        value = position / self.STEPS
-        if abs(self.spin.value() - value) > 0.5 / self.STEPS:
-            self.spin.setValue(value)
-
-    def _spin_changed(self, value: float) -> None:
-        position = round(value * self.STEPS)
-        if self.slider.value() != position:
-            self.slider.blockSignals(True)
-            self.slider.setValue(position)
-            self.slider.blockSignals(False)
-
-    def value(self) -> float:
-        return float(self.spin.value())
-
-    def setValue(self, value: float) -> None:  # noqa: N802 - Qt naming
-        self.spin.setValue(max(0.0, min(1.0, float(value))))
-
-
 @register_page("live", "Live", order=10, tooltip="Camera, video or images: detect, identify or verify live")
 class LivePage(Page):
     """Camera, video or images: detect, identify or verify live."""
@@ -150,6 +112,8 @@ class LivePage(Page):
         self._live_loop = False
         self.still_interval_s = 1.5
         self._autostarted = False
+        self._problems: list[str] = []        # services missing (shown in the page's warning)
+        self._readiness: list[str] = []       # the active model's thresholds / templates (readiness_warnings)
         self._build()
         remembered = read_setting("live/source", "", str)
         if remembered and not ctx.options.source:
@@ -157,6 +121,7 @@ class LivePage(Page):
         ctx.services_changed.connect(self._services_changed)
         ctx.gallery_changed.connect(self._gallery_changed)
         ctx.thresholds_changed.connect(self._load_thresholds)
+        ctx.thresholds_changed.connect(self._check_readiness)
         themes.notifier().changed.connect(self._theme_changed)
         self._services_changed()
 
@@ -267,12 +232,13 @@ class LivePage(Page):
 
         thresholds = QGroupBox("Thresholds (cosine)")
         t_layout = QFormLayout(thresholds)
-        self.identify_threshold = ThresholdControl()
-        self.verify_threshold = ThresholdControl()
+        # exact values: the model's 0.5016 is shown rounded but decided and saved as 0.5016
+        self.identify_threshold = ThresholdSlider(0.0, 1.0, steps=1000, decimals=4)
+        self.verify_threshold = ThresholdSlider(0.0, 1.0, steps=1000, decimals=4)
         self.identify_threshold.setValue(self.settings.identify_threshold)
         self.verify_threshold.setValue(self.settings.verify_threshold)
-        self.identify_threshold.valueChanged.connect(self._thresholds_moved)
-        self.verify_threshold.valueChanged.connect(self._thresholds_moved)
+        self.identify_threshold.value_changed.connect(self._thresholds_moved)
+        self.verify_threshold.value_changed.connect(self._thresholds_moved)
         t_layout.addRow("Identify", self.identify_threshold)
         t_layout.addRow("Verify", self.verify_threshold)
         row = QHBoxLayout()
@@ -322,11 +288,13 @@ class LivePage(Page):
             problems.append("Untrained model: names and scores are NOT meaningful until a trained model is active.")
         if ctx.gallery is None and not ctx.loading:
             problems.append("No gallery (database or model unavailable): faces are detected but not recognised.")
-        self.warning.setText("\n".join(problems))
-        self.warning.setVisible(bool(problems))
+        self._problems = problems
+        self._readiness = []
+        self._show_warnings()
         self.save_thresholds_button.setEnabled(ctx.gallery is not None)
         self._load_identities()
         self._load_thresholds()
+        self._check_readiness()
         if self.running and self.source_spec is not None and self._live_embedder is not ctx.embedder:
             self.start_source(self.source_spec, loop=self._live_loop)   # another model was activated
         if ctx.options.source and not self._autostarted and not ctx.loading and (ctx.embedder or ctx.errors):
@@ -336,6 +304,26 @@ class LivePage(Page):
     def _gallery_changed(self) -> None:
         self._thumbs.clear()
         self._load_identities()
+        self._check_readiness()
+
+    def _show_warnings(self) -> None:
+        """The page's persistent warning: what is wrong with the services, then with the active model."""
+        lines = self._problems + self._readiness
+        self.warning.setText("\n".join(lines))
+        self.warning.setVisible(bool(lines))
+
+    def _check_readiness(self) -> None:
+        """Ask (on a worker) whether the active model has calibrated thresholds and templates for everyone."""
+        if self.ctx.gallery is None:
+            return
+        self.ctx.run(_readiness, self.ctx.gallery, on_result=self._readiness_checked, context="Checking the model")
+
+    def _readiness_checked(self, checked: tuple) -> None:
+        gallery, warnings = checked
+        if gallery is not self.ctx.gallery:
+            return                                   # another model was activated meanwhile: its check follows
+        self._readiness = list(warnings)
+        self._show_warnings()
 
     def _load_identities(self) -> None:
         if self.ctx.store is None:
@@ -359,23 +347,29 @@ class LivePage(Page):
         self.ctx.run(self.ctx.gallery.thresholds, on_result=self._thresholds_loaded, context="Reading thresholds")
 
     def _thresholds_loaded(self, thresholds: Any) -> None:
-        self.identify_threshold.setValue(thresholds.identify)
+        self.identify_threshold.setValue(thresholds.identify)      # exact (the sliders keep the stored float)
         self.verify_threshold.setValue(thresholds.verify)
+        self.settings.thresholds_source = thresholds.source
         self.threshold_source.setText(f"source: {thresholds.source}")
 
     def save_thresholds(self) -> None:
-        """Store the slider values as the active model's thresholds (on a worker)."""
+        """Store the slider values, exactly, as the active model's thresholds (on a worker, through the one
+        route ``faceapp.services.thresholds.save_thresholds``)."""
+        from faceapp.services.thresholds import save_thresholds
+
         gallery = self.ctx.gallery
         if gallery is None:
             self.ctx.notify("No gallery is loaded: thresholds cannot be saved.", "warning")
             return
-        self.ctx.run(gallery.save_thresholds, self.verify_threshold.value(), self.identify_threshold.value(),
+        self.ctx.run(save_thresholds, gallery.store, gallery.model, verify=self.verify_threshold.value(),
+                     identify=self.identify_threshold.value(), source="manual", operator=gallery.operator,
                      on_result=self._thresholds_saved, context="Saving thresholds")
 
     def _thresholds_saved(self, record: Any) -> None:
+        self.settings.thresholds_source = f"store:{record.source}"
         self.threshold_source.setText(f"source: store:{record.source}")
-        self.ctx.notify(f"Thresholds saved for {record.model_id}: verify {record.verify:.3f}, "
-                        f"identify {record.identify:.3f}.", "info")
+        self.ctx.notify(f"Thresholds saved for {record.model_id}: verify {record.verify:.4g}, "
+                        f"identify {record.identify:.4g}.", "info")
         self.ctx.thresholds_changed.emit()
 
     # ================================================================ controls
@@ -417,6 +411,7 @@ class LivePage(Page):
     def _thresholds_moved(self, _value: float) -> None:
         self.settings.identify_threshold = self.identify_threshold.value()
         self.settings.verify_threshold = self.verify_threshold.value()
+        self.settings.thresholds_source = "slider"     # until thresholds are (re)loaded or saved
         if self._result is not None:
             self._show_result(apply_thresholds(self._result, self.settings.identify_threshold,
                                                self.settings.verify_threshold), new_frame=False)
@@ -711,6 +706,13 @@ def _is_image(path: str) -> bool:
     from faceapp.capture.images import is_image_path
 
     return bool(is_image_path(path))
+
+
+def _readiness(gallery: Any) -> tuple[Any, list[str]]:
+    """(gallery, warnings about its model) on a worker: see ``faceapp.services.activation.readiness_warnings``."""
+    from faceapp.services.activation import readiness_warnings
+
+    return gallery, readiness_warnings(gallery)
 
 
 def _first_crops(store: Any, identity_ids: list[int]) -> dict[int, Any]:

@@ -28,10 +28,10 @@ from faceapp.core.errors import DatasetError
 from faceapp.core.progress import CancelToken, Job
 from faceapp.gui.analyst.forms import PathEdit, ProtocolFields, int_box
 from faceapp.gui.analyst.jobs import JobPanel
-from faceapp.gui.analyst.threshold_slider import ThresholdSlider
 from faceapp.gui.pages import Page, register_page
 from faceapp.gui.workers import create_worker
 from faceapp.gui.plots import PlotPanel
+from faceapp.gui.widgets.threshold_slider import ThresholdSlider
 from faceapp.services import thresholds as T
 
 log = logging.getLogger(__name__)

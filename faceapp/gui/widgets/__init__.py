@@ -1,1 +1,1 @@
-"""Reusable widgets: the video view with face overlays, image conversions, thumbnails."""
+"""Reusable widgets: the video view with face overlays, the exact threshold slider, image conversions, thumbnails."""

@@ -1,4 +1,4 @@
-"""numpy BGR images <-> Qt images, and thumbnails."""
+"""numpy BGR images -> Qt images and thumbnails."""
 
 from __future__ import annotations
 
@@ -25,11 +25,3 @@ def bgr_to_pixmap(image: np.ndarray, size: int | None = None) -> QPixmap:
         pixmap = pixmap.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                                Qt.TransformationMode.SmoothTransformation)
     return pixmap
-
-
-def qimage_to_bgr(image: QImage) -> np.ndarray:
-    """A BGR uint8 array copy of a QImage (any format)."""
-    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
-    h, w = rgb.height(), rgb.width()
-    buffer = np.frombuffer(rgb.constBits(), np.uint8, count=rgb.bytesPerLine() * h).reshape(h, rgb.bytesPerLine())
-    return np.ascontiguousarray(buffer[:, : w * 3].reshape(h, w, 3)[:, :, ::-1])

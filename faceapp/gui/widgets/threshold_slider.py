@@ -1,9 +1,11 @@
-"""A threshold slider bound to a spin box that keeps the exact value it was given.
+"""The one threshold slider of the GUI (Live and Thresholds pages): a slider bound to a spin box that keeps
+the exact value it was given.
 
-Spin boxes round to their decimals; a threshold computed at a target FAR (just above an impostor score,
-``np.nextafter``) must be used exactly, or the read-outs would differ from ``faceapp eval``'s. So the
-control keeps the float it was set to and only displays it rounded; moving the slider or typing in the
-box replaces it.
+Spin boxes round to their decimals; a threshold calibrated into a model card (verify 0.5016) or computed at
+a target FAR (just above an impostor score, ``np.nextafter``) must be used exactly, or decisions and
+read-outs would differ from ``faceapp verify`` / ``faceapp eval``, and saving would write the rounded value
+back. So the control keeps the float it was set to and only displays it rounded (the tooltip shows it in
+full); moving the slider or typing in the box replaces it.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class ThresholdSlider(QWidget):
             self.spin.blockSignals(True)
             self.spin.setValue(value)
             self.spin.blockSignals(False)
+        self.spin.setToolTip(f"threshold {value:.6g}")
         if changed:
             self.value_changed.emit(value)
 

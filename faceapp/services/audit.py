@@ -1,0 +1,42 @@
+"""The one builder of audit entries for verify/identify decisions, used by every interface.
+
+The command line (``faceapp verify`` / ``identify``, through ``Gallery``), the GUI's Live page (through
+``DecisionAuditor``) and the benchmarks all record a decision with ``decision_entry``, so an audit row has
+the same fields whichever desk or command made it:
+
+- verify: operation "verify", the claimed identity's id and name, score, threshold, decision
+  "match"/"no-match"; details ``policy`` and ``thresholds`` (where the threshold came from);
+- identify: operation "identify", the identified id and name (none when unknown), the best score,
+  threshold, decision "identified"/"unknown"; details ``candidates`` ([[id, score], ...], best first)
+  and ``thresholds``.
+
+What only one interface knows (the probe file, the live frame, ``top_k``) goes into ``details`` as well.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from faceapp.core.types import IdentifyDecision, VerifyDecision
+from faceapp.storage import AuditEntry
+
+
+def decision_entry(decision: VerifyDecision | IdentifyDecision, *, model_id: str, operator: str | None = None,
+                   thresholds_source: str | None = None, details: Mapping[str, Any] | None = None) -> AuditEntry:
+    """The audit entry recording ``decision`` made with ``model_id``'s templates (see module docstring)."""
+    if isinstance(decision, VerifyDecision):
+        return AuditEntry(
+            "verify", identity_id=decision.identity_id, identity_name=decision.name, model_id=model_id,
+            score=decision.score, threshold=decision.threshold, decision="match" if decision.match else "no-match",
+            operator=operator,
+            details={"policy": decision.policy, "thresholds": thresholds_source, **(details or {})})
+    if isinstance(decision, IdentifyDecision):
+        best = decision.best
+        return AuditEntry(
+            "identify", identity_id=decision.identity_id,
+            identity_name=best.name if best is not None and not decision.is_unknown else None, model_id=model_id,
+            score=best.score if best is not None else None, threshold=decision.threshold,
+            decision="unknown" if decision.is_unknown else "identified", operator=operator,
+            details={"candidates": [[c.identity_id, round(c.score, 6)] for c in decision.candidates],
+                     "thresholds": thresholds_source, **(details or {})})
+    raise TypeError(f"not a decision: {type(decision).__name__}")
