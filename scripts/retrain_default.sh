@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# Retrain FaceApp's default model from scratch with the recipe of models/default, seeded, on a GPU when
-# there is one (the shipped run: 280 s on an H200) or on the CPU (about 16 hours on 2 cores, estimated):
+# Retrain FaceApp's default model from scratch with the recipe of models/default (configs/default_model.toml),
+# seeded, with the trainer engine: `faceapp train`, the same code as the Trainer tab. On a GPU when there is
+# one (precision auto = bfloat16, the crops and their augmentation on the device), else on the CPU:
 #
 #   bash scripts/retrain_default.sh [OUT_FOLDER]        # default OUT_FOLDER: runs/default-retrained
 #
-# 1. packs configs/default_model.toml's data (aligning it into the cache first if needed),
-# 2. trains MobileFaceNet + ArcFace for 52 epochs (scripts/train_gpu.py; seed 0; cuDNN makes GPU runs
+# 1. trains (aligning the config's datasets into the cache first if needed; seed 0; cuDNN makes GPU runs
 #    close but not bit-identical),
-# 3. calibrates the card's thresholds on CFP people 401-500 and evaluates on CFP folds 9-10.
+# 2. calibrates the card's thresholds on CFP people 401-500 and evaluates on CFP folds 9-10.
 # Copy the folder over models/default to ship it. Needs ../shared/datasets and the MediaPipe models
-# (FACEAPP_MODEL_DIR) for step 1 on a machine without the alignment cache.
+# (FACEAPP_MODEL_DIR) on a machine without the alignment cache. Environment:
+#   DATA=PACK.npz     train from packed crops instead of the config's folders (a machine without the datasets:
+#                     python scripts/pack_training_crops.py --config configs/default_model.toml --out PACK.npz)
+#   TRAIN_ARGS="..."  more `faceapp train` options, e.g. "--time-budget-s 280 --device cuda"
+#   CFP=DIR           the CFP folder for step 2 (default ../shared/datasets/cfp)
 set -euo pipefail
 OUT=${1:-runs/default-retrained}
-PACK=${PACK:-.gpu/default_crops.npz}
 CFP=${CFP:-../shared/datasets/cfp}
-[ -f "$PACK" ] || python scripts/pack_training_crops.py --config configs/default_model.toml --out "$PACK"
-python scripts/train_gpu.py --pack "$PACK" --out "$OUT" --name default --backbone mobilefacenet --loss arcface \
-  --epochs 52 --batch 256 --lr 0.1 --seed 0 --git-commit "$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+DATA_ARGS=()
+[ -n "${DATA:-}" ] && DATA_ARGS=(--data "$DATA")
+# shellcheck disable=SC2086  # TRAIN_ARGS is split into options on purpose
+faceapp train --config configs/default_model.toml --out "$OUT" ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} ${TRAIN_ARGS:-}
 python scripts/calibrate_thresholds.py --model "$OUT" --pairs "$CFP" --format cfp --protocol FF --folds 9,10 --write
 faceapp eval --model "$OUT" --pairs "$CFP" --format cfp --protocol FF --protocol FP --folds 9,10

@@ -1,5 +1,6 @@
 """What a training dataset folder holds, for the Trainer tab: identities, images per identity and whether
-the alignment cache already has it (reads no pixels, so it is quick even for thousands of images)."""
+the alignment cache already has it (reads no pixels, so it is quick even for thousands of images). A pack
+file of aligned crops (``faceapp.training.pack``) is summarised from its names alone: it needs no alignment."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 from faceapp.training.cache import AlignSettings, cache_folder
 from faceapp.training.config import DatasetSpec
 from faceapp.training.datasets import scan_dataset
+from faceapp.training.pack import is_pack, scan_pack
 
 
 @dataclass
@@ -25,7 +27,7 @@ class DatasetSummary:
     identities: int
     images: int
     per_identity: list[int] = field(default_factory=list)     # images of each identity, in identity order
-    cache_state: str = "missing"                               # "complete", "partial" or "missing"
+    cache_state: str = "missing"                               # "complete", "partial", "missing" or "packed"
     cache_folder: Path | None = None
     aligned: int = 0                                           # images processed into the cache so far
     aligned_ok: int = 0                                        # of which with a face (complete caches only)
@@ -45,7 +47,9 @@ class DatasetSummary:
         counts = np.asarray(self.per_identity or [0])
         lines = [f"{self.name} ({self.layout} layout): {self.identities} identities, {self.images} images "
                  f"({counts.min()}-{counts.max()} per identity, median {np.median(counts):g})"]
-        if self.cache_state == "complete":
+        if self.cache_state == "packed":
+            lines.append("packed crops: aligned when they were packed, nothing to align here")
+        elif self.cache_state == "complete":
             lines.append(f"alignment cache: complete, {self.aligned_ok} of {self.images} images with a face")
         elif self.cache_state == "partial":
             lines.append(f"alignment cache: {self.aligned} of {self.images} images aligned; training resumes it")
@@ -57,6 +61,12 @@ class DatasetSummary:
 
 def summarize_dataset(spec: DatasetSpec, cache_root: Path | None = None) -> DatasetSummary:
     """Scan ``spec``'s folder and look up its alignment cache (the one training would use)."""
+    if is_pack(spec):
+        pack = scan_pack(spec)
+        counts = pack.counts()
+        return DatasetSummary(name=pack.name, root=pack.root, layout="pack", identities=len(counts),
+                              images=int(pack.rows.size), per_identity=[counts[k] for k in sorted(counts)],
+                              cache_state="packed", aligned=int(pack.rows.size), aligned_ok=int(pack.rows.size))
     listing = scan_dataset(spec)
     counts = listing.counts()
     folder = cache_folder(listing.items, listing.name, AlignSettings(pad=spec.pad), cache_root)

@@ -63,10 +63,10 @@ FAMILY_ORDER = ("softmax", "modified_softmax", "l2_softmax", "sphereface", "cosf
                 "contrastive", "double_margin_contrastive", "deepid2", "siamese", "triplet")
 #: TrainConfig settings a single loss may change (``loss_settings``); anything else would change the comparison
 LOSS_SETTINGS = ("lr", "optimizer", "momentum", "weight_decay", "schedule", "warmup_epochs", "min_lr", "step_gamma",
-                 "grad_clip", "sampler", "pk_k", "amp")
+                 "grad_clip", "sampler", "pk_k", "precision")
 #: settings that change speed or bookkeeping, not results: a rerun may change them
 _RUNTIME = ("name", "out", "run_dir", "cache_dir", "resume", "threads", "device", "log_every", "checkpoint_every",
-            "keep_checkpoints")
+            "keep_checkpoints", "data_on_device")
 FAILURE_POLICIES = ("wrong", "reject")
 TAR_KEY = "0.001"
 
@@ -203,12 +203,22 @@ def loss_config(config: BenchmarkConfig, loss: str, *, steps: int, epochs: int) 
     c.name = f"{Path(config.out).name}-{loss}"
     c.out, c.run_dir, c.resume = str(folder / "model"), str(folder / "run"), ""
     c.epochs, c.max_steps = int(epochs), int(steps)
+    c.time_budget_s = 0.0           # the budget is the same images for every loss, never seconds of each one's own
     c.validation.flip_tta = config.flip_tta or c.validation.flip_tta
     return c
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in _RUNTIME}
+
+
+def _upgraded(config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config in today's terms: ``amp`` became ``precision``, ``time_budget_s`` came later (0)."""
+    config = dict(config)
+    if "amp" in config and "precision" not in config:
+        config["precision"] = "auto" if config.pop("amp") else "fp32"
+    config.setdefault("time_budget_s", 0.0)
+    return config
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -450,7 +460,7 @@ class _Sweep:
             return None
         if record.get("status") == "done":
             config, _, _ = self.steps_for(loss)
-            diff = _differences(record.get("config", {}), _comparable(config.to_dict()))
+            diff = _differences(_upgraded(record.get("config", {})), _comparable(config.to_dict()))
             if diff:
                 raise IncompatibleError(
                     f"{self.out / loss} was trained with other settings ({'; '.join(diff[:6])}): delete that folder "

@@ -22,14 +22,19 @@ AUGMENT_ON = ("auto", "cpu", "device")
 HEAD_INITS = ("auto", "centroids", "random")
 VAL_FORMATS = ("lfw", "cfp")
 VAL_METRICS = ("accuracy", "eer")
-LAYOUTS = ("auto", "folder", "cfp")
+LAYOUTS = ("auto", "folder", "cfp", "pack")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+DATA_ON_DEVICE = ("auto", "on", "off")
 
 
 @dataclass
 class DatasetSpec:
-    """One training dataset folder.
+    """One training dataset folder, or a pack file of aligned crops.
 
-    layout: "folder" (``<identity>/<images>``), "cfp" (``Data/Images/NNN/{frontal,profile}``) or "auto".
+    layout: "folder" (``<identity>/<images>``), "cfp" (``Data/Images/NNN/{frontal,profile}``), "pack" (an
+    ``.npz`` written by ``faceapp.training.pack.write_pack`` / scripts/pack_training_crops.py: crops aligned
+    when packed, identities named as packed; filter items may name one packed dataset, ``cfp/301-400``) or
+    "auto" (a pack for an ``.npz`` path, else the CFP layout when found, else "folder").
     name: namespace of its identities (default: the folder name), so two datasets never share a label.
     identities: optional filter, e.g. "001-400" (numeric ranges compare numerically) or "s1,s2".
     exclude: identities to leave out, same syntax, or "@FILE" naming a JSON file with an "excluded" list
@@ -128,7 +133,11 @@ class TrainConfig:
     step_gamma: float = 0.1
     grad_clip: float = 5.0           # max gradient norm (0 = off)
     device: str = "auto"             # auto | cpu | cuda | cuda:N
-    amp: bool = True                 # mixed precision (CUDA only)
+    precision: str = "auto"          # auto (bf16 on CUDA that has it, else fp16 + GradScaler; fp32 on the CPU) | fp32
+                                     # | fp16 | bf16 (faceapp.training.accel); old configs' amp = true/false: auto/fp32
+    data_on_device: str = "auto"     # the training set on the device as uint8: auto (CUDA, batches built there,
+                                     # it fits) | on | off
+    time_budget_s: float = 0.0       # fit the schedule's total steps to this many seconds of training (0 = none)
     channels_last: bool = True       # NHWC tensors: PyTorch's CPU depthwise convs train several times faster
     augment_on: str = "auto"         # where augmentation runs: auto (on the GPU when training on CUDA, else numpy on
                                      # the CPU) | cpu (numpy/OpenCV, augment.py) | device (torch, torch_augment.py)
@@ -143,8 +152,19 @@ class TrainConfig:
     freeze_epochs: float = 0.0       # epochs at the start with the backbone frozen (weights and BN statistics)
     freeze_bn: bool = False          # keep the backbone's BatchNorm statistics fixed for the whole run
     head_init: str = "auto"          # auto (centroids when starting from weights) | centroids | random
+    teacher: str = ""                # distil from: a pretrained name, a model folder, onnx:PATH or dlib ("" = none)
+    distill_embed_weight: float = 1.0        # weight of 1 - cos(projected student, teacher) (with a teacher)
+    distill_relational_weight: float = 0.0   # weight of the batch similarity-matrix match (with a teacher)
+    distill_params: dict[str, Any] = field(default_factory=dict)   # e.g. {"relational.criterion": "smooth_l1"}
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+
+    def distill_weights(self) -> dict[str, float]:
+        """The positive distillation weights by distiller name (``faceapp.nn.losses.distill``); {} without a teacher."""
+        if not self.teacher:
+            return {}
+        weights = {"embed": self.distill_embed_weight, "relational": self.distill_relational_weight}
+        return {k: w for k, w in weights.items() if w > 0}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready nested dict."""
@@ -152,7 +172,18 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
-        """Build from a nested dict, checking every key and type; ``source`` names the origin in errors."""
+        """Build from a nested dict, checking every key and type; ``source`` names the origin in errors.
+
+        The old ``amp`` setting (before ``precision``) is read: true = "auto", false = "fp32"."""
+        if isinstance(data, dict) and "amp" in data:
+            data = dict(data)
+            amp = data.pop("amp")
+            if not isinstance(amp, bool):
+                raise DatasetError(f"{source}.amp: expected true or false, got {amp!r}")
+            if "precision" in data:
+                raise DatasetError(f"{source}: amp is the old name of precision; give precision only "
+                                   "(auto, fp32, fp16 or bf16)")
+            data["precision"] = "auto" if amp else "fp32"
         return _build(cls, data, source)
 
     def validate(self) -> "TrainConfig":
@@ -162,10 +193,20 @@ class TrainConfig:
         _choice("sampler", self.sampler, SAMPLERS)
         _choice("augment_on", self.augment_on, AUGMENT_ON)
         _choice("head_init", self.head_init, HEAD_INITS)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("data_on_device", self.data_on_device, DATA_ON_DEVICE)
+        if not self.time_budget_s >= 0:
+            raise DatasetError(f"training setting time_budget_s must be >= 0 (0 = no budget), got {self.time_budget_s}")
         if self.backbone_lr_mult < 0:
             raise DatasetError(f"training setting backbone_lr_mult must be >= 0, got {self.backbone_lr_mult}")
         if self.freeze_epochs < 0:
             raise DatasetError(f"training setting freeze_epochs must be >= 0, got {self.freeze_epochs}")
+        for key in ("distill_embed_weight", "distill_relational_weight"):
+            if not getattr(self, key) >= 0:
+                raise DatasetError(f"training setting {key} must be >= 0, got {getattr(self, key)}")
+        if self.teacher and not self.distill_weights():
+            raise DatasetError("a teacher is set but both distillation weights are 0: set distill_embed_weight "
+                               "or distill_relational_weight (--distill-embed / --distill-relational)")
         _choice("validation.format", self.validation.format, VAL_FORMATS)
         _choice("validation.metric", self.validation.metric, VAL_METRICS)
         for spec in self.data:

@@ -9,6 +9,10 @@ Stages of the events (``Progress.stage``): "align" (alignment caches, first use 
 for classifier losses), "validate" (embedding progress, then one event with the epoch's metrics),
 "checkpoint", "export". Cancelling saves ``last.pt`` (resume from it: that is "pause") and raises
 ``CancelledError``. The result is a ``TrainResult``.
+
+The same loop serves the CPU and a data-centre GPU (docs/training.md, "Training on a GPU"): packed crops as a
+dataset (``faceapp.training.pack``), ``precision`` and ``data_on_device`` (``faceapp.training.accel``), and a
+schedule fitted to ``time_budget_s`` (``faceapp.training.budget``).
 """
 
 from __future__ import annotations
@@ -37,15 +41,21 @@ from faceapp.evaluation.protocols import PairProtocol, read_protocol
 from faceapp.evaluation.verification import VerificationReport, pair_scores, verification_report
 from faceapp.nn.backbones import BACKBONES
 from faceapp.nn.losses import FaceLoss, create_loss, loss_class, resolve_hparams
+from faceapp.nn.losses.distill import Distillation
+from faceapp.training.accel import autocast, needs_grad_scaler, resolve_data_on_device, resolve_precision
 from faceapp.training.augment import Augmenter
+from faceapp.training.budget import BudgetSchedule
 from faceapp.training.cache import AlignedSet, AlignSettings, align_images
 from faceapp.training.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from faceapp.training.config import TrainConfig
 from faceapp.training.data import LabelledCrops, assemble, holdout_pairs, holdout_split
 from faceapp.training.datasets import DatasetListing, scan_dataset
 from faceapp.training.evaluate import crops_to_tensor, embed_aligned, make_embed_fn, protocol_items, score_protocol
-from faceapp.training.finetune import class_centroids, init_head_from_centroids, set_batchnorm_eval
+from faceapp.training.finetune import class_centroids, cosine_row_norm, init_head_from_centroids, set_batchnorm_eval
+from faceapp.training.pack import PackListing, PackedSet, is_pack, load_pack, scan_pack
 from faceapp.training.samplers import make_sampler
+from faceapp.training.teacher_cache import teacher_embeddings
+from faceapp.training.teachers import Teacher, TorchTeacher, resolve_teacher
 from faceapp.training.torch_augment import TorchAugmenter
 
 
@@ -161,7 +171,7 @@ class _Run:
         self.run_dir = Path(config.run_dir) if config.run_dir else data_dir() / "runs" / config.name
         self.out_dir = Path(config.out) if config.out else user_models_dir() / config.name
         self.device = resolve_device(config.device)
-        self.amp = bool(config.amp and self.device.startswith("cuda"))
+        self.precision = resolve_precision(config.precision, self.device)      # "fp32", "fp16" or "bf16"
         self.settings = AlignSettings()
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {}
@@ -170,7 +180,7 @@ class _Run:
         self.last_metrics: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------------------- data
-    def preflight(self) -> list[DatasetListing]:
+    def preflight(self) -> list[DatasetListing | PackListing]:
         """Every check that needs no alignment, so a typo fails in a second, not after minutes of work."""
         c = self.config
         if not c.data:
@@ -184,25 +194,40 @@ class _Run:
         if c.init:
             check_start_fits(c)
             self.start_point = resolve_start(c.init)      # file found, SHA-256 checked, weights read: before any work
+        self.teacher: Teacher | None = None
+        if c.teacher:       # file found, shapes checked, optional packages present, weights valid: before any work
+            self.teacher = resolve_teacher(c.teacher, self.device)
+            Distillation(c.embedding_dim, self.teacher.embedding_dim, c.distill_weights(), c.distill_params)
         v = c.validation
         self.protocol = (read_protocol(v.format, v.pairs, v.root or None, cfp_protocol=v.protocol, folds=v.folds or None)
                          if v.pairs else None)
-        listings = [scan_dataset(spec) for spec in c.data]
+        listings = [scan_pack(spec) if is_pack(spec) else scan_dataset(spec) for spec in c.data]
         names = [listing.name for listing in listings]
         for name in names:
             if names.count(name) > 1:
                 raise DatasetError(f"two training datasets are named {name!r}: their identities would mix; give "
                                    "one a different name (--data DIR::name=other)")
+        namespaces = [listing.namespaces if isinstance(listing, PackListing) else {listing.name} for listing in listings]
+        for i, mine in enumerate(namespaces):       # a pack keeps its packed names: they must not meet another's
+            for other in namespaces[i + 1:]:
+                if mine & other:
+                    raise DatasetError(f"the training data holds the identities of {sorted(mine & other)[0]!r} twice "
+                                       "(a pack and a folder, or two packs, of the same dataset): they would mix; "
+                                       "give each dataset once")
         return listings
 
     def prepare_data(self) -> Job[None]:
         c = self.config
         listings = self.preflight()
         cache_root = Path(c.cache_dir) if c.cache_dir else None
-        sets: list[AlignedSet] = []
+        sets: list[AlignedSet | PackedSet] = []
         for spec, listing in zip(c.data, listings):
-            aligned = yield from align_images(listing.items, name=listing.name, settings=AlignSettings(pad=spec.pad),
-                                              cache_root=cache_root, cancel=self.cancel)
+            if isinstance(listing, PackListing):
+                aligned = yield from load_pack(listing, cancel=self.cancel)
+            else:
+                aligned = yield from align_images(listing.items, name=listing.name,
+                                                  settings=AlignSettings(pad=spec.pad), cache_root=cache_root,
+                                                  cancel=self.cancel)
             sets.append(aligned)
             yield Progress("prepare", message=aligned.describe())
         data = assemble(sets, c.min_images)
@@ -223,11 +248,31 @@ class _Run:
                 self.validation = _Validation(f"hold-out ({held.num_classes} identities)", held, pairs=pairs,
                                               same=same, folds=folds)
         self.data_card = [{"name": s.name, **data.per_dataset[s.name], "path": str(listing.root),
-                           "layout": listing.layout, "identity_filter": spec.identities}
+                           "layout": listing.layout, "identity_filter": spec.identities,
+                           **({"exclude": spec.exclude, "packed": listing.packed}
+                              if isinstance(listing, PackListing) else {})}
                           for s, spec, listing in zip(sets, c.data, listings)]
         msg = (f"{len(self.train_data)} training images of {self.train_data.num_classes} identities; validation: "
                f"{self.validation.name if self.validation else 'none'}")
         yield Progress("prepare", message=msg)
+
+    def prepare_teacher(self) -> Job[None]:
+        """The teacher's embeddings of the clean training crops (computed once, then from the teacher cache), or
+        nothing to prepare when a torch teacher embeds each augmented batch on the device as the student sees it."""
+        c = self.config
+        self.teacher_emb: torch.Tensor | None = None
+        self.teacher_online = False
+        if self.teacher is None:
+            return
+        on_device = c.augment_on == "device" or (c.augment_on == "auto" and self.device.startswith("cuda"))
+        if isinstance(self.teacher, TorchTeacher) and on_device and Augmenter(c.augment).enabled:
+            self.teacher_online = True
+            yield Progress("teacher", message=f"{self.teacher.name}: embeds each augmented batch on {self.device}")
+            return
+        root = Path(c.cache_dir) / "teachers" if c.cache_dir else None
+        emb = yield from teacher_embeddings(self.teacher, self.train_data.table, cache_root=root, cancel=self.cancel)
+        self.teacher_emb = torch.from_numpy(emb).to(self.device)
+        self.teacher.close()                    # its vectors are all here now
 
     # ------------------------------------------------------------------------------------------ model
     def build(self) -> None:
@@ -254,23 +299,46 @@ class _Run:
         self.steps_per_epoch = len(self.sampler)
         total = c.epochs * self.steps_per_epoch
         self.total_steps = min(total, c.max_steps) if c.max_steps > 0 else total
-        self.optimizer = _optimizer(c, [(self.net, c.backbone_lr_mult), (self.loss, 1.0)])
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.distill: Distillation | None = None
+        if self.teacher is not None:
+            self.distill = Distillation(c.embedding_dim, self.teacher.embedding_dim, c.distill_weights(),
+                                        c.distill_params).to(self.device)
+            self.teacher_lineage = {**self.teacher.lineage, "weights": c.distill_weights(),
+                                    "params": self.distill.hparams,
+                                    "targets": "augmented batch, on the fly" if self.teacher_online else "clean crops, cached"}
+        self.optimizer = _optimizer(c, [(self.net, c.backbone_lr_mult), (self.loss, 1.0)]
+                                    + ([(self.distill, 1.0)] if self.distill is not None else []))
+        self.scaler = torch.amp.GradScaler(torch.device(self.device).type, enabled=needs_grad_scaler(self.precision))
         self.augment = Augmenter(c.augment)
         on_device = c.augment_on == "device" or (c.augment_on == "auto" and self.device.startswith("cuda"))
         self.device_augment = TorchAugmenter(c.augment) if on_device and self.augment.enabled else None
+        self.device_images: torch.Tensor | None = None
+        cpu_augment = self.augment.enabled and self.device_augment is None
+        if resolve_data_on_device(c.data_on_device, self.device, cpu_augment, len(self.train_data) * 112 * 112 * 3):
+            self.device_images = self._upload_crops()
+        self.budget = BudgetSchedule(c.time_budget_s, self.total_steps) if c.time_budget_s > 0 else None
         self.arch = _arch(c, self.loss, self.train_data.num_classes)
         self.step, self.epoch, self.batch = 0, 0, 0
 
     def resume(self, path: str) -> None:
         state = load_checkpoint(path)
         check_compatible(state, self.arch, self.train_data.identities, path)
+        saved = state.get("distill_arch") or None
+        if saved != self.distill_arch():
+            raise IncompatibleError(f"cannot resume from {path}: it was distilled differently (checkpoint: {saved}, "
+                                    f"this run: {self.distill_arch()}); use the same --teacher and non-zero "
+                                    "distillation weights, or start a new run", path=str(path))
         self.net.load_state_dict(state["model"])
         self.loss.load_state_dict(state["loss"])
+        if self.distill is not None:
+            self.distill.load_state_dict(state["distill"])
         self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch, self.batch = int(state["step"]), int(state["epoch"]), int(state["batch"])
+        if self.budget is not None and state.get("budget"):         # the fitted schedule goes on where it was
+            self.budget.load_state_dict(state["budget"])
+            self.total_steps = min(self.budget.cap, int(state.get("total_steps") or self.total_steps))
         self.best = dict(state.get("best") or {})
         self.history = list(state.get("history") or [])
         self.train_time = float(state.get("train_time_s", 0.0))
@@ -289,10 +357,18 @@ class _Run:
         return save_checkpoint(path, {
             "arch": self.arch, "identities": self.train_data.identities, "config": self.config.to_dict(),
             "model": self.net.state_dict(), "loss": self.loss.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict() if self.amp else {}, "step": self.step, "epoch": self.epoch,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {}, "step": self.step, "epoch": self.epoch,
             "batch": self.batch, "rng": rng, "best": self.best, "history": self.history,
             "train_time_s": self.train_time, "images_seen": self.images_seen, "last_metrics": self.last_metrics,
+            "distill_arch": self.distill_arch(), "distill": self.distill.state_dict() if self.distill is not None else {},
+            "total_steps": self.total_steps, "budget": self.budget.state_dict() if self.budget is not None else {},
         })
+
+    def distill_arch(self) -> dict[str, Any] | None:
+        """What a checkpoint's distillation state depends on: the teacher and the terms (None without one)."""
+        if self.distill is None or self.teacher is None:
+            return None
+        return {"teacher": self.teacher.id, "terms": sorted(self.distill.terms)}
 
     def _periodic_checkpoint(self) -> Path:
         folder = self.run_dir / "checkpoints"
@@ -305,7 +381,7 @@ class _Run:
     # ------------------------------------------------------------------------------------------- step
     def train_step(self, idx: np.ndarray) -> dict[str, float]:
         c = self.config
-        if self.device_augment is not None:
+        if self.device_augment is not None or self.device_images is not None:
             x = self._device_batch(idx)
         else:
             rng = np.random.default_rng([c.seed, self.step, 3])
@@ -322,11 +398,18 @@ class _Run:
         if c.freeze_bn and not frozen:
             set_batchnorm_eval(self.net)
         self.loss.train()
-        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=self.amp), torch.set_grad_enabled(not frozen):
+        with autocast(self.device, self.precision), torch.set_grad_enabled(not frozen):
             emb = self.net(x)
+        emb = emb.float()   # the loss (margins, the classifier's cosines) in float32 whatever the backbone ran in
         if frozen:          # head-only epochs: no backward through the backbone (its weights and BN stats stay)
             emb = emb.detach()
         value = self.loss(emb, y)
+        distill_terms: dict[str, torch.Tensor] = {}
+        if self.distill is not None:
+            main = value
+            extra, distill_terms = self.distill(emb, self.teacher_batch(idx))
+            value = value + extra
+            distill_terms["main"] = main.detach()
         if not torch.isfinite(value):
             raise TrainingDivergedError(f"the loss became {value.item()} at step {self.step} (epoch {self.epoch + 1}): "
                                         "lower the learning rate (--lr) or keep gradient clipping on")
@@ -339,11 +422,21 @@ class _Run:
         self.scaler.update()
         out = {"loss": float(value.item()), "lr": lr}
         out.update({f"loss/{k}": v for k, v in self.loss.last_terms.items()})
+        out.update({f"loss/{k}": float(v.item()) for k, v in distill_terms.items()})
         logits = getattr(self.loss, "logits", None)
         if callable(logits):
             with torch.no_grad():
                 out["train_acc"] = float((logits(emb.detach()).argmax(1) == y).float().mean().item())
         return out
+
+    def teacher_batch(self, idx: np.ndarray) -> torch.Tensor:
+        """The teacher's unit vectors for a batch: from the cached clean-crop embeddings, or computed now from the
+        augmented batch the student saw (``teacher_online``)."""
+        if self.teacher_online:
+            assert isinstance(self.teacher, TorchTeacher)
+            return self.teacher.embed_tensor(self.augmented_bgr)
+        assert self.teacher_emb is not None
+        return self.teacher_emb[torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(self.device)]
 
     def backbone_frozen(self) -> bool:
         """True during the first ``freeze_epochs`` epochs: only the loss's parameters (the head) train."""
@@ -361,17 +454,36 @@ class _Run:
         centroids = yield from class_centroids(embed, self.train_data.table.crops, self.train_data.labels,
                                                self.train_data.num_classes, batch_size=c.validation.batch_size,
                                                cancel=self.cancel)
-        self.head_init_done = "centroids" if init_head_from_centroids(self.loss, centroids) else "random"
+        scale = float(getattr(self.loss, "hparams", {}).get("s", 64.0))
+        norm = cosine_row_norm(c.lr, scale)
+        self.head_init_done = ("centroids" if init_head_from_centroids(self.loss, centroids, row_norm=norm)
+                               else "random")
         self.net.train()
         yield Progress("prepare", message=f"classifier head initialised from {self.train_data.num_classes} class centroids")
 
+    def _upload_crops(self, chunk: int = 4096) -> torch.Tensor:
+        """The whole training set as one uint8 (N, 112, 112, 3) tensor on the device (``data_on_device``)."""
+        n = len(self.train_data)
+        images = torch.empty((n, 112, 112, 3), dtype=torch.uint8, device=self.device)
+        for start in range(0, n, chunk):
+            idx = np.arange(start, min(n, start + chunk))
+            images[start:start + idx.size] = torch.from_numpy(self.train_data.table.crops(idx)).to(self.device)
+        return images
+
     def _device_batch(self, idx: np.ndarray) -> torch.Tensor:
-        """The batch augmented where it trains (``augment_on``): uint8 crops to the device, TorchAugmenter with
-        a generator seeded by (seed, step) (a resumed run sees the same images), then the model's input."""
-        crops = torch.from_numpy(self.train_data.table.crops(idx)).to(self.device, non_blocking=True)
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(int(np.random.SeedSequence([self.config.seed, self.step, 3]).generate_state(1)[0]))
-        x = self.device_augment(crops.permute(0, 3, 1, 2).float(), generator)
+        """The batch built where it trains: uint8 crops indexed in the device copy of the training set
+        (``data_on_device``) or sent there, augmented there (``augment_on``: TorchAugmenter with a generator
+        seeded by (seed, step), so a resumed run sees the same images), then the model's input."""
+        if self.device_images is not None:
+            crops = self.device_images[torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(self.device)]
+        else:
+            crops = torch.from_numpy(self.train_data.table.crops(idx)).to(self.device, non_blocking=True)
+        x = crops.permute(0, 3, 1, 2).float()
+        if self.device_augment is not None:
+            generator = torch.Generator(device=self.device)
+            generator.manual_seed(int(np.random.SeedSequence([self.config.seed, self.step, 3]).generate_state(1)[0]))
+            x = self.device_augment(x, generator)
+        self.augmented_bgr = x                  # what an on-the-fly teacher embeds
         size = self.model_config.input_size
         if x.shape[-1] != size:
             x = torch.nn.functional.interpolate(x, size=(size, size), mode="area")    # as preprocess's INTER_AREA
@@ -436,6 +548,7 @@ def train(config: TrainConfig, cancel: CancelToken | None = None) -> Job[TrainRe
 def _train(run: _Run) -> Job[TrainResult]:
     c = run.config
     yield from run.prepare_data()
+    yield from run.prepare_teacher()
     run.build()
     run.head_init_done = "random"
     if c.resume:
@@ -447,10 +560,15 @@ def _train(run: _Run) -> Job[TrainResult]:
     yield Progress("prepare", message=(
         f"{c.backbone} -> {c.embedding_dim}-d, loss {c.loss}, {run.sampler_kind} batches of {c.batch_size}, "
         f"{run.steps_per_epoch} steps/epoch, {run.total_steps} steps, device {run.device}"
-        + (" (AMP)" if run.amp else "") + (f", resumed at step {run.step}" if c.resume else "")))
+        + f", {run.precision}" + (", training set on the device" if run.device_images is not None else "")
+        + (f", schedule fitted to a {c.time_budget_s:g} s budget" if run.budget is not None else "")
+        + (f", resumed at step {run.step}" if c.resume else "")
+        + (f", distilling from {run.teacher.name} ({', '.join(f'{k} x{w:g}' for k, w in c.distill_weights().items())})"
+           if run.teacher is not None else "")))
 
     log_path = run.run_dir / "history.jsonl"
     clock = EtaClock(run.total_steps - run.step)
+    session_start = run.step
     steps_this_session = 0
     window_start, window_images = time.monotonic(), 0
     epochs = math.ceil(run.total_steps / run.steps_per_epoch)
@@ -470,6 +588,16 @@ def _train(run: _Run) -> Job[TrainResult]:
             run.batch += 1
             steps_this_session += 1
             run.last_metrics = metrics
+            if run.budget is not None:
+                fitted = run.budget.observe(run.step, run.train_time, epoch_end=run.batch >= len(batches))
+                if fitted is not None and fitted != run.total_steps:
+                    run.total_steps = fitted
+                    epochs = math.ceil(run.total_steps / run.steps_per_epoch)
+                    clock.total = run.total_steps - session_start
+                    fit = run.budget.fits[-1]
+                    yield Progress("prepare", message=(
+                        f"time budget {c.time_budget_s:g} s: {fit['ms_per_step']:.1f} ms/step, schedule fitted to "
+                        f"{fitted} steps ({fitted / run.steps_per_epoch:.1f} epochs)"))
             if run.step % c.log_every == 0 or run.step == run.total_steps:
                 now = time.monotonic()
                 rate = window_images / max(1e-9, now - window_start)
@@ -535,6 +663,9 @@ def lineage_card(run: "_Run") -> dict[str, Any]:
     teacher = getattr(run, "teacher_lineage", None)
     ms1m = bool((start or {}).get("ms1m_ancestry") or (teacher or {}).get("ms1m_ancestry"))
     names = ", ".join(d["name"] for d in run.data_card)
+    packed = [str(p.get("name")) for d in run.data_card for p in d.get("packed") or [] if isinstance(p, dict)]
+    if packed:
+        names += f" (packed from {', '.join(packed)})"
     if ms1m:
         caveat = ("MS-Celeb-1M is in this model's ancestry (starting weights or teacher): it shares people with "
                   "celebrity-photo benchmarks (LFW, CFP, CelebA), so accuracy on them is not a clean held-out number.")
@@ -576,7 +707,9 @@ def _export(run: _Run, epochs: int) -> Job[TrainResult]:
         "training": {"epochs": epochs, "steps": run.step, "batch_size": c.batch_size, "sampler": run.sampler_kind,
                      "optimizer": c.optimizer, "lr": c.lr, "momentum": c.momentum, "weight_decay": c.weight_decay,
                      "schedule": c.schedule, "warmup_epochs": c.warmup_epochs, "grad_clip": c.grad_clip,
-                     "amp": run.amp, "channels_last": c.channels_last, "seed": c.seed,
+                     "precision": run.precision, "data_on_device": run.device_images is not None,
+                     "budget": run.budget.card(run.steps_per_epoch) if run.budget is not None else None,
+                     "channels_last": c.channels_last, "seed": c.seed,
                      "augment_on": "device" if run.device_augment is not None else "cpu",
                      "threads": torch.get_num_threads(), "augment": c.to_dict()["augment"],
                      "init": c.init or None, "backbone_lr_mult": c.backbone_lr_mult, "freeze_epochs": c.freeze_epochs,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from faceapp.embedding import Embedder, read_card
 from faceapp.gui.theme import LIGHT
@@ -99,6 +100,10 @@ def test_train_pause_resume_export_and_activate(open_window, qtbot, att: Path, m
     live.start_source(gui_videos["known"], loop=True)
     qtbot.waitUntil(lambda: _embedding_size(live) == 32, timeout=30000)
     qtbot.mouseClick(page.activate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.confirm_box is not None and page.confirm_box.isVisible(), timeout=30000)
+    question = page.confirm_box.informativeText()                            # both models, asked first
+    assert old_id in question and "validation (hold-out" in question
+    qtbot.mouseClick(page.confirm_box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.ctx.embedder.model_id != old_id, timeout=30000)
     qtbot.waitUntil(lambda: _embedding_size(live) == 24, timeout=30000)      # ...switches to the new one
     live.stop()
@@ -134,4 +139,17 @@ def test_bad_settings_are_reported_not_raised(open_window, qtbot, tmp_path: Path
     page.data_edit.setText(str(tmp_path))
     page.start()
     qtbot.waitUntil(lambda: any("give the pairs file" in m for m in window.banners.messages("error")), timeout=5000)
+    qtbot.waitUntil(lambda: not window.ctx.loading, timeout=60000)
+
+
+def test_precision_and_time_budget_reach_the_config(open_window, qtbot, att: Path, tmp_path: Path) -> None:
+    window = open_window("--db", str(tmp_path / "g.db"), "--page", "trainer", wait=False)
+    page = window.page("trainer")
+    page.data_edit.setText(str(att))
+    assert (page.build_config().precision, page.build_config().time_budget_s) == ("auto", 0.0)
+    assert page.time_budget.text() == "no budget"
+    page.precision_box.setCurrentText("bf16")
+    page.time_budget.setValue(300)
+    config = page.build_config()
+    assert (config.precision, config.time_budget_s) == ("bf16", 300.0)
     qtbot.waitUntil(lambda: not window.ctx.loading, timeout=60000)

@@ -36,3 +36,21 @@ def test_errors_name_the_setting(tmp_path: Path, text: str, message: str) -> Non
     file.write_text(text)
     with pytest.raises(DatasetError, match=message):
         load_config(file)
+
+
+def test_old_amp_setting_maps_to_precision(tmp_path: Path) -> None:
+    """``amp`` (before ``precision``) still loads: true = mixed precision on CUDA ("auto"), false = float32."""
+    file = tmp_path / "old.toml"
+    file.write_text('amp = false\n[[data]]\npath = "a"\n')
+    assert load_config(file).precision == "fp32"
+    assert TrainConfig.from_dict({"amp": True}).precision == "auto"
+    assert "amp" not in TrainConfig().to_dict()
+    with pytest.raises(DatasetError, match="amp.*precision"):
+        TrainConfig.from_dict({"amp": True, "precision": "bf16"})
+    with pytest.raises(DatasetError, match="amp: expected true or false"):
+        TrainConfig.from_dict({"amp": "yes"})
+    for bad, message in (({"precision": "half"}, "precision = 'half'"), ({"data_on_device": "gpu"}, "data_on_device"),
+                         ({"time_budget_s": -1}, "time_budget_s"), ({"data": [{"path": "a", "layout": "zip"}]}, "layout")):
+        with pytest.raises(DatasetError, match=message):
+            TrainConfig.from_dict(bad).validate()
+    assert TrainConfig.from_dict({"data": [{"path": "p.npz", "layout": "pack"}]}).validate().data[0].layout == "pack"

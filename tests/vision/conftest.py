@@ -19,6 +19,13 @@ def pipeline(mediapipe_models: Path) -> Iterator[FacePipeline]:
         yield pipe
 
 
+@pytest.fixture(scope="session")
+def turned_pipeline(mediapipe_models: Path) -> Iterator[FacePipeline]:
+    """The same pipeline warping turned heads onto the turned template (``template="turned"``)."""
+    with FacePipeline("image", model_dir=mediapipe_models, fallback=False, template="turned") as pipe:
+        yield pipe
+
+
 def cfp_frontal(cfp: Path, person: int, number: int) -> tuple[np.ndarray, np.ndarray]:
     """A CFP frontal image and its 30 hand-labelled fiducials (x, y)."""
     image = read_image(cfp / "Data" / "Images" / f"{person:03d}" / "frontal" / f"{number:02d}.jpg")

@@ -79,7 +79,7 @@ def test_cfp_hand_labelled_eyes_land_near_the_template(pipeline: FacePipeline, c
     assert np.percentile(errors, 90) < 4.0, errors
 
 
-def test_celeba_crops_put_both_eyes_within_a_few_pixels(pipeline: FacePipeline, celeba: Path) -> None:
+def test_celeba_crops_put_both_eyes_within_a_few_pixels(turned_pipeline: FacePipeline, celeba: Path) -> None:
     """After the five-point fit, the detected eye centres sit within a few pixels of the template's.
 
     (The fit spreads the disagreement between a face's shape and the template over all five points.)
@@ -89,7 +89,7 @@ def test_celeba_crops_put_both_eyes_within_a_few_pixels(pipeline: FacePipeline, 
     files = sorted(celeba.glob("*/*.jpg"))[::300][:20]
     worst_eye = []
     for path in files:
-        faces = pipeline.process(read_image(path))
+        faces = turned_pipeline.process(read_image(path))
         if not faces:       # about 4% of CelebA photos have no detectable face (docs/pipeline.md)
             continue
         assert faces[0].image.shape == (112, 112, 3)
@@ -102,3 +102,22 @@ def test_celeba_crops_put_both_eyes_within_a_few_pixels(pipeline: FacePipeline, 
     print("celeba worst-eye errors (px): median %.2f p90 %.2f" % (np.median(worst_eye), np.percentile(worst_eye, 90)))
     assert np.median(worst_eye) < 3.0, worst_eye
     assert np.percentile(worst_eye, 90) < 6.0, worst_eye
+
+
+def test_the_default_pipeline_puts_every_pose_on_the_standard_template(pipeline: FacePipeline,
+                                                                      turned_pipeline: FacePipeline, cfp: Path) -> None:
+    """Pipeline version 3: frontal and profile faces alike are fitted to the standard five-point template
+    (what public weights expect); the turned template only where asked for, and only for turned heads."""
+    assert pipeline.template == "standard" and turned_pipeline.template == "turned"
+    for rel in ("001/frontal/01", "001/profile/01", "002/profile/02"):
+        image = read_image(cfp / "Data" / "Images" / f"{rel}.jpg")
+        standard, turned = pipeline.process(image), turned_pipeline.process(image)
+        assert standard and turned, rel
+        points = standard[0].face.five_points
+        np.testing.assert_allclose(standard[0].transform, similarity_transform(points, template()), atol=1e-6)
+        if "frontal" in rel:
+            np.testing.assert_array_equal(standard[0].image, turned[0].image)
+        else:
+            assert np.abs(standard[0].transform - turned[0].transform).max() > 1.0, rel
+    with pytest.raises(ValueError, match="template must be one of"):
+        FacePipeline("image", template="sideways")

@@ -11,9 +11,10 @@ import pytest
 
 from faceapp.capture.images import decode_image, read_image
 from faceapp.capture.sources import open_source
-from faceapp.capture.synthetic import face_video_frames, side_by_side, write_large_jpeg, write_video
+from faceapp.capture.synthetic import face_video_frames, write_video
 from faceapp.core.types import Detector, Face
 from faceapp.vision.pipeline import FacePipeline, box_iou, primary_face_index
+from tests.capture.composed import side_by_side, write_large_jpeg
 
 # CFP fiducial index -> MediaPipe mesh index (see scripts/landmark_accuracy.py for the full story)
 CFP_TO_MESH = {12: 33, 15: 133, 18: 168, 21: 1, 22: 2, 25: 61, 8: 152}

@@ -126,7 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="hyper-parameter of one loss, e.g. arcface:s=32 (repeatable)")
     p.add_argument("--loss-setting", action="append", metavar="LOSS:K=V",
                    help="training setting of one loss only, e.g. triplet:lr=0.05 (lr, optimizer, momentum, "
-                        "weight_decay, schedule, warmup_epochs, min_lr, step_gamma, grad_clip, sampler, pk_k, amp); "
+                        "weight_decay, schedule, warmup_epochs, min_lr, step_gamma, grad_clip, sampler, pk_k, precision); "
                         "shown in the table")
     p.add_argument("--time-budget", type=float, metavar="MINUTES",
                    help="training minutes per loss, turned once into the same number of images for every loss "

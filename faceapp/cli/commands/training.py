@@ -112,7 +112,9 @@ _SCALARS = [
     ("warmup_epochs", "warmup_epochs"), ("grad_clip", "grad_clip"), ("device", "device"), ("seed", "seed"),
     ("threads", "threads"), ("checkpoint_every", "checkpoint_every"), ("log_every", "log_every"),
     ("resume", "resume"), ("augment_on", "augment_on"), ("init", "init"), ("backbone_lr_mult", "backbone_lr_mult"),
-    ("freeze_epochs", "freeze_epochs"), ("head_init", "head_init"),
+    ("freeze_epochs", "freeze_epochs"), ("head_init", "head_init"), ("precision", "precision"),
+    ("data_on_device", "data_on_device"), ("time_budget_s", "time_budget_s"),
+    ("teacher", "teacher"), ("distill_embed", "distill_embed_weight"), ("distill_relational", "distill_relational_weight"),
 ]
 
 
@@ -137,10 +139,16 @@ def build_config(args: argparse.Namespace) -> Any:
                                   **{k: literal_value(v) for k, v in split_kv(args.backbone_param, "--backbone-param").items()}}
     if getattr(args, "freeze_bn", False):
         config.freeze_bn = True
+    if getattr(args, "distill_param", None):
+        from faceapp.nn.losses.distill import parse_distill_params
+
+        config.distill_params = {**config.distill_params, **parse_distill_params(args.distill_param)}
     if config.init and getattr(args, "init", None):
         _architecture_from_start(config, args)
-    if args.no_amp:
-        config.amp = False
+    if args.no_amp:           # the option of the old ``amp`` setting
+        if getattr(args, "precision", None) not in (None, "fp32"):
+            raise DatasetError(f"--no-amp means --precision fp32; it cannot go with --precision {args.precision}")
+        config.precision = "fp32"
     if args.no_channels_last:
         config.channels_last = False
     if args.no_augment:
@@ -220,12 +228,23 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     add_training_options(p)
     p.add_argument("--loss", help="loss name (faceapp losses)")
     p.add_argument("--loss-param", action="append", metavar="K=V", help="loss hyper-parameter (repeatable)")
+    p.add_argument("--teacher", metavar="SPEC", help="distil from a teacher: a pretrained name (mobilefacenet_ms1m), "
+                   "a model folder, onnx:PATH[?mean=R,G,B&std=R,G,B&order=rgb] or dlib (pip install -e \".[dlib]\")")
+    p.add_argument("--distill-embed", type=float, metavar="W",
+                   help="weight of the embedding-regression term, 1 - cos(projected student, teacher) (default 1)")
+    p.add_argument("--distill-relational", type=float, metavar="W",
+                   help="weight of the relational term: batch similarity matrices matched (default 0)")
+    p.add_argument("--distill-param", action="append", metavar="K=V",
+                   help="distiller hyper-parameter, e.g. relational.criterion=smooth_l1 (repeatable)")
     p.add_argument("--val-pairs", metavar="FILE", help="validation protocol: LFW pairs.txt or the CFP folder")
     p.add_argument("--val-format", choices=["lfw", "cfp"])
     p.add_argument("--val-root", metavar="DIR", help="image root of an LFW pairs file")
     p.add_argument("--val-protocol", choices=["FF", "FP"], help="CFP protocol")
     p.add_argument("--val-folds", metavar="LIST", help="protocol folds to validate on, e.g. 9,10")
     p.add_argument("--flip-tta", action="store_true", help="validate with flip test-time augmentation")
+    p.add_argument("--time-budget-s", type=float, metavar="SECONDS",
+                   help="fit the schedule to this many seconds of training, refitted each epoch from the measured "
+                        "step time (0 = none; never more than --epochs)")
     p.add_argument("--resume", metavar="CKPT", help="checkpoint to resume (e.g. <run-dir>/last.pt)")
     p.add_argument("--name", help="model name (default: the --out folder name)")
     p.add_argument("--out", metavar="DIR", help="model folder to export to (default <data dir>/models/NAME)")
@@ -242,8 +261,10 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     hold-out validation, logging. (Loss, protocol validation, output and resume are per command.)"""
     p.add_argument("--config", help="JSON or TOML training config (see docs/training.md)")
     p.add_argument("--data", action="append", metavar="DIR[::key=value...]",
-                   help="dataset folder (repeatable): <identity>/<images> or the CFP layout; options "
-                        "name=, layout=auto|folder|cfp, identities=001-400, exclude=NAMES|@FILE, include_profile=, pad=, max_per_identity=")
+                   help="dataset folder (repeatable): <identity>/<images>, the CFP layout, or a pack of aligned crops "
+                        "(.npz, scripts/pack_training_crops.py); options name=, layout=auto|folder|cfp|pack, "
+                        "identities=001-400, exclude=NAMES|@FILE (in a pack also cfp/301-400), include_profile=, pad=, "
+                        "max_per_identity=")
     p.add_argument("--backbone", help="backbone name (mobilefacenet, mobilefacenet_relu6, resnet9, iresnet18, tiny)")
     p.add_argument("--init", metavar="FROM", help="start from a model folder or a pretrained source "
                    "(mobilefacenet_ms1m); sets the backbone unless --backbone is given")
@@ -274,7 +295,12 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment-on", choices=["auto", "cpu", "device"],
                    help="where augmentation runs: auto = on the GPU when training on CUDA, else numpy on the CPU")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"],
+                   help="auto (default): bfloat16 on CUDA that has it, else float16 + loss scaling; float32 on the CPU")
+    p.add_argument("--no-amp", action="store_true", help="float32 everywhere (the same as --precision fp32)")
+    p.add_argument("--data-on-device", choices=["auto", "on", "off"],
+                   help="the whole training set on the device as uint8 (auto: on CUDA when the batches are built "
+                        "there and it fits)")
     p.add_argument("--no-channels-last", action="store_true", help="train with NCHW instead of NHWC tensors")
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, help="torch CPU threads (0 = all cores)")

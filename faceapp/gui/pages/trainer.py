@@ -1,8 +1,9 @@
 """Trainer page: train an embedding network with the loss zoo, watch it learn, activate the result.
 
 Left: the run's settings (dataset folder with its summary and alignment-cache status, backbone, loss with
-its hyper-parameters as form fields, embedding size, augmentation, epochs, batch, learning rate and
-schedule, device, validation protocol, output). Right: progress with ETA and images/s, live plots of the
+its hyper-parameters as form fields, a distillation teacher with the distillers' weights and parameters as
+form fields, embedding size, augmentation, epochs, batch, learning rate and schedule, device, validation
+protocol, output). Right: progress with ETA and images/s, live plots of the
 training losses, the learning rate and validation accuracy/EER, a log, and when done the model card with
 "Activate this model" (re-embeds the gallery, then switches the live pipeline to the new model).
 
@@ -79,7 +80,9 @@ def load_catalog() -> dict[str, Any]:
     from faceapp.embedding.pretrained import list_pretrained, start_architecture
     from faceapp.nn.backbones import list_backbones
     from faceapp.nn.losses import describe_losses
-    from faceapp.training.config import AugmentConfig
+    from faceapp.nn.losses.distill import distill_form_fields
+    from faceapp.training.config import AugmentConfig, TrainConfig
+    from faceapp.training.teachers import teacher_choices
 
     starts: dict[str, dict[str, Any]] = {}
     candidates = list(list_pretrained()) + sorted(str(p) for p in bundled_models_dir().glob("*") if (p / "config.json").is_file())
@@ -90,8 +93,11 @@ def load_catalog() -> dict[str, Any]:
             continue
         starts[spec] = {"backbone": arch.backbone, "embedding_dim": arch.embedding_dim, "input_size": arch.input_size,
                         "summary": list_pretrained().get(spec, f"model folder {spec}")}
+    defaults = TrainConfig()
+    teachers = teacher_choices() + [spec for spec in starts if spec not in list_pretrained()]
+    distill = distill_form_fields({"embed": defaults.distill_embed_weight, "relational": defaults.distill_relational_weight})
     return {"losses": describe_losses(), "backbones": list_backbones(), "cuda": bool(torch.cuda.is_available()),
-            "augment": asdict(AugmentConfig()), "starts": starts}
+            "augment": asdict(AugmentConfig()), "starts": starts, "teachers": teachers, "distill": distill}
 
 
 def card_text(card: dict[str, Any], model_dir: Path | None = None) -> str:
@@ -144,6 +150,8 @@ class TrainerPage(Page):
         self.losses = {d["name"]: d for d in catalog["losses"]}
         self.backbones = catalog["backbones"]
         self.starts = catalog.get("starts", {})
+        self.teachers = catalog.get("teachers", [])
+        self.distill_fields = catalog.get("distill", [])
         self.cuda = catalog["cuda"]
         self.augment_defaults = catalog["augment"]
         waiting = getattr(self, "_waiting", None)
@@ -178,6 +186,7 @@ class TrainerPage(Page):
         form_layout.addWidget(self._data_group())
         form_layout.addWidget(self._model_group())
         form_layout.addWidget(self._loss_group())
+        form_layout.addWidget(self._distill_group())
         form_layout.addWidget(self._augment_group())
         form_layout.addWidget(self._optimisation_group())
         form_layout.addWidget(self._validation_group())
@@ -215,7 +224,8 @@ class TrainerPage(Page):
     def _data_group(self) -> QGroupBox:
         box = QGroupBox("Dataset")
         layout = QFormLayout(box)
-        self.data_edit = PathEdit("folder of <identity>/<images>, or the CFP folder", caption="Dataset folder")
+        self.data_edit = PathEdit("folder of <identity>/<images>, the CFP folder, or a pack of crops (.npz)",
+                                  caption="Dataset folder")
         self.data_edit.setText(read_setting("trainer/data", "", str))
         self.data_edit.editingFinished.connect(self.refresh_summary)
         self.data_edit.chosen.connect(self.refresh_summary)
@@ -313,6 +323,40 @@ class TrainerPage(Page):
         layout.addWidget(self.loss_form)
         return box
 
+    def _distill_group(self) -> QGroupBox:
+        """Teacher and distillation weights: a combo box that also takes a typed model folder, onnx:PATH or dlib,
+        and the distillers' weights and hyper-parameters as form fields (enabled with a teacher)."""
+        box = QGroupBox("Distillation")
+        layout = QFormLayout(box)
+        self.teacher_box = QComboBox()
+        self.teacher_box.setEditable(True)
+        self.teacher_box.addItem("")
+        self.teacher_box.addItems(self.teachers)
+        self.teacher_box.lineEdit().setPlaceholderText("none (or a model folder, onnx:PATH, dlib)")
+        self.teacher_box.setToolTip("Distil from a fixed teacher: a pretrained name, a model folder, onnx:PATH"
+                                    "[?mean=R,G,B&std=R,G,B] or dlib (pip install -e \".[dlib]\"). Its embeddings of the "
+                                    "training crops are computed once and cached")
+        self.teacher_box.currentTextChanged.connect(self._teacher_changed)
+        layout.addRow("Teacher", self.teacher_box)
+        self.distill_form = HyperParameterForm()
+        self.distill_form.set_parameters(self.distill_fields)
+        layout.addRow(self.distill_form)
+        self._teacher_changed(self.teacher_box.currentText())
+        return box
+
+    def _teacher_changed(self, text: str) -> None:
+        self.distill_form.setEnabled(bool(text.strip()))
+
+    def distill_settings(self) -> dict[str, Any]:
+        """The TrainConfig fields of the distillation form: teacher, the two weights, other parameters."""
+        values = self.distill_form.values()
+        teacher = self.teacher_box.currentText().strip()
+        used = {k.split(".")[0] for k, v in values.items() if k.endswith(".weight") and v > 0} if teacher else set()
+        params = {k: v for k, v in self.distill_form.changed_values().items()
+                  if not k.endswith(".weight") and k.split(".")[0] in used}
+        return {"teacher": teacher, "distill_embed_weight": float(values.get("embed.weight", 0.0)),
+                "distill_relational_weight": float(values.get("relational.weight", 0.0)), "distill_params": params}
+
     def _augment_group(self) -> QGroupBox:
         defaults = self.augment_defaults
         self.augment_box = QGroupBox("Augmentation (probability of each operation)")
@@ -357,6 +401,17 @@ class TrainerPage(Page):
             model.item(2).setEnabled(False)
             self.device_box.setItemData(2, "CUDA is not available on this machine", Qt.ItemDataRole.ToolTipRole)
         layout.addRow("Device", self.device_box)
+        self.precision_box = QComboBox()
+        self.precision_box.addItems(["auto", "fp32", "fp16", "bf16"])
+        self.precision_box.setToolTip("auto: bfloat16 on a CUDA GPU that has it, else float16 with loss scaling; "
+                                      "float32 on the CPU")
+        layout.addRow("Precision", self.precision_box)
+        self.time_budget = float_box(0.0, 0.0, 10**7, decimals=0, step=60.0,
+                                     tooltip="Fit the learning-rate schedule to this many seconds of training, "
+                                             "refitted each epoch from the measured step time (never more than "
+                                             "the epochs)")
+        self.time_budget.setSpecialValueText("no budget")
+        layout.addRow("Time budget (s)", self.time_budget)
         self.threads = int_box(0, 0, 256, tooltip="torch CPU threads (0 = all cores)")
         self.threads.setSpecialValueText("all cores")
         layout.addRow("CPU threads", self.threads)
@@ -536,7 +591,9 @@ class TrainerPage(Page):
             log_every=self.log_every.value(), resume=str(resume) if resume else "", augment=augment,
             validation=validation, init=self.start_box.currentData() or "",
             backbone_lr_mult=self.backbone_lr_mult.value(), freeze_epochs=self.freeze_epochs.value(),
-            freeze_bn=self.freeze_bn.isChecked(), head_init=self.head_init_box.currentText())
+            freeze_bn=self.freeze_bn.isChecked(), head_init=self.head_init_box.currentText(),
+            precision=self.precision_box.currentText(), time_budget_s=self.time_budget.value(),
+            **self.distill_settings())
         return config.validate()
 
     # ================================================================ runs
@@ -666,6 +723,8 @@ class TrainerPage(Page):
                      + ("  (best so far)" if m.get("best") else ""))
         elif event.stage in ("prepare", "export") and event.message:
             self.log(event.message)
+        elif event.stage == "teacher" and ("to_embed" in event.metrics or not event.total):
+            self.log(f"teacher: {event.message}")
         elif event.stage == "align" and event.total and event.done == event.total:
             self.log(f"aligned {event.done} images ({event.metrics.get('failed', 0)} without a face)")
 
@@ -692,11 +751,54 @@ class TrainerPage(Page):
         self._stopping = ""
 
     # ================================================================ activation
+    confirm_box: Any = None           # the open "Activate this model?" question (a QMessageBox; tests answer it)
+    confirm_preview: Any = None       # what it shows: faceapp.services.activation.ActivationPreview
+    _preparing = False
+
     def activate(self) -> None:
-        """Re-embed the gallery with the trained model (cancellable), then make it the active model."""
-        if self.result is None or self.activation.busy:
+        """Ask first (``activation_preview`` on a worker: both models' validation numbers and thresholds, the
+        crops to re-embed, the identities the new model will not find); on Yes, re-embed the gallery with the
+        trained model (cancellable), then make it the active model."""
+        if self.result is None or self.activation.busy or self._preparing or self.confirm_box is not None:
             return
-        self.activation.start(activation_job, self.ctx.store, Path(self.result.model_dir), self.ctx.options.device,
+        from faceapp.services.activation import activation_preview
+
+        self._preparing = True
+        self.ctx.run(activation_preview, self.ctx.store, Path(self.result.model_dir), self.ctx.embedder,
+                     on_result=self._confirm_activation, on_finished=self._preview_finished,
+                     context="Preparing the activation")
+
+    def _preview_finished(self) -> None:
+        self._preparing = False
+
+    def _confirm_activation(self, preview: Any) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox(QMessageBox.Icon.Question, "Activate this model?",
+                          f"Make {preview.new.model_id} the active model?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setInformativeText(preview.text())
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.button(QMessageBox.StandardButton.Yes).setText("Activate")
+        box.finished.connect(self._confirmation_answered)
+        self.confirm_box, self.confirm_preview = box, preview
+        box.open()                                     # window-modal, not blocking the event loop
+
+    def _confirmation_answered(self, _result: int) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        box, preview = self.confirm_box, self.confirm_preview
+        self.confirm_box = self.confirm_preview = None
+        if box is None:
+            return
+        clicked = box.clickedButton()
+        yes = clicked is not None and box.standardButton(clicked) == QMessageBox.StandardButton.Yes
+        box.deleteLater()
+        if not yes or self.result is None or self.activation.busy:
+            self.log(f"Activation of {preview.new.model_id} cancelled: the current model stays active")
+            return
+        self.log("Activating:\n" + preview.text())
+        self.activation.start(activation_job, self.ctx.store, Path(preview.folder), self.ctx.options.device,
                               on_result=self._activated, context="Activating the model")
         self._update_buttons()
 
@@ -710,7 +812,9 @@ class TrainerPage(Page):
             ctx.options.model = Path(result.embedder.folder)
             remember_active_model(ctx.options.model)      # the next start uses it too
         self.log(result.summary())
-        ctx.notify(result.summary().capitalize() + ".", "info")
+        missing = bool(getattr(result, "unreachable", None))     # named in the summary; the Live page keeps warning
+        summary = result.summary()
+        ctx.notify(summary[:1].upper() + summary[1:] + ".", "warning" if missing else "info", persistent=missing)
         ctx.services_changed.emit()        # pages rebuild their pipelines with the new embedder and gallery
         ctx.gallery_changed.emit()         # templates of the new model were added
 
