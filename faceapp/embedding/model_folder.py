@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from faceapp.core.errors import FaceAppError, ModelAssetError
+from faceapp.core.files import atomic_write
 from faceapp.nn.backbones import BACKBONES, create_backbone, resolved_kwargs
 
 WEIGHTS_FILE = "weights.pt"
@@ -99,20 +100,6 @@ def build_backbone(config: ModelConfig, *, source: str = CONFIG_FILE) -> nn.Modu
         raise ModelAssetError(f"{source}: cannot build the network: {exc}", path=source) from exc
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file + rename, so a crash never leaves a half-written model file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _json_bytes(data: Any) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n").encode("utf-8")
 
@@ -166,13 +153,13 @@ def save_model(folder: str | Path, net: nn.Module, config: ModelConfig, card: di
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _atomic_write(folder / CONFIG_FILE, _json_bytes(config.to_dict()))
+    atomic_write(folder / CONFIG_FILE, _json_bytes(config.to_dict()))
     full = {"format": FORMAT, "name": config.name, "trained": True, "created": utc_now()}
     full.update(card)
     full.update({"backbone": config.backbone, "embedding_dim": config.embedding_dim,
                  "input_size": config.input_size, "params": sum(v.numel() for v in reference.parameters()),
                  "weights_sha256": weights_sha256(folder)})
-    _atomic_write(folder / CARD_FILE, _json_bytes(full))
+    atomic_write(folder / CARD_FILE, _json_bytes(full))
     return folder
 
 
@@ -227,7 +214,7 @@ def read_card(folder: str | Path) -> dict[str, Any]:
 def write_card(folder: str | Path, card: dict[str, Any]) -> Path:
     """Replace ``folder/model_card.json`` (e.g. to add evaluation metrics later); the weights are untouched."""
     path = Path(folder) / CARD_FILE
-    _atomic_write(path, _json_bytes(card))
+    atomic_write(path, _json_bytes(card))
     return path
 
 

@@ -59,6 +59,14 @@ class AlignSettings:
     min_confidence: float = 0.3
     fallback: bool = True
     require_landmarker: bool = True
+    template: str = "standard"       # FacePipeline's alignment template: "standard" (every pose) or "turned"
+
+    def key_fields(self) -> dict[str, Any]:
+        """The settings as they enter the cache key (the default template adds nothing: version 3's crops)."""
+        fields_ = asdict(self)
+        if fields_["template"] == "standard":
+            del fields_["template"]
+        return fields_
 
     def pads(self) -> tuple[float, ...]:
         """The paddings tried in order until a face is found."""
@@ -98,7 +106,7 @@ def _safe_name(name: str) -> str:
 def cache_key(items: Sequence[ImageItem], settings: AlignSettings, version: str) -> str:
     """sha256 over the items' absolute paths, sizes, mtimes and identities, the settings and the version."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"version": version, "settings": asdict(settings)}, sort_keys=True).encode())
+    digest.update(json.dumps({"version": version, "settings": settings.key_fields()}, sort_keys=True).encode())
     for item in items:
         try:
             st = item.path.stat()
@@ -198,7 +206,8 @@ class _Aligner:
         from faceapp.vision.pipeline import FacePipeline
 
         self.settings = settings
-        self.pipeline = FacePipeline("image", min_confidence=settings.min_confidence, fallback=settings.fallback)
+        self.pipeline = FacePipeline("image", min_confidence=settings.min_confidence, fallback=settings.fallback,
+                                     template=settings.template)
         if settings.require_landmarker and self.pipeline.fallback_active:
             reason = getattr(self.pipeline, "fallback_reason", "") or "the landmarker could not be loaded"
             self.pipeline.close()

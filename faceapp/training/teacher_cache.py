@@ -14,10 +14,9 @@ Many shards are merged into one when the cache is opened.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import re
-import tempfile
 import uuid
 import zipfile
 from dataclasses import asdict
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from faceapp.core.errors import CancelledError
+from faceapp.core.files import atomic_write
 from faceapp.core.paths import cache_dir
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
 from faceapp.training.augment import Augmenter
@@ -152,30 +152,12 @@ class TeacherCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         info = self.base / "teacher.json"
         if not info.is_file():
-            _atomic_bytes(info, (json.dumps(self._info, indent=2, default=str) + "\n").encode())
+            atomic_write(info, (json.dumps(self._info, indent=2, default=str) + "\n").encode())
         path = self.folder / f"part-{uuid.uuid4().hex}.npz"
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".part-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, keys=np.asarray(keys, dtype=f"<U{KEY_CHARS}"), emb=emb)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        np.savez(buffer, keys=np.asarray(keys, dtype=f"<U{KEY_CHARS}"), emb=emb)
+        atomic_write(path, buffer.getvalue())
         return path
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _augment_one(augmenter: Augmenter, crop: np.ndarray, seed: int, key: str) -> np.ndarray:

@@ -89,3 +89,16 @@ def test_missing_landmarker_is_an_error_not_a_silent_fallback_cache(small_datase
     assert {r.detector for r in aligned.records if r.ok} <= {"blazeface", "haar"}
     assert open_cached(items, "faces", rough, tmp_path / "cache") is not None
     assert open_cached(items, "faces", AlignSettings(), tmp_path / "cache") is None
+
+
+def test_the_alignment_template_is_part_of_the_cache_key(tmp_path: Path) -> None:
+    """``template="turned"`` crops are cached apart; the default adds nothing to the key (version 3 crops)."""
+    from faceapp.training.cache import AlignSettings, cache_key
+    from faceapp.training.datasets import ImageItem
+
+    items = [ImageItem(tmp_path / "a.jpg", "x")]
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    standard, turned = AlignSettings(), AlignSettings(template="turned")
+    assert "template" not in standard.key_fields() and turned.key_fields()["template"] == "turned"
+    assert cache_key(items, standard, "v") != cache_key(items, turned, "v")
+    assert cache_key(items, standard, "v") == cache_key(items, AlignSettings(template="standard"), "v")

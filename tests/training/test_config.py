@@ -54,3 +54,25 @@ def test_old_amp_setting_maps_to_precision(tmp_path: Path) -> None:
         with pytest.raises(DatasetError, match=message):
             TrainConfig.from_dict(bad).validate()
     assert TrainConfig.from_dict({"data": [{"path": "p.npz", "layout": "pack"}]}).validate().data[0].layout == "pack"
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_recipes_load_and_state_their_lineage() -> None:
+    """configs/default_model.toml starts from the MS1M weights with the backbone they fit; the clean model's
+    two stages use no MS1M weights: stage 1 starts from random numbers, stage 2 from stage 1 with dlib."""
+    from faceapp.embedding.pretrained import PRETRAINED, start_architecture
+
+    default = load_config(REPO / "configs" / "default_model.toml")
+    arch = start_architecture(default.init)
+    assert default.init in PRETRAINED and PRETRAINED[default.init].lineage["ms1m_ancestry"] is True
+    assert (default.backbone, default.embedding_dim, default.input_size) == (arch.backbone, arch.embedding_dim,
+                                                                             arch.input_size)
+    base = load_config(REPO / "configs" / "clean_base.toml")
+    clean = load_config(REPO / "configs" / "clean_model.toml")
+    assert base.init == "" and base.teacher == "" and base.out == clean.init
+    assert clean.teacher == "dlib" and clean.init not in PRETRAINED and clean.backbone == base.backbone
+    for recipe in (default, base, clean):
+        for spec in recipe.data:      # never CFP's test people (folds 9-10 = 401-500)
+            assert "cfp" not in spec.path or spec.identities == "001-400"

@@ -321,7 +321,8 @@ def add_common_options(p: argparse.ArgumentParser, what: str) -> None:
 def _eval(args: argparse.Namespace) -> int:
     from faceapp.embedding import Embedder
     from faceapp.evaluation.protocols import read_protocol
-    from faceapp.training import DatasetSpec, evaluate_identification, evaluate_protocol
+    from faceapp.training import evaluate_identification, evaluate_protocol
+    from faceapp.training.cache import AlignSettings
 
     embedder = Embedder.load(args.model, device=args.device, flip_tta=args.flip_tta)
     progress = None if args.quiet else print_progress
@@ -342,7 +343,8 @@ def _eval(args: argparse.Namespace) -> int:
         protocol = read_protocol(args.format, args.pairs, args.root, cfp_protocol=name if name != "-" else "FF",
                                  folds=parse_folds(args.folds) or None)
         report = run_to_completion(evaluate_protocol(embedder, protocol, failure_policy=args.failure_policy,
-                                                     cache_root=cache_root), progress)
+                                                     cache_root=cache_root,
+                                                     settings=AlignSettings(template=args.template)), progress)
         results.append(report)
     head = f"model {embedder.model_id}" + ("" if embedder.trained else " (UNTRAINED: numbers mean nothing)") + \
            (", flip-TTA" if embedder.flip_tta else "")
@@ -363,6 +365,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", action="append", choices=["FF", "FP"], help="CFP protocol (repeatable; default FF)")
     p.add_argument("--folds", metavar="LIST", help="only these folds, e.g. 9,10")
     p.add_argument("--flip-tta", action="store_true", help="embed each face and its mirror image")
+    p.add_argument("--template", choices=["standard", "turned"], default="standard",
+                   help="alignment template (standard: every pose, what the shipped models use; turned: the "
+                        "template turned with heads past 25 degrees, pipeline version 2)")
     p.add_argument("--failure-policy", choices=["wrong", "reject"], default="wrong",
                    help="ROC score of pairs with a failed image: always wrong (default), or answered 'different'")
     p.add_argument("--identify", metavar="DIR[::key=value...]",
