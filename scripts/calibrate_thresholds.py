@@ -30,7 +30,7 @@ from faceapp.embedding.model_folder import update_card
 from faceapp.evaluation.metrics import far_frr_at_threshold, threshold_at_far
 from faceapp.evaluation.protocols import read_protocol
 from faceapp.services.thresholds import labelled_scores
-from faceapp.training.evaluate import align_protocol, embed_aligned
+from faceapp.data.evaluate import align_protocol, embed_aligned
 
 
 def main(argv: list[str] | None = None) -> int:

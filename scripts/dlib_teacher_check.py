@@ -22,8 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faceapp.core.progress import run_to_completion  # noqa: E402
-from faceapp.training.cache import align_images  # noqa: E402
-from faceapp.training.datasets import ImageItem  # noqa: E402
+from faceapp.data.cache import align_images  # noqa: E402
+from faceapp.data.datasets import ImageItem  # noqa: E402
 from faceapp.training.teachers import DlibTeacher  # noqa: E402
 
 

@@ -3,7 +3,7 @@ MediaPipe or the alignment cache (a lent GPU).
 
 Runs the trainer's own data preparation (scan, align into the cache or reuse it, the config's identity
 filters and exclusions, namespaced labels; no hold-out split: the run that trains from the pack makes the same
-one) and writes it with ``faceapp.training.pack.write_pack`` (format in that module; ~1.8 KB a crop as WebP
+one) and writes it with ``faceapp.data.pack.write_pack`` (format in that module; ~1.8 KB a crop as WebP
 at quality 80). Train from it like from a folder, e.g. on the lent machine:
 
     python scripts/pack_training_crops.py --config configs/default_model.toml --out .gpu/default_crops.npz
@@ -19,7 +19,7 @@ import sys
 from faceapp.core.progress import run_to_completion
 from faceapp.training.config import load_config
 from faceapp.training.loop import training_data
-from faceapp.training.pack import write_pack
+from faceapp.data.pack import write_pack
 
 
 def main(argv: list[str] | None = None) -> int:

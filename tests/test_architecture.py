@@ -12,7 +12,7 @@ PACKAGE = Path(faceapp.__file__).parent
 LAYER = {
     "core": 0,
     "nn": 1,
-    "capture": 2, "vision": 2, "embedding": 2, "matching": 2, "storage": 2, "evaluation": 2, "training": 2,
+    "capture": 2, "vision": 2, "embedding": 2, "matching": 2, "storage": 2, "evaluation": 2, "data": 2, "training": 2,
     "services": 3,
     "bench": 4, "cli": 4, "gui": 4,
 }

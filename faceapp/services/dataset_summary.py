@@ -1,6 +1,6 @@
 """What a training dataset folder holds, for the Trainer tab: identities, images per identity and whether
 the alignment cache already has it (reads no pixels, so it is quick even for thousands of images). A pack
-file of aligned crops (``faceapp.training.pack``) is summarised from its names alone: it needs no alignment."""
+file of aligned crops (``faceapp.data.pack``) is summarised from its names alone: it needs no alignment."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from faceapp.training.cache import AlignSettings, cache_folder
-from faceapp.training.config import DatasetSpec
-from faceapp.training.datasets import scan_dataset
-from faceapp.training.pack import is_pack, scan_pack
+from faceapp.data.cache import AlignSettings, cache_folder
+from faceapp.data.datasets import DatasetSpec, scan_dataset
+from faceapp.data.pack import is_pack, scan_pack
 
 
 @dataclass

@@ -144,9 +144,8 @@ def load_geometry_data(config: GeometryConfig, *, cache_root: Path | None = None
                        cancel: CancelToken | None = None) -> Job[GeometryData]:
     """The first ``config.identities`` identities of the folder with ``per_identity`` aligned images
     (through the alignment cache); inputs are pixels, or ``embed(crops)`` when given."""
-    from faceapp.training.cache import align_images
-    from faceapp.training.config import DatasetSpec
-    from faceapp.training.datasets import scan_dataset
+    from faceapp.data.cache import align_images
+    from faceapp.data.datasets import DatasetSpec, scan_dataset
 
     folder = Path(config.data) if config.data else default_geometry_folder()
     listing = scan_dataset(DatasetSpec(path=str(folder)))

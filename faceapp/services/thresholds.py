@@ -295,7 +295,7 @@ def protocol_scores(embedder: Any, fmt: str, pairs: str | Path, root: str | Path
                     cache_root: Path | None = None, cancel: CancelToken | None = None) -> Job[ScoreSet]:
     """Scores of a pairs protocol with ``embedder``, computed exactly as ``faceapp eval`` computes them."""
     from faceapp.evaluation.protocols import read_protocol
-    from faceapp.training.evaluate import align_protocol, embed_aligned
+    from faceapp.data.evaluate import align_protocol, embed_aligned
 
     protocol = read_protocol(fmt, pairs, root, cfp_protocol=cfp_protocol, folds=folds)
     aligned = yield from align_protocol(protocol, cache_root=cache_root, cancel=cancel)
@@ -316,10 +316,9 @@ def folder_scores(embedder: Any, folder: str | Path, *, identities: str = "", ma
                   cancel: CancelToken | None = None) -> Job[ScoreSet]:
     """Scores of a labelled folder: every aligned image against every other (images without a face are
     left out and counted)."""
-    from faceapp.training.cache import align_images
-    from faceapp.training.config import DatasetSpec
-    from faceapp.training.datasets import scan_dataset
-    from faceapp.training.evaluate import embed_aligned
+    from faceapp.data.cache import align_images
+    from faceapp.data.datasets import DatasetSpec, scan_dataset
+    from faceapp.data.evaluate import embed_aligned
 
     listing = scan_dataset(DatasetSpec(path=str(folder), identities=identities, max_per_identity=max_per_identity))
     aligned = yield from align_images(listing.items, name=listing.name, cache_root=cache_root, cancel=cancel)

@@ -3,7 +3,8 @@ scored once on test protocols with the same code as ``faceapp eval``; the table 
 and JSON (like the loss/accuracy tables of the deep face recognition surveys).
 
     from faceapp.core.progress import run_to_completion
-    from faceapp.training import DatasetSpec, TrainConfig
+    from faceapp.data import DatasetSpec
+    from faceapp.training import TrainConfig
     from faceapp.training.benchmark import BenchmarkConfig, EvalProtocol, benchmark_losses
     base = TrainConfig(data=[DatasetSpec("../shared/datasets/celeba_subset")], backbone="resnet9", epochs=8)
     result = run_to_completion(benchmark_losses(BenchmarkConfig(
@@ -51,7 +52,7 @@ from faceapp.evaluation.protocols import PairProtocol, read_protocol
 from faceapp.nn.losses import LOSSES, loss_class, resolve_hparams
 from faceapp.nn.losses.base import LossConfigError
 from faceapp.training.config import AugmentConfig, TrainConfig
-from faceapp.training.evaluate import align_protocol, evaluate_protocol
+from faceapp.data.evaluate import align_protocol, evaluate_protocol
 from faceapp.training.loop import TrainingDivergedError, _check_leak, _git_commit, _Run, sampler_kind, train
 from faceapp.training.samplers import make_sampler
 

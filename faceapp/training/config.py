@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from faceapp.core.errors import DatasetError
+from faceapp.data.datasets import LAYOUTS, DatasetSpec
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step", "constant")
@@ -22,36 +23,8 @@ AUGMENT_ON = ("auto", "cpu", "device")
 HEAD_INITS = ("auto", "centroids", "random")
 VAL_FORMATS = ("lfw", "cfp")
 VAL_METRICS = ("accuracy", "eer")
-LAYOUTS = ("auto", "folder", "cfp", "pack")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DATA_ON_DEVICE = ("auto", "on", "off")
-
-
-@dataclass
-class DatasetSpec:
-    """One training dataset folder, or a pack file of aligned crops.
-
-    layout: "folder" (``<identity>/<images>``), "cfp" (``Data/Images/NNN/{frontal,profile}``), "pack" (an
-    ``.npz`` written by ``faceapp.training.pack.write_pack`` / scripts/pack_training_crops.py: crops aligned
-    when packed, identities named as packed; filter items may name one packed dataset, ``cfp/301-400``) or
-    "auto" (a pack for an ``.npz`` path, else the CFP layout when found, else "folder").
-    name: namespace of its identities (default: the folder name), so two datasets never share a label.
-    identities: optional filter, e.g. "001-400" (numeric ranges compare numerically) or "s1,s2".
-    exclude: identities to leave out, same syntax, or "@FILE" naming a JSON file with an "excluded" list
-    (e.g. people found in a test set by scripts/identity_overlap.py) or a text file with one name per line;
-    names may carry the dataset prefix ("celeba_lowres/06102").
-    pad: fraction of the image side added on every border (edge-replicated) before detection;
-    -1 = automatic: none, with one 25% retry when no face is found (helps on tight crops, celeba_lowres).
-    """
-
-    path: str
-    name: str = ""
-    layout: str = "auto"
-    identities: str = ""
-    exclude: str = ""
-    include_profile: bool = True
-    pad: float = -1.0
-    max_per_identity: int = 0
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The training loop, written once as a generator of ``Progress`` events with a cancel flag.
 
     from faceapp.core.progress import run_to_completion
-    from faceapp.training import TrainConfig, DatasetSpec, train
+    from faceapp.data import DatasetSpec
+    from faceapp.training import TrainConfig, train
     result = run_to_completion(train(TrainConfig(data=[DatasetSpec("../shared/datasets/att_faces")], ...)))
 
 Stages of the events (``Progress.stage``): "align" (alignment caches, first use only), "prepare",
@@ -11,7 +12,7 @@ for classifier losses), "validate" (embedding progress, then one event with the 
 ``CancelledError``. The result is a ``TrainResult``.
 
 The same loop serves the CPU and a data-centre GPU (docs/training.md, "Training on a GPU"): packed crops as a
-dataset (``faceapp.training.pack``), ``precision`` and ``data_on_device`` (``faceapp.training.accel``), and a
+dataset (``faceapp.data.pack``), ``precision`` and ``data_on_device`` (``faceapp.training.accel``), and a
 schedule fitted to ``time_budget_s`` (``faceapp.training.budget``).
 """
 
@@ -34,6 +35,11 @@ from faceapp.core.errors import (CancelledError, DatasetError, ExitCode, FaceApp
                                  NotFoundError)
 from faceapp.core.paths import REPO_DIR, data_dir, user_models_dir
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
+from faceapp.data.cache import AlignedSet, AlignSettings, align_images
+from faceapp.data.datasets import DatasetListing, scan_dataset
+from faceapp.data.evaluate import embed_aligned, protocol_items, score_protocol
+from faceapp.data.labelled import LabelledCrops, assemble, holdout_pairs, holdout_split
+from faceapp.data.pack import PackListing, PackedSet, is_pack, load_pack, scan_pack
 from faceapp.embedding.embedder import resolve_device
 from faceapp.embedding.model_folder import ModelConfig, build_backbone, normalize_bgr, read_card, save_model
 from faceapp.embedding.pretrained import StartingPoint, resolve_start, start_architecture
@@ -45,14 +51,10 @@ from faceapp.nn.losses.distill import Distillation
 from faceapp.training.accel import autocast, needs_grad_scaler, resolve_data_on_device, resolve_precision
 from faceapp.training.augment import Augmenter
 from faceapp.training.budget import BudgetSchedule
-from faceapp.training.cache import AlignedSet, AlignSettings, align_images
 from faceapp.training.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from faceapp.training.config import TrainConfig
-from faceapp.training.data import LabelledCrops, assemble, holdout_pairs, holdout_split
-from faceapp.training.datasets import DatasetListing, scan_dataset
-from faceapp.training.evaluate import crops_to_tensor, embed_aligned, make_embed_fn, protocol_items, score_protocol
+from faceapp.training.embed import crops_to_tensor, make_embed_fn
 from faceapp.training.finetune import class_centroids, cosine_row_norm, init_head_from_centroids, set_batchnorm_eval
-from faceapp.training.pack import PackListing, PackedSet, is_pack, load_pack, scan_pack
 from faceapp.training.samplers import make_sampler
 from faceapp.training.teacher_cache import teacher_embeddings
 from faceapp.training.teachers import Teacher, TorchTeacher, resolve_teacher

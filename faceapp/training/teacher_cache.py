@@ -41,7 +41,7 @@ HASH_CHUNK = 512
 
 class CropSource(Protocol):
     """What crops are read from: ``len()`` rows, ``crops(idx) -> (len(idx), 112, 112, 3) uint8``
-    (``faceapp.training.data.CropTable``; plain arrays are wrapped by ``ArrayCrops``)."""
+    (``faceapp.data.labelled.CropTable``; plain arrays are wrapped by ``ArrayCrops``)."""
 
     def __len__(self) -> int: ...
 

@@ -20,8 +20,8 @@ TINY = ["--backbone", "tiny", "--input-size", "64", "--batch-size", "20", "--thr
 
 def _pack(att: Path, path: Path) -> Path:
     """AT&T s1-s6, five photos each resized to 112x112, written with the trainer's pack writer."""
-    from faceapp.training.data import CropTable, LabelledCrops
-    from faceapp.training.pack import write_pack
+    from faceapp.data.labelled import CropTable, LabelledCrops
+    from faceapp.data.pack import write_pack
 
     class Crops:                       # what a CropTable reads: a named set of crops with identities
         name, paths = "att", []

@@ -13,12 +13,11 @@ import numpy as np
 import torch
 
 from faceapp.core.progress import run_to_completion
+from faceapp.data.cache import align_images
+from faceapp.data.datasets import DatasetSpec, scan_dataset
 from faceapp.embedding.model_folder import ModelConfig, build_backbone, save_model
 from faceapp.services.gallery import model_spec
 from faceapp.storage import NewIdentity, NewSample
-from faceapp.training.cache import align_images
-from faceapp.training.config import DatasetSpec
-from faceapp.training.datasets import scan_dataset
 
 
 def att_crops(att: Path, subjects: Iterable[int], per_subject: int = 10) -> tuple[np.ndarray, list[str]]:

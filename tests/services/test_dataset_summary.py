@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from faceapp.core.progress import run_to_completion
+from faceapp.data.cache import align_images
+from faceapp.data.datasets import DatasetSpec, scan_dataset
 from faceapp.services.dataset_summary import summarize_dataset
-from faceapp.training.cache import align_images
-from faceapp.training.config import DatasetSpec
-from faceapp.training.datasets import scan_dataset
 
 
 def test_summary_counts_and_cache_state(att: Path, celeba: Path, mediapipe_models: Path, tmp_path: Path) -> None:

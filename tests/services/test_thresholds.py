@@ -15,7 +15,7 @@ from faceapp.embedding import Embedder
 from faceapp.evaluation import metrics
 from faceapp.services import thresholds as T
 from faceapp.services.gallery import Gallery, model_spec
-from faceapp.training import evaluate_protocol
+from faceapp.data import evaluate_protocol
 from faceapp.evaluation.protocols import read_protocol
 from tests.services.analyst_data import att_lfw_pairs, enrol_att
 

@@ -11,7 +11,8 @@ import torch
 
 from faceapp.core.errors import DatasetError
 from faceapp.core.progress import Progress, run_to_completion
-from faceapp.training import AugmentConfig, DatasetSpec, TrainConfig, accel, train
+from faceapp.data import DatasetSpec
+from faceapp.training import AugmentConfig, TrainConfig, accel, train
 
 
 def test_precision_resolution(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,8 +13,9 @@ import pytest
 
 from faceapp.core.errors import CancelledError, DatasetError, IncompatibleError
 from faceapp.core.progress import CancelToken, Progress, run_to_completion
+from faceapp.data import DatasetSpec, evaluate
 from faceapp.nn.losses import LossConfigError
-from faceapp.training import AugmentConfig, DatasetSpec, TrainConfig, evaluate
+from faceapp.training import AugmentConfig, TrainConfig
 from faceapp.training.benchmark import (BenchmarkConfig, EvalProtocol, benchmark_losses, check_config, load_results,
                                         resolve_losses)
 from tests.services.analyst_data import att_lfw_pairs

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from faceapp.core.progress import Progress, run_to_completion
-from faceapp.training import AugmentConfig, DatasetSpec, TrainConfig, train
+from faceapp.data import DatasetSpec
+from faceapp.training import AugmentConfig, TrainConfig, train
 from faceapp.training.budget import BudgetSchedule
 
 

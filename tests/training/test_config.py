@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from faceapp.core.errors import DatasetError
-from faceapp.training.config import DatasetSpec, TrainConfig, load_config, save_config
+from faceapp.data.datasets import DatasetSpec
+from faceapp.training.config import TrainConfig, load_config, save_config
 
 
 def test_json_round_trip(tmp_path: Path) -> None:

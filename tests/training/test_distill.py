@@ -14,10 +14,11 @@ import torch
 
 from faceapp.core.errors import CancelledError, DatasetError, IncompatibleError, ModelAssetError
 from faceapp.core.progress import CancelToken, Progress, run_to_completion
+from faceapp.data import DatasetSpec
 from faceapp.embedding import Embedder
 from faceapp.embedding.model_folder import ModelConfig, preprocess, save_model
 from faceapp.nn.backbones import create_backbone
-from faceapp.training import AugmentConfig, DatasetSpec, TrainConfig, train
+from faceapp.training import AugmentConfig, TrainConfig, train
 from faceapp.training.checkpoint import load_checkpoint
 from faceapp.training.loop import training_data
 from faceapp.training.teachers import resolve_teacher

@@ -13,10 +13,11 @@ import torch
 
 from faceapp.core.errors import IncompatibleError, ModelAssetError
 from faceapp.core.progress import Progress, run_to_completion
+from faceapp.data import DatasetSpec
 from faceapp.embedding.model_folder import load_model, read_weights
 from faceapp.embedding.pretrained import resolve_start
 from faceapp.nn.losses import create_loss
-from faceapp.training import AugmentConfig, DatasetSpec, TrainConfig, train
+from faceapp.training import AugmentConfig, TrainConfig, train
 from faceapp.training.finetune import class_centroids, init_head_from_centroids
 from faceapp.training.loop import _Run
 

@@ -1,5 +1,6 @@
 """The training loop on real AT&T crops (real MediaPipe alignment, tiny backbone, CPU): every loss
-learns, validation beats chance, resume reproduces the next step exactly, bad input is refused."""
+learns, validation beats chance, resume reproduces the next step exactly, bad input is refused, a pack
+trains as its folders do."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import pytest
 
 from faceapp.core.errors import CancelledError, DatasetError, IncompatibleError
 from faceapp.core.progress import CancelToken, Progress, run_to_completion
+from faceapp.data import DatasetSpec, evaluate
 from faceapp.embedding import Embedder, read_card
 from faceapp.nn.losses import list_losses
-from faceapp.training import AugmentConfig, DatasetSpec, TrainConfig, evaluate, train
+from faceapp.training import AugmentConfig, TrainConfig, train
 
 
 def tiny_config(att: Path, tmp: Path, **overrides) -> TrainConfig:
@@ -137,7 +139,7 @@ def test_device_batches_are_the_models_input(input_size: int, att: Path, mediapi
     normalisation, resize), so a GPU-trained model is scored on the pixels it learned from."""
     import torch
 
-    from faceapp.training.evaluate import crops_to_tensor
+    from faceapp.training.embed import crops_to_tensor
     from faceapp.training.loop import _Run
 
     run = _Run(tiny_config(att, tmp_path, input_size=input_size, augment=AugmentConfig(), augment_on="device"), None)
@@ -247,3 +249,42 @@ def test_lr_schedules() -> None:
     c = TrainConfig(warmup_epochs=0, schedule="step", step_milestones=[0.5, 0.75], step_gamma=0.1)
     assert [lr_factor(c, s, 100, 10) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
     assert lr_factor(TrainConfig(warmup_epochs=0, schedule="constant"), 77, 100, 10) == 1.0
+
+
+@pytest.mark.slow
+def test_training_from_a_pack_is_training_from_the_folders(att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
+    """scripts/pack_training_crops.py packs the config's aligned data (lossless here); training from the pack is
+    the same run, step for step and hold-out split included, as training from the folders."""
+    import importlib.util
+
+    from faceapp.training import save_config
+
+    def config(data: list[DatasetSpec], where: str) -> TrainConfig:
+        c = TrainConfig(data=data, name="tiny", backbone="tiny", input_size=64, epochs=2, batch_size=10, lr=0.05,
+                        schedule="cosine", warmup_epochs=0.5, log_every=1, augment=AugmentConfig(), augment_on="cpu",
+                        run_dir=str(tmp_path / where / "run"), out=str(tmp_path / where / "model"), threads=1)
+        c.validation.holdout, c.validation.holdout_pairs = 0.2, 40
+        return c
+
+    folders = config([DatasetSpec(path=str(att), identities="s1-s10", exclude="s3", max_per_identity=5)], "folders")
+    save_config(folders, tmp_path / "folders.json")
+    spec = importlib.util.spec_from_file_location("pack_training_crops",
+                                                  Path(__file__).resolve().parents[2] / "scripts" / "pack_training_crops.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    pack = tmp_path / "att.npz"
+    assert script.main(["--config", str(tmp_path / "folders.json"), "--out", str(pack), "--format", "png"]) == 0
+
+    def run(c: TrainConfig) -> tuple[list[float], dict]:
+        events = []
+        result = run_to_completion(train(c), events.append)
+        return [e.metrics["loss"] for e in events if e.stage == "train"], result.card
+
+    folder_losses, folder_card = run(folders)
+    pack_losses, pack_card = run(config([DatasetSpec(path=str(pack))], "pack"))
+    assert len(pack_losses) == 2 * 3 and pack_losses == folder_losses           # 7 training people x 5: 3 steps/epoch
+    assert pack_card["train_identities"] == folder_card["train_identities"] == 7
+    assert pack_card["metrics"]["validation"]["accuracy"] == folder_card["metrics"]["validation"]["accuracy"]
+    entry = pack_card["data"][0]
+    assert entry["layout"] == "pack" and entry["name"] == "att" and entry["packed"][0]["name"] == "att_faces"
+    assert entry["packed"][0]["identity_filter"] == "s1-s10"

@@ -13,10 +13,10 @@ import torch
 
 from faceapp.core.errors import ModelAssetError
 from faceapp.core.progress import run_to_completion
+from faceapp.data.cache import align_images
+from faceapp.data.datasets import ImageItem
 from faceapp.embedding.model_folder import ModelConfig, load_model, preprocess, save_model, weights_sha256
 from faceapp.nn.backbones import create_backbone
-from faceapp.training.cache import align_images
-from faceapp.training.datasets import ImageItem
 from faceapp.training.teachers import (DLIB_INSTALL, DlibTeacher, OnnxTeacher, TeacherSpecError, TorchTeacher,
                                        resolve_teacher)
 

@@ -19,8 +19,8 @@ import faceapp.vision.profile as profile
 from faceapp.capture.images import read_image
 from faceapp.core.progress import run_to_completion
 from faceapp.core.types import Detector, Face
-from faceapp.training.cache import align_images
-from faceapp.training.datasets import ImageItem
+from faceapp.data.cache import align_images
+from faceapp.data.datasets import ImageItem
 from faceapp.vision.align import align_face, similarity_transform, template, transform_points
 from faceapp.vision.assets import BLAZEFACE, LANDMARKER
 from faceapp.vision.detectors import BlazeFaceBackend, LandmarkerBackend

@@ -80,7 +80,7 @@ def literal_value(value: str) -> Any:
 
 def parse_data_arg(text: str) -> Any:
     """``DIR[::key=value...]`` -> DatasetSpec, e.g. ``cfp::identities=001-400::include_profile=false``."""
-    from faceapp.training.config import DatasetSpec
+    from faceapp.data.datasets import DatasetSpec
 
     path, *options = text.split("::")
     defaults = {f.name: f.default for f in fields(DatasetSpec) if f.name != "path"}
@@ -321,8 +321,8 @@ def add_common_options(p: argparse.ArgumentParser, what: str) -> None:
 def _eval(args: argparse.Namespace) -> int:
     from faceapp.embedding import Embedder
     from faceapp.evaluation.protocols import read_protocol
-    from faceapp.training import evaluate_identification, evaluate_protocol
-    from faceapp.training.cache import AlignSettings
+    from faceapp.data.cache import AlignSettings
+    from faceapp.data.evaluate import evaluate_identification, evaluate_protocol
 
     embedder = Embedder.load(args.model, device=args.device, flip_tta=args.flip_tta)
     progress = None if args.quiet else print_progress
@@ -400,8 +400,8 @@ def _losses(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from faceapp.training.cache import AlignSettings, align_images, iter_failures
-    from faceapp.training.datasets import scan_dataset
+    from faceapp.data.cache import AlignSettings, align_images, iter_failures
+    from faceapp.data.datasets import scan_dataset
 
     out = []
     for text in args.data:

@@ -519,7 +519,7 @@ class TrainerPage(Page):
 
     def dataset_spec(self) -> Any:
         """The DatasetSpec of the form (DatasetError when no folder is given)."""
-        from faceapp.training.config import DatasetSpec
+        from faceapp.data.datasets import DatasetSpec
 
         folder = self.data_edit.text()
         if not folder:

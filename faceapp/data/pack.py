@@ -37,8 +37,7 @@ import numpy as np
 
 from faceapp.core.errors import DatasetError
 from faceapp.core.progress import CancelToken, Job, Progress, run_to_completion
-from faceapp.training.config import DatasetSpec
-from faceapp.training.datasets import Range, identity_selected, parse_identity_filter, read_exclusions
+from faceapp.data.datasets import DatasetSpec, Range, identity_selected, parse_identity_filter, read_exclusions
 
 PACK_FORMAT = "faceapp-pack/1"
 CROP_SHAPE = (112, 112, 3)

@@ -1,4 +1,4 @@
-"""Packed crops (faceapp.training.pack): filters and exclusions as for dataset folders, a lossless round
+"""Packed crops (faceapp.data.pack): filters and exclusions as for dataset folders, a lossless round
 trip through write_pack, clear errors for what is not a pack."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 
 from faceapp.core.errors import DatasetError
 from faceapp.core.progress import run_to_completion
-from faceapp.training.config import DatasetSpec
-from faceapp.training.data import assemble
-from faceapp.training.pack import is_pack, load_pack, read_pack, scan_pack, write_pack
+from faceapp.data.datasets import DatasetSpec
+from faceapp.data.labelled import assemble
+from faceapp.data.pack import is_pack, load_pack, read_pack, scan_pack, write_pack
 
 
 def test_exclusions_and_filters_as_for_folders(att_pack: Path, tmp_path: Path) -> None:
@@ -81,42 +81,3 @@ def test_the_trainer_tab_summarises_a_pack(att_pack: Path) -> None:
     summary = summarize_dataset(DatasetSpec(path=str(att_pack), exclude="att/1-2", max_per_identity=4))
     assert (summary.layout, summary.identities, summary.images, summary.cache_state) == ("pack", 10, 40, "packed")
     assert "nothing to align" in summary.describe()
-
-
-@pytest.mark.slow
-def test_training_from_a_pack_is_training_from_the_folders(att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
-    """scripts/pack_training_crops.py packs the config's aligned data (lossless here); training from the pack is
-    the same run, step for step and hold-out split included, as training from the folders."""
-    import importlib.util
-
-    from faceapp.training import AugmentConfig, TrainConfig, save_config, train
-
-    def config(data: list[DatasetSpec], where: str) -> TrainConfig:
-        c = TrainConfig(data=data, name="tiny", backbone="tiny", input_size=64, epochs=2, batch_size=10, lr=0.05,
-                        schedule="cosine", warmup_epochs=0.5, log_every=1, augment=AugmentConfig(), augment_on="cpu",
-                        run_dir=str(tmp_path / where / "run"), out=str(tmp_path / where / "model"), threads=1)
-        c.validation.holdout, c.validation.holdout_pairs = 0.2, 40
-        return c
-
-    folders = config([DatasetSpec(path=str(att), identities="s1-s10", exclude="s3", max_per_identity=5)], "folders")
-    save_config(folders, tmp_path / "folders.json")
-    spec = importlib.util.spec_from_file_location("pack_training_crops",
-                                                  Path(__file__).resolve().parents[2] / "scripts" / "pack_training_crops.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    pack = tmp_path / "att.npz"
-    assert script.main(["--config", str(tmp_path / "folders.json"), "--out", str(pack), "--format", "png"]) == 0
-
-    def run(c: TrainConfig) -> tuple[list[float], dict]:
-        events = []
-        result = run_to_completion(train(c), events.append)
-        return [e.metrics["loss"] for e in events if e.stage == "train"], result.card
-
-    folder_losses, folder_card = run(folders)
-    pack_losses, pack_card = run(config([DatasetSpec(path=str(pack))], "pack"))
-    assert len(pack_losses) == 2 * 3 and pack_losses == folder_losses           # 7 training people x 5: 3 steps/epoch
-    assert pack_card["train_identities"] == folder_card["train_identities"] == 7
-    assert pack_card["metrics"]["validation"]["accuracy"] == folder_card["metrics"]["validation"]["accuracy"]
-    entry = pack_card["data"][0]
-    assert entry["layout"] == "pack" and entry["name"] == "att" and entry["packed"][0]["name"] == "att_faces"
-    assert entry["packed"][0]["identity_filter"] == "s1-s10"

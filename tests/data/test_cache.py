@@ -13,9 +13,8 @@ import pytest
 
 from faceapp.core.errors import CancelledError
 from faceapp.core.progress import CancelToken, run_to_completion
-from faceapp.training.cache import AlignSettings, align_images, open_cached
-from faceapp.training.config import DatasetSpec
-from faceapp.training.datasets import scan_dataset
+from faceapp.data.cache import AlignSettings, align_images, open_cached
+from faceapp.data.datasets import DatasetSpec, scan_dataset
 
 
 @pytest.fixture()
@@ -93,8 +92,8 @@ def test_missing_landmarker_is_an_error_not_a_silent_fallback_cache(small_datase
 
 def test_the_alignment_template_is_part_of_the_cache_key(tmp_path: Path) -> None:
     """``template="turned"`` crops are cached apart; the default adds nothing to the key (version 3 crops)."""
-    from faceapp.training.cache import AlignSettings, cache_key
-    from faceapp.training.datasets import ImageItem
+    from faceapp.data.cache import AlignSettings, cache_key
+    from faceapp.data.datasets import ImageItem
 
     items = [ImageItem(tmp_path / "a.jpg", "x")]
     (tmp_path / "a.jpg").write_bytes(b"x")

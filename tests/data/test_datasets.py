@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from faceapp.core.errors import DatasetError
-from faceapp.training.config import DatasetSpec
-from faceapp.training.datasets import parse_identity_filter, scan_dataset
+from faceapp.data.datasets import DatasetSpec, parse_identity_filter, scan_dataset
 
 
 def test_folder_layout(att: Path) -> None:
@@ -47,8 +46,7 @@ def test_exclude_leaves_out_named_identities(att, tmp_path):
     """People found in a test set (scripts/identity_overlap.py) are left out by name, range or file."""
     import json
 
-    from faceapp.training.config import DatasetSpec
-    from faceapp.training.datasets import scan_dataset
+    from faceapp.data.datasets import DatasetSpec, scan_dataset
 
     by_range = scan_dataset(DatasetSpec(str(att), identities="s1-s5", exclude="s2-s3"))
     assert sorted({i.identity for i in by_range.items}) == ["att_faces/s1", "att_faces/s4", "att_faces/s5"]
@@ -66,8 +64,7 @@ def test_exclude_file_errors_name_the_file(att, tmp_path):
     import pytest
 
     from faceapp.core.errors import DatasetError
-    from faceapp.training.config import DatasetSpec
-    from faceapp.training.datasets import scan_dataset
+    from faceapp.data.datasets import DatasetSpec, scan_dataset
 
     with pytest.raises(DatasetError, match="missing.json"):
         scan_dataset(DatasetSpec(str(att), exclude=f"@{tmp_path / 'missing.json'}"))

@@ -1,11 +1,12 @@
 """Evaluating an embedding model on a pairs protocol or a gallery/probe identification split.
 
-    from faceapp.training import evaluate
+    from faceapp.data import evaluate
     report = run_to_completion(evaluate("models/mine", "cfp", "../shared/datasets/cfp", cfp_protocol="FP"))
 
 Protocol images are aligned once through the alignment cache (each image once, however many pairs use
 it); images where no face is found make their pairs *failed pairs*, counted as errors and reported
-(see ``faceapp.evaluation.verification``). The same scoring serves the trainer's per-epoch validation.
+(see ``faceapp.evaluation.verification``). The same scoring serves the trainer's per-epoch validation
+(which embeds with the net being trained: ``faceapp.training.embed``) and the Thresholds tab.
 """
 
 from __future__ import annotations
@@ -14,43 +15,17 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
-import torch
-from torch import nn
 
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
+from faceapp.data.cache import AlignedSet, AlignSettings, align_images
+from faceapp.data.datasets import DatasetSpec, ImageItem, scan_dataset
 from faceapp.embedding.embedder import Embedder
-from faceapp.embedding.model_folder import ModelConfig, normalize_bgr, preprocess
 from faceapp.evaluation.identification import IdentificationReport, identification_report
 from faceapp.evaluation.protocols import PairProtocol, read_protocol
 from faceapp.evaluation.verification import VerificationReport, pair_scores, verification_report
-from faceapp.training.cache import AlignedSet, AlignSettings, align_images
-from faceapp.training.config import DatasetSpec
-from faceapp.training.datasets import ImageItem, scan_dataset
 
 EmbedFn = Callable[[np.ndarray], np.ndarray]
 EMBED_CHUNK = 256
-
-
-def crops_to_tensor(batch: np.ndarray, config: ModelConfig) -> torch.Tensor:
-    """BGR uint8 (N, H, W, 3) -> normalised RGB float (N, 3, S, S), exactly as ``model_folder.preprocess``
-    (vectorised when no resize is needed: the training hot path)."""
-    if batch.shape[1] != config.input_size or batch.shape[2] != config.input_size:
-        return preprocess(batch, config)
-    return normalize_bgr(torch.from_numpy(np.asarray(batch)).permute(0, 3, 1, 2).float(), config)
-
-
-def make_embed_fn(net: nn.Module, config: ModelConfig, device: str = "cpu", *, flip_tta: bool = False) -> EmbedFn:
-    """A function crops -> L2-normalised embeddings with ``net`` as it is now (call under eval mode)."""
-
-    def embed(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            x = crops_to_tensor(batch, config).to(device)
-            y = net(x).float()
-            if flip_tta:
-                y = y + net(x.flip(3)).float()
-            return torch.nn.functional.normalize(y, dim=1).cpu().numpy()
-
-    return embed
 
 
 def embed_aligned(embed_fn: EmbedFn, aligned: AlignedSet, *, cancel: CancelToken | None = None,

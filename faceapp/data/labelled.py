@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from faceapp.core.errors import DatasetError
-from faceapp.training.cache import AlignedSet
+from faceapp.data.cache import AlignedSet
 
 
 @dataclass

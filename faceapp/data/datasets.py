@@ -1,4 +1,5 @@
-"""Listing the images of a training dataset folder: identity sub-folders or the CFP layout.
+"""Dataset folders: what one is (``DatasetSpec``) and the listing of its images: identity sub-folders or
+the CFP layout.
 
 Listing reads no pixels; unreadable files are found (and counted) by the alignment cache. Identities
 are namespaced by the dataset name (``"celeba_subset/1042"``) so several datasets never share a label.
@@ -13,7 +14,36 @@ from pathlib import Path
 
 from faceapp.capture.images import is_image_path
 from faceapp.core.errors import DatasetError
-from faceapp.training.config import DatasetSpec
+
+
+LAYOUTS = ("auto", "folder", "cfp", "pack")
+
+
+@dataclass
+class DatasetSpec:
+    """One training dataset folder, or a pack file of aligned crops.
+
+    layout: "folder" (``<identity>/<images>``), "cfp" (``Data/Images/NNN/{frontal,profile}``), "pack" (an
+    ``.npz`` written by ``faceapp.data.pack.write_pack`` / scripts/pack_training_crops.py: crops aligned
+    when packed, identities named as packed; filter items may name one packed dataset, ``cfp/301-400``) or
+    "auto" (a pack for an ``.npz`` path, else the CFP layout when found, else "folder").
+    name: namespace of its identities (default: the folder name), so two datasets never share a label.
+    identities: optional filter, e.g. "001-400" (numeric ranges compare numerically) or "s1,s2".
+    exclude: identities to leave out, same syntax, or "@FILE" naming a JSON file with an "excluded" list
+    (e.g. people found in a test set by scripts/identity_overlap.py) or a text file with one name per line;
+    names may carry the dataset prefix ("celeba_lowres/06102").
+    pad: fraction of the image side added on every border (edge-replicated) before detection;
+    -1 = automatic: none, with one 25% retry when no face is found (helps on tight crops, celeba_lowres).
+    """
+
+    path: str
+    name: str = ""
+    layout: str = "auto"
+    identities: str = ""
+    exclude: str = ""
+    include_profile: bool = True
+    pad: float = -1.0
+    max_per_identity: int = 0
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,8 @@ import pytest
 
 from faceapp.core.errors import DatasetError
 from faceapp.core.progress import run_to_completion
+from faceapp.data import DatasetSpec, evaluate, evaluate_identification
 from faceapp.embedding import Embedder
-from faceapp.training import evaluate, evaluate_identification
-from faceapp.training.config import DatasetSpec
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ import numpy as np
 from faceapp.core.errors import CancelledError, DatasetError, FaceAppError, ModelAssetError
 from faceapp.core.paths import cache_dir
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
-from faceapp.training.datasets import ImageItem
+from faceapp.data.datasets import ImageItem
 
 CACHE_FORMAT = 1
 CROP_SIZE = 112
