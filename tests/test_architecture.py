@@ -1,5 +1,7 @@
 """The layering of README "Architecture", checked on the source: a module imports only from its own layer or
-the layers below; only faceapp.gui imports Qt; the store, the metrics and the base layer never import torch."""
+the layers below (the domain packages in a stated order: data below training); only faceapp.gui imports Qt;
+the store, the metrics, the data package and the base layer never import torch themselves; the operator's
+Thresholds tab and ``faceapp eval`` do not need the trainer."""
 
 from __future__ import annotations
 
@@ -12,12 +14,21 @@ PACKAGE = Path(faceapp.__file__).parent
 LAYER = {
     "core": 0,
     "nn": 1,
-    "capture": 2, "vision": 2, "embedding": 2, "matching": 2, "storage": 2, "evaluation": 2, "data": 2, "training": 2,
-    "services": 3,
-    "bench": 4, "cli": 4, "gui": 4,
+    # the domain, in order: a package imports packages of its own rank or below
+    "capture": 2, "vision": 2, "embedding": 2, "matching": 2, "storage": 2, "evaluation": 2,
+    "data": 3,              # datasets, alignment cache, packs, pair protocols embedded and scored
+    "training": 4,          # the trainer
+    "services": 5,
+    "bench": 6, "cli": 6, "gui": 6,
 }
 QT = {"PySide6", "qdarkstyle", "pyqtgraph", "qtpy", "shiboken6"}
-NO_TORCH = {"core", "capture", "matching", "storage", "evaluation"}
+# faceapp.data embeds through faceapp.embedding's Embedder (torch) but imports no torch itself; the net being
+# trained as an embedding function (torch) is faceapp.training.embed
+NO_TORCH = {"core", "capture", "matching", "storage", "evaluation", "data"}
+# what the operator's Thresholds tab and ``faceapp eval`` run (module, or module and handler function): none of
+# it may reach faceapp.training, even through the modules it imports
+NO_TRAINER = [("faceapp.services.thresholds", None), ("faceapp.gui.pages.thresholds", None),
+              ("faceapp.cli.commands.training", "_eval")]
 
 
 def _imports(path: Path) -> list[str]:
@@ -62,3 +73,83 @@ def test_the_checker_sees_a_violation(tmp_path):
     (fake / "storage" / "bad.py").write_text("import torch\nfrom faceapp.gui import app\n")
     found = _violations(fake)
     assert any("torch-free" in f for f in found) and any("higher layer" in f for f in found)
+
+
+def _module_file(module: str, package_dir: Path = PACKAGE) -> Path | None:
+    """The file of ``faceapp.x.y`` (a package's ``__init__.py``), or None when it is not a module."""
+    path = package_dir.joinpath(*module.split(".")[1:])
+    for candidate in (path / "__init__.py", path.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _faceapp_imports(tree: ast.AST) -> list[str]:
+    """The faceapp modules a syntax tree imports, at any depth (``from faceapp.x import y``: also ``faceapp.x.y``)."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+            names.extend(f"{node.module}.{alias.name}" for alias in node.names)
+    return [n for n in names if n.split(".")[0] == "faceapp"]
+
+
+def _handler_imports(module: str, function: str, package_dir: Path = PACKAGE) -> list[str]:
+    """What running ``function`` of ``module`` imports: the module's top-level imports, the imports inside the
+    function and inside the module's functions it names (transitively)."""
+    tree = ast.parse(_module_file(module, package_dir).read_text(encoding="utf-8"))
+    functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    top = [n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    names = [name for node in top for name in _faceapp_imports(node)]
+    todo, seen = [function], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        names.extend(_faceapp_imports(functions[name]))
+        todo.extend(n.id for n in ast.walk(functions[name]) if isinstance(n, ast.Name) and n.id in functions)
+    return names
+
+
+def _reached(start: list[str], package_dir: Path = PACKAGE) -> dict[str, str]:
+    """Every faceapp module reachable from ``start`` by imports at any depth (parent packages included, as
+    Python runs their ``__init__``), each with the module that imported it."""
+    found: dict[str, str] = {}
+    todo = [(name, "(start)") for name in start]
+    while todo:
+        name, importer = todo.pop()
+        parts = name.split(".")
+        for k in range(2, len(parts) + 1):
+            module = ".".join(parts[:k])
+            file = _module_file(module, package_dir)
+            if file is None or module in found:
+                continue
+            found[module] = importer
+            todo.extend((n, module) for n in _faceapp_imports(ast.parse(file.read_text(encoding="utf-8"))))
+    return found
+
+
+def _trainer_paths(module: str, function: str | None, package_dir: Path = PACKAGE) -> list[str]:
+    """Import chains from ``module`` (or its handler ``function``) to faceapp.training, one per module reached."""
+    start = [module] if function is None else _handler_imports(module, function, package_dir)
+    found = _reached(start, package_dir)
+    chains = []
+    for name in sorted(m for m in found if m == "faceapp.training" or m.startswith("faceapp.training.")):
+        chain = [name]
+        while found[chain[-1]] != "(start)":
+            chain.append(found[chain[-1]])
+        chains.append(" <- ".join(chain if function is None else chain + [f"{module}:{function}"]))
+    return chains
+
+
+def test_the_thresholds_tab_and_faceapp_eval_do_not_need_the_trainer():
+    for module, function in NO_TRAINER:
+        assert _trainer_paths(module, function) == [], f"{module} {function or ''} reaches faceapp.training"
+
+
+def test_the_trainer_check_sees_a_path():
+    """The rule can fail: ``faceapp train`` (the same module as ``faceapp eval``) does reach the trainer."""
+    assert any(chain.startswith("faceapp.training") for chain in _trainer_paths("faceapp.cli.commands.training", "_train"))
