@@ -19,7 +19,7 @@ the selected crops into a ``PackedSet`` that ``data.assemble`` takes in place of
 The identities keep the names they were packed with, so a run from the pack labels people exactly as a run
 from the folders does (same hold-out split for the same seed).
 
-    write_pack("crops.npz", data, data_card)                 # data: LabelledCrops (training_data(config))
+    write_pack("crops.npz", data, data_card)                 # data: LabelledCrops (training.loop.training_data)
     crops = read_pack("crops.npz", exclude="cfp/301-400")    # PackedSet, decoded
 """
 
