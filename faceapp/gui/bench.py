@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import statistics
+from dataclasses import replace
 import time
 from pathlib import Path
 from typing import Any
@@ -41,28 +42,28 @@ class LiveBenchSetup:
     """The shared resources: a gallery file with the video's face enrolled, the embedder, the video."""
 
     def __init__(self, video: Path, work_dir: Path, model_dir: Path | None, mediapipe_dir: Path | None) -> None:
+        from faceapp.app import NewIdentity, WorkstationOptions, open_workstation
         from faceapp.capture.sources import VideoFileSource
-        from faceapp.embedding import Embedder
         from faceapp.services.enrollment import EnrollmentService
-        from faceapp.services.gallery import Gallery, model_spec
-        from faceapp.storage import NewIdentity, Store
-        from faceapp.vision.pipeline import FacePipeline
 
         self.video = video
         self.mediapipe_dir = mediapipe_dir
         self.model_dir = model_dir
         self.db = work_dir / "live-bench.db"
-        self.embedder = Embedder.load(model_dir)
-        self.store = Store(self.db)
+        self.options = WorkstationOptions(db=str(self.db), model=model_dir, mediapipe_dir=mediapipe_dir,
+                                          operator="bench", allow_download=True)
+        self.workstation = open_workstation(self.options)
+        self.embedder = self.workstation.embedder
+        self.store = self.workstation.store
         with VideoFileSource(video) as source:
             frames = [f.image for f in source][::30][:3]
-        with FacePipeline("image", model_dir=mediapipe_dir) as pipeline:
+        with self.workstation.create_pipeline("image") as pipeline:
             service = EnrollmentService(self.store, self.embedder, pipeline=pipeline, operator="bench")
             run_to_completion(service.enroll(NewIdentity("bench person"), frames))
-        self.gallery = Gallery(self.store, model_spec(self.embedder), self.embedder.card, operator="bench")
+        self.gallery = self.workstation.gallery
 
     def close(self) -> None:
-        self.store.close()
+        self.workstation.close()
 
 
 class HeadlessLive:
@@ -80,9 +81,7 @@ class HeadlessLive:
 
         from faceapp.capture.sources import VideoFileSource
         from faceapp.services.live import GalleryMatcher, LivePipeline, LiveRunner, LiveSettings
-        from faceapp.vision.pipeline import FacePipeline
-
-        self.pipeline = FacePipeline("video", model_dir=setup.mediapipe_dir)
+        self.pipeline = setup.workstation.create_pipeline("video")
         thresholds = setup.gallery.thresholds()
         settings = LiveSettings(mode="identify", identify_threshold=thresholds.identify)
         live = LivePipeline(self.pipeline, setup.embedder, GalleryMatcher(setup.gallery), settings)
@@ -130,15 +129,14 @@ class GuiLive:
         from PySide6.QtWidgets import QApplication
 
         from faceapp.capture.sources import VideoFileSource
-        from faceapp.gui.context import AppContext, AppOptions
+        from faceapp.gui.context import AppContext
         from faceapp.gui.main_window import MainWindow
 
         from faceapp.gui.gc_thread import collect_on_gui_thread
 
         self.app = QApplication.instance() or QApplication(["faceapp-bench"])
         collect_on_gui_thread(self.app)     # as the app does: cyclic GC only on the GUI thread
-        options = AppOptions(db=str(setup.db), model=setup.model_dir, mediapipe_dir=setup.mediapipe_dir)
-        self.ctx = AppContext(options)
+        self.ctx = AppContext(replace(setup.options, allow_download=False))    # the GUI never downloads
         self.ctx.load(blocking=True)
         self.window = MainWindow(self.ctx)
         self.window.resize(1280, 820)

@@ -622,7 +622,7 @@ class EnrollPage(Page):
     def _identity(self) -> Any:
         if self.target_identity is not None:
             return self.target_identity
-        from faceapp.storage import NewIdentity
+        from faceapp.app import NewIdentity
 
         name = " ".join(self.name_edit.text().split())
         external = self.external_edit.text().strip() or None

@@ -805,12 +805,9 @@ class TrainerPage(Page):
     def _activated(self, outcome: tuple[Any, Any]) -> None:
         result, gallery = outcome
         ctx = self.ctx
-        ctx.embedder = result.embedder
-        if hasattr(ctx, "gallery"):
-            ctx.gallery = gallery
+        ctx.activate(result.embedder, gallery)           # the workstation's active model (and options.model)
         if result.embedder.folder is not None:
-            ctx.options.model = Path(result.embedder.folder)
-            remember_active_model(ctx.options.model)      # the next start uses it too
+            remember_active_model(Path(result.embedder.folder))      # the next start uses it too
         self.log(result.summary())
         missing = bool(getattr(result, "unreachable", None))     # named in the summary; the Live page keeps warning
         summary = result.summary()
