@@ -25,7 +25,6 @@ GUI_FORBIDDEN = {"storage", "training", "nn"}     # the GUI gets these through f
 # when its page moves; the rule only shrinks.
 GUI_EXCEPTIONS = {
     "gui/pages/trainer.py": {"training", "nn"},        # Trainer page: training config, loss/backbone catalogue
-    "gui/pages/identities.py": {"storage"},            # Identities page: gallery export/import (storage.transfer)
 }
 SCRIPTS = PACKAGE.parent / "scripts"
 # What scripts may import of faceapp.gui: the package (its PySide6 fix), the window's entry point and the
