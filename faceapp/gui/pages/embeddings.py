@@ -63,7 +63,7 @@ def identity_colors(count: int, theme: themes.Theme) -> list[Any]:
     return [pg.hsvColor(i / count, sat=0.7, val=value) for i in range(count)]
 
 
-@register_page("embeddings", "Embeddings", order=60, tooltip="Look at the gallery's embedding space")
+@register_page("embeddings", "Embeddings", order=60, tooltip="Look at the gallery's embedding space", lazy=True)
 class EmbeddingsPage(Page):
     """The gallery's embedding space and the geometry of the losses."""
 

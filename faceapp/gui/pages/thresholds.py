@@ -105,7 +105,7 @@ def fmt_rate(value: float | None) -> str:
     return f"{value * 100:.3g}%" if value >= 1e-4 else f"{value:.2e}"
 
 
-@register_page("thresholds", "Thresholds", order=50, tooltip="ROC, FAR/FRR and threshold selection per model")
+@register_page("thresholds", "Thresholds", order=50, tooltip="ROC, FAR/FRR and threshold selection per model", lazy=True)
 class ThresholdsPage(Page):
     """ROC, FAR/FRR and threshold selection for the active model."""
 

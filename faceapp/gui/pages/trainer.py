@@ -116,7 +116,7 @@ def card_text(card: dict[str, Any], model_dir: Path | None = None) -> str:
     return "\n".join(lines) + "\n\n" + json.dumps(card, indent=2, default=str)
 
 
-@register_page("trainer", "Trainer", order=40, tooltip="Train an embedding network with the loss zoo")
+@register_page("trainer", "Trainer", order=40, tooltip="Train an embedding network with the loss zoo", lazy=True)
 class TrainerPage(Page):
     """Train an embedding network with the loss zoo, watch it learn, activate the result."""
 
