@@ -184,7 +184,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from faceapp.services.probe import embed_probe
 
     embedder = load_embedder(args)
-    with open_store(args) as store, open_pipeline(args) as pipeline:
+    with open_store(args), open_pipeline(args) as pipeline:
         gallery = open_gallery(args)
         store.identities.get(args.name)                      # NotFoundError before detecting anything
         probe = embed_probe(pipeline, embedder, args.image)
@@ -211,7 +211,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise FieldError(f"--top-k must be at least 1, got {args.top_k}")
     embedder = load_embedder(args)
-    with open_store(args) as store, open_pipeline(args) as pipeline:
+    with open_store(args), open_pipeline(args) as pipeline:
         gallery = open_gallery(args)
         probe = embed_probe(pipeline, embedder, args.image)
         override = _threshold_override(args, "identify", gallery)
