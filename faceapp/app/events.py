@@ -7,6 +7,7 @@ results on the GUI thread).
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any, Callable
 
@@ -41,3 +42,38 @@ class Event:
 
     def __repr__(self) -> str:
         return f"Event({self.name!r}, {len(self._callbacks)} callbacks)"
+
+
+def run_now(func: Callable[..., Any], *args: Any, on_result: Callable[[Any], None] | None = None,
+            on_progress: Callable[[Any], None] | None = None, on_finished: Callable[[], None] | None = None,
+            context: str = "", **kwargs: Any) -> Any:
+    """A runner with the signature of ``AppContext.run`` that does the work at once on the caller's thread
+    (tests, scripts): a function's result, or a progress generator run to its end (each event to
+    ``on_progress``, its return value to ``on_result``); a ``cancel`` parameter gets a fresh CancelToken.
+    Errors propagate (the GUI's runner reports them in the window instead)."""
+    from faceapp.core.progress import CancelToken
+
+    try:
+        if "cancel" not in kwargs:
+            try:
+                if "cancel" in inspect.signature(func).parameters:
+                    kwargs["cancel"] = CancelToken()
+            except (TypeError, ValueError):     # a builtin without a signature
+                pass
+        result = func(*args, **kwargs)
+        if inspect.isgenerator(result):
+            generator = result
+            while True:
+                try:
+                    event = next(generator)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                if on_progress is not None:
+                    on_progress(event)
+        if on_result is not None:
+            on_result(result)
+        return result
+    finally:
+        if on_finished is not None:
+            on_finished()

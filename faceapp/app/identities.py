@@ -5,7 +5,8 @@ the use cases (edit, rename, delete an identity or a sample, export and import t
 Slow work (SQL, files) goes through the ``run`` callable the owner passes in, with the signature of
 ``AppContext.run``: ``run(func, *args, on_result=callback, context="Doing X", **kwargs)``. The GUI runs
 ``func`` on a worker and calls ``on_result`` on the GUI thread; a test or a script runs both at once.
-The model never raises for user errors through ``run``: the runner reports them (the GUI's banner).
+The model never raises for user errors through ``run``: the runner reports them (the GUI's banner);
+``faceapp.app.events.run_now`` runs at once and lets them through.
 
 Events (``faceapp.app.events.Event``):
 - ``listed()``: ``rows`` changed (then ``selected_id`` says what to select, if anything);
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from faceapp.app.events import Event
+from faceapp.app.events import Event, run_now  # noqa: F401 - run_now re-exported
 
 Runner = Callable[..., Any]
 
@@ -31,15 +32,6 @@ class Session(Protocol):
     store: Any
     embedder: Any
     gallery: Any
-
-
-def run_now(func: Callable[..., Any], *args: Any, on_result: Callable[[Any], None] | None = None,
-            context: str = "", **kwargs: Any) -> Any:
-    """A runner that does the work at once, on the caller's thread (tests, scripts)."""
-    result = func(*args, **kwargs)
-    if on_result is not None:
-        on_result(result)
-    return result
 
 
 @dataclass

@@ -28,8 +28,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Sequence
 
-from faceapp.app.events import Event
-from faceapp.app.identities import Runner, run_now
+from faceapp.app.events import Event, run_now
+from faceapp.app.identities import Runner
 from faceapp.services.live import (
     DecisionAuditor, FaceResult, GalleryMatcher, LivePipeline, LiveResult, LiveSettings, apply_thresholds,
 )
