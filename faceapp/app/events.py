@@ -46,34 +46,52 @@ class Event:
 
 def run_now(func: Callable[..., Any], *args: Any, on_result: Callable[[Any], None] | None = None,
             on_progress: Callable[[Any], None] | None = None, on_finished: Callable[[], None] | None = None,
-            context: str = "", **kwargs: Any) -> Any:
-    """A runner with the signature of ``AppContext.run`` that does the work at once on the caller's thread
-    (tests, scripts): a function's result, or a progress generator run to its end (each event to
-    ``on_progress``, its return value to ``on_result``); a ``cancel`` parameter gets a fresh CancelToken.
-    Errors propagate (the GUI's runner reports them in the window instead)."""
+            on_error: Callable[[BaseException], None] | None = None, on_cancelled: Callable[[], None] | None = None,
+            stop_token: Any = None, context: str = "", **kwargs: Any) -> Any:
+    """A runner with the signature of ``AppContext.run`` (and of the GUI's job panels: ``on_error``,
+    ``on_cancelled``) that does the work at once on the caller's thread (tests, scripts): a function's
+    result, or a progress generator run to its end (each event to ``on_progress``, its return value to
+    ``on_result``); a ``cancel`` parameter gets a fresh CancelToken. Errors go to ``on_error`` when given,
+    a CancelledError to ``on_cancelled`` when given; otherwise they propagate (the GUI's runner reports
+    them in the window instead)."""
+    from faceapp.core.errors import CancelledError
     from faceapp.core.progress import CancelToken
 
     try:
-        if "cancel" not in kwargs:
-            try:
-                if "cancel" in inspect.signature(func).parameters:
-                    kwargs["cancel"] = CancelToken()
-            except (TypeError, ValueError):     # a builtin without a signature
-                pass
-        result = func(*args, **kwargs)
-        if inspect.isgenerator(result):
-            generator = result
-            while True:
-                try:
-                    event = next(generator)
-                except StopIteration as stop:
-                    result = stop.value
-                    break
-                if on_progress is not None:
-                    on_progress(event)
-        if on_result is not None:
-            on_result(result)
-        return result
+        return _run_now(func, args, kwargs, on_result, on_progress, CancelToken)
+    except CancelledError:
+        if on_cancelled is None:
+            raise
+        on_cancelled()
+    except Exception as error:  # noqa: BLE001 - handed to on_error
+        if on_error is None:
+            raise
+        on_error(error)
     finally:
         if on_finished is not None:
             on_finished()
+    return None
+
+
+def _run_now(func: Callable[..., Any], args: tuple, kwargs: dict[str, Any], on_result: Any, on_progress: Any,
+             token: type) -> Any:
+    if "cancel" not in kwargs:
+        try:
+            if "cancel" in inspect.signature(func).parameters:
+                kwargs["cancel"] = token()
+        except (TypeError, ValueError):     # a builtin without a signature
+            pass
+    result = func(*args, **kwargs)
+    if inspect.isgenerator(result):
+        generator = result
+        while True:
+            try:
+                event = next(generator)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if on_progress is not None:
+                on_progress(event)
+    if on_result is not None:
+        on_result(result)
+    return result
