@@ -184,7 +184,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from faceapp.services.probe import embed_probe
 
     embedder = load_embedder(args)
-    with open_store(args), open_pipeline(args) as pipeline:
+    with open_store(args) as store, open_pipeline(args) as pipeline:
         gallery = open_gallery(args)
         store.identities.get(args.name)                      # NotFoundError before detecting anything
         probe = embed_probe(pipeline, embedder, args.image)
