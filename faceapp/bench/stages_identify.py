@@ -56,15 +56,13 @@ def _att_images(ctx: BenchContext) -> list[list[Path]]:
 
 def _enrolment(ctx: BenchContext) -> Any:
     """An EnrollmentService on a fresh store in the bench work folder, with the active model."""
-    from faceapp.bench.stages_pipeline import embedder
+    from faceapp.bench.stages_pipeline import workstation
     from faceapp.services.enrollment import EnrollmentService
-    from faceapp.storage import Store
-    from faceapp.vision.pipeline import FacePipeline
 
     def build() -> Any:
-        store = ctx.shared("gallery-store", lambda: Store(ctx.work_dir / "bench-gallery.db"))
-        pipeline = ctx.shared("gallery-pipeline", lambda: FacePipeline("image", model_dir=ctx.options.get("mediapipe_dir")))
-        return EnrollmentService(store, embedder(ctx, "cpu"), pipeline=pipeline, operator="bench")
+        ws = workstation(ctx, "cpu", ctx.work_dir / "bench-gallery.db")
+        pipeline = ctx.shared("gallery-pipeline", lambda: ws.create_pipeline("image"))
+        return EnrollmentService(ws.store, ws.embedder, pipeline=pipeline, operator="bench")
 
     return ctx.shared("gallery-enrolment", build)
 

@@ -96,11 +96,22 @@ def video_frames(ctx: BenchContext) -> list[np.ndarray]:
     return ctx.shared("video_frames", build)
 
 
+def workstation(ctx: BenchContext, device: str = "cpu", db: Path | None = None) -> Any:
+    """The bench's Workstation, built as the CLI and the GUI build theirs (``faceapp.app.open_workstation``)
+    from --model, --mediapipe-dir and the environment; ``db`` is a throw-away gallery in the work folder."""
+    from faceapp.app import WorkstationOptions, open_workstation
+
+    def build() -> Any:
+        return open_workstation(WorkstationOptions(
+            db=str(db) if db is not None else None, model=ctx.options.get("model_dir"), device=device,
+            mediapipe_dir=ctx.options.get("mediapipe_dir"), operator="bench", allow_download=True))
+
+    return ctx.shared(f"workstation:{device}:{db}", build)
+
+
 def embedder(ctx: BenchContext, device: str) -> Any:
     """The active embedding model (``--model`` / $FACEAPP_EMBED_MODEL / models/default / untrained)."""
-    from faceapp.embedding import Embedder
-
-    return ctx.shared(f"embedder:{device}", lambda: Embedder.load(ctx.options.get("model_dir"), device=device))
+    return workstation(ctx, device).embedder
 
 
 def _cycle(items: list[Any]) -> Iterator[Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import statistics
+from dataclasses import replace
 import time
 from pathlib import Path
 from typing import Any
@@ -41,28 +42,28 @@ class LiveBenchSetup:
     """The shared resources: a gallery file with the video's face enrolled, the embedder, the video."""
 
     def __init__(self, video: Path, work_dir: Path, model_dir: Path | None, mediapipe_dir: Path | None) -> None:
+        from faceapp.app import NewIdentity, WorkstationOptions, open_workstation
         from faceapp.capture.sources import VideoFileSource
-        from faceapp.embedding import Embedder
         from faceapp.services.enrollment import EnrollmentService
-        from faceapp.services.gallery import Gallery, model_spec
-        from faceapp.storage import NewIdentity, Store
-        from faceapp.vision.pipeline import FacePipeline
 
         self.video = video
         self.mediapipe_dir = mediapipe_dir
         self.model_dir = model_dir
         self.db = work_dir / "live-bench.db"
-        self.embedder = Embedder.load(model_dir)
-        self.store = Store(self.db)
+        self.options = WorkstationOptions(db=str(self.db), model=model_dir, mediapipe_dir=mediapipe_dir,
+                                          operator="bench", allow_download=True)
+        self.workstation = open_workstation(self.options)
+        self.embedder = self.workstation.embedder
+        self.store = self.workstation.store
         with VideoFileSource(video) as source:
             frames = [f.image for f in source][::30][:3]
-        with FacePipeline("image", model_dir=mediapipe_dir) as pipeline:
+        with self.workstation.create_pipeline("image") as pipeline:
             service = EnrollmentService(self.store, self.embedder, pipeline=pipeline, operator="bench")
             run_to_completion(service.enroll(NewIdentity("bench person"), frames))
-        self.gallery = Gallery(self.store, model_spec(self.embedder), self.embedder.card, operator="bench")
+        self.gallery = self.workstation.gallery
 
     def close(self) -> None:
-        self.store.close()
+        self.workstation.close()
 
 
 class HeadlessLive:
@@ -80,9 +81,7 @@ class HeadlessLive:
 
         from faceapp.capture.sources import VideoFileSource
         from faceapp.services.live import GalleryMatcher, LivePipeline, LiveRunner, LiveSettings
-        from faceapp.vision.pipeline import FacePipeline
-
-        self.pipeline = FacePipeline("video", model_dir=setup.mediapipe_dir)
+        self.pipeline = setup.workstation.create_pipeline("video")
         thresholds = setup.gallery.thresholds()
         settings = LiveSettings(mode="identify", identify_threshold=thresholds.identify)
         live = LivePipeline(self.pipeline, setup.embedder, GalleryMatcher(setup.gallery), settings)
@@ -130,15 +129,14 @@ class GuiLive:
         from PySide6.QtWidgets import QApplication
 
         from faceapp.capture.sources import VideoFileSource
-        from faceapp.gui.context import AppContext, AppOptions
+        from faceapp.gui.context import AppContext
         from faceapp.gui.main_window import MainWindow
 
         from faceapp.gui.gc_thread import collect_on_gui_thread
 
         self.app = QApplication.instance() or QApplication(["faceapp-bench"])
         collect_on_gui_thread(self.app)     # as the app does: cyclic GC only on the GUI thread
-        options = AppOptions(db=str(setup.db), model=setup.model_dir, mediapipe_dir=setup.mediapipe_dir)
-        self.ctx = AppContext(options)
+        self.ctx = AppContext(replace(setup.options, allow_download=False))    # the GUI never downloads
         self.ctx.load(blocking=True)
         self.window = MainWindow(self.ctx)
         self.window.resize(1280, 820)
@@ -174,3 +172,140 @@ class GuiLive:
         self._tick.stop()
         self.window.close()
         self.app.processEvents()
+
+
+# ------------------------------------------------------------------------------------------------ start-up
+STARTUP_MARKS = ("python_started", "qt_imported", "window_built", "window_painted", "services_loaded",
+                 "first_live_frame")
+
+
+def _startup_child(t0: float, video: Path, db: Path, mediapipe_dir: Path | None, timeout_s: float) -> dict[str, Any]:
+    """One cold start of the GUI as ``python main.py --source VIDEO --page live`` would do it, in this process
+    (started by ``measure_startup``): seconds from ``t0`` (the parent's clock just before it spawned this
+    process) to each of ``STARTUP_MARKS``."""
+    marks: dict[str, float] = {"python_started": time.time()}
+    import faceapp.gui  # noqa: F401 - PySide6 refcount fix first
+    from PySide6.QtCore import QEvent, QObject, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from faceapp.gui.app import build_parser, create_window
+
+    marks["qt_imported"] = time.time()
+    argv = ["--db", str(db), "--source", str(video), "--page", "live", "--device", "cpu"]
+    if mediapipe_dir is not None:
+        argv += ["--mediapipe-dir", str(mediapipe_dir)]
+    window = create_window(build_parser().parse_args(argv))
+    marks["window_built"] = time.time()
+    app = QApplication.instance()
+    assert app is not None
+
+    class FirstPaint(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+            if event.type() == QEvent.Type.Paint and "window_painted" not in marks:
+                marks["window_painted"] = time.time()
+            return False
+
+    watcher = FirstPaint()
+    window.installEventFilter(watcher)
+    page = window.page("live")
+    built_at_first_frame: list[str] = []
+
+    def poll() -> None:
+        if "services_loaded" not in marks and not window.ctx.loading and window.ctx.embedder is not None:
+            marks["services_loaded"] = time.time()
+        if page.view.frames_shown > 0 and "first_live_frame" not in marks:
+            marks["first_live_frame"] = time.time()
+            built_at_first_frame.extend(k for k in window.page_keys() if window.is_built(k))
+        if "first_live_frame" in marks and "window_painted" in marks:
+            app.quit()
+        elif time.time() - t0 > timeout_s:
+            app.quit()
+
+    timer = QTimer()
+    timer.timeout.connect(poll)
+    timer.start(2)
+    window.show()
+    app.exec()
+    timer.stop()
+    window.close()
+    return {"seconds": {k: round(v - t0, 3) for k, v in marks.items()}, "pages_built": built_at_first_frame,
+            "errors": dict(window.ctx.errors)}
+
+
+def measure_startup(video: Path, *, rounds: int = 3, mediapipe_dir: Path | None = None,
+                    timeout_s: float = 120.0) -> dict[str, Any]:
+    """Cold-start the GUI ``rounds`` times in fresh processes (empty data folder and gallery, so no remembered
+    state) with ``video`` as the camera; per mark the median seconds from process launch."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    runs = []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, FACEAPP_DATA_DIR=tmp)
+            if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+                env.setdefault("QT_QPA_PLATFORM", "offscreen")
+            cmd = [sys.executable, "-m", "faceapp.gui.bench", "--startup-child", str(video), "--db",
+                   str(Path(tmp) / "startup.db"), "--timeout", str(timeout_s)]
+            if mediapipe_dir is not None:
+                cmd += ["--mediapipe-dir", str(mediapipe_dir)]
+            t0 = time.time()
+            out = subprocess.run(cmd + ["--t0", repr(t0)], env=env, capture_output=True, text=True,
+                                 timeout=timeout_s + 60)
+            lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+            if out.returncode != 0 or not lines:
+                raise RuntimeError(f"the start-up run failed ({out.returncode}): {out.stderr[-2000:]}")
+            runs.append(json.loads(lines[-1]))
+    medians = {mark: round(_median([r["seconds"][mark] for r in runs if mark in r["seconds"]]), 3)
+               for mark in STARTUP_MARKS if any(mark in r["seconds"] for r in runs)}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"video": str(video), "rounds": rounds, "median_s": medians, "runs": runs,
+            "load_average_1m": load, "cpu_count": os.cpu_count()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m faceapp.gui.bench --startup [--video V]``: window-first-painted and first-live-frame."""
+    import argparse
+    import json
+
+    from faceapp.core.paths import datasets_dir
+
+    parser = argparse.ArgumentParser(prog="python -m faceapp.gui.bench",
+                                     description="Start-up of the workstation: seconds from launching the process "
+                                                 "to the window's first paint and to the first live frame shown "
+                                                 "(a video file as the camera).")
+    parser.add_argument("--startup", action="store_true", help="measure start-up (the only measurement here)")
+    parser.add_argument("--video", type=Path, help="video used as the camera (default: the first "
+                                                   "$FACEAPP_DATASETS/blink_videos/*.avi)")
+    parser.add_argument("--rounds", type=int, default=3, help="cold starts to run (median reported; default 3)")
+    parser.add_argument("--mediapipe-dir", type=Path, help="folder with face_landmarker.task (default $FACEAPP_MODEL_DIR)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--startup-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--t0", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=float, default=120.0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.startup_child is not None:
+        print(json.dumps(_startup_child(args.t0, args.startup_child, args.db, args.mediapipe_dir, args.timeout)))
+        return 0
+    if not args.startup:
+        parser.error("say what to measure: --startup")
+    video = args.video or next(iter(sorted((datasets_dir() / "blink_videos").glob("*.avi"))), None)
+    if video is None:
+        parser.error("no video: pass --video FILE (or set FACEAPP_DATASETS)")
+    report = measure_startup(video, rounds=args.rounds, mediapipe_dir=args.mediapipe_dir)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"start-up, {report['rounds']} cold starts (median seconds from launching the process), "
+          f"{report['cpu_count']} CPUs, load average {report['load_average_1m']:.2f}, camera = {video.name}")
+    for mark, value in report["median_s"].items():
+        print(f"  {mark:<18} {value:6.2f} s")
+    print("  pages built at the first live frame: " + ", ".join(report["runs"][-1]["pages_built"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,86 +1,36 @@
-"""The GUI session: options, the loaded services (store, embedder, MediaPipe assets) and app-wide signals.
+"""The GUI's Qt adapter around a ``faceapp.app.Workstation``: app-wide signals, the load on a worker thread,
+banners, and background runs.
 
-Loading happens on a worker thread so the window appears at once; each part that fails (database
-locked or damaged, embedding model missing, MediaPipe models missing) is reported in the window and
-leaves the rest usable. Pages read ``ctx.store`` / ``ctx.embedder`` (None while unavailable) and listen
-to ``services_changed`` and ``gallery_changed``.
+The session itself (store, active model and embedder, gallery index, pipeline factory, threshold policy)
+is the Qt-free ``Workstation``, built by ``faceapp.app.open_workstation`` from the same options as the
+command line. Loading happens on a worker thread so the window appears at once; each part that fails
+(database locked or damaged, embedding model missing, MediaPipe models missing) is reported in the window
+and leaves the rest usable. Pages read ``ctx.store`` / ``ctx.embedder`` / ``ctx.gallery`` (None while
+unavailable) and listen to ``services_changed`` and ``gallery_changed``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from faceapp.app.workstation import Workstation, WorkstationOptions, open_workstation
 from faceapp.gui.errors import describe_error
 from faceapp.gui.workers import Worker, create_worker
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class AppOptions:
-    """What the command line (or the test) chose; None means the usual default."""
-
-    db: str | None = None                 # SQLAlchemy URL or SQLite file path
-    model: Path | None = None             # embedding model folder
-    mediapipe_dir: Path | None = None     # folder holding face_landmarker.task ...
-    source: str | None = None             # initial live source (camera index, video, image)
-    theme: str = "dark"
-    device: str = "auto"                  # torch device for the embedder
-    db_timeout: float = 10.0              # seconds to wait for a locked database
+AppOptions = WorkstationOptions     # the GUI's options are the workstation's (theme and source are GUI-only)
 
 
-@dataclass
-class LoadedServices:
-    """What one load produced; errors are user-facing sentences keyed by part."""
-
-    store: Any = None
-    embedder: Any = None
-    gallery: Any = None
-    landmarker: Path | None = None
-    errors: dict[str, str] = field(default_factory=dict)
-
-
-def load_services(options: AppOptions) -> LoadedServices:
-    """Open the store, load the embedder, build the gallery index and find the MediaPipe landmarker.
-
-    Never raises for user errors: each part that fails leaves its field None and a sentence in ``errors``.
-    """
-    result = LoadedServices()
-    errors = result.errors
-    try:
-        from faceapp.storage import Store
-
-        result.store = Store(options.db, busy_timeout_s=options.db_timeout)
-    except Exception as error:  # noqa: BLE001 - reported in the window
-        errors["database"] = describe_error(error, "Opening the database")[1]
-    try:
-        from faceapp.embedding.embedder import Embedder
-
-        result.embedder = Embedder.load(options.model, device=options.device)
-    except Exception as error:  # noqa: BLE001
-        errors["model"] = describe_error(error, "Loading the embedding model")[1]
-    try:
-        from faceapp.vision.assets import LANDMARKER, resolve_asset
-
-        result.landmarker = resolve_asset(LANDMARKER, options.mediapipe_dir, allow_download=False)
-    except Exception as error:  # noqa: BLE001
-        errors["mediapipe"] = describe_error(error, "Finding the MediaPipe face landmarker")[1] + (
-            " Face detection falls back to a simpler detector (less accurate alignment).")
-    if result.store is not None and result.embedder is not None:
-        try:
-            from faceapp.services.gallery import Gallery, model_spec
-
-            result.gallery = Gallery(result.store, model_spec(result.embedder), result.embedder.card)
-        except Exception as error:  # noqa: BLE001
-            errors["gallery"] = describe_error(error, "Loading the gallery for the active model")[1]
-    return result
+def load_workstation(options: WorkstationOptions) -> Workstation:
+    """A Workstation with every part opened now, failures recorded in ``errors`` (runs on a worker)."""
+    return open_workstation(options, load=True)
 
 
 class AppContext(QObject):
@@ -93,32 +43,57 @@ class AppContext(QObject):
     thresholds_changed = Signal()       # thresholds saved for the active model
     loading_changed = Signal(bool)
 
-    def __init__(self, options: AppOptions | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, options: WorkstationOptions | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.options = options or AppOptions()
-        self.store: Any = None
-        self.embedder: Any = None
-        self.gallery: Any = None
-        self.landmarker: Path | None = None
-        self.errors: dict[str, str] = {}
+        self.workstation = Workstation(options or WorkstationOptions())   # unopened until load()
         self.loading = False
         self._load_worker: Worker | None = None
         self._loaded = threading.Event()
         self.pipeline_lock = threading.Lock()
 
+    # -- the workstation's parts (None while unavailable) --------------------------------------
+    @property
+    def options(self) -> WorkstationOptions:
+        return self.workstation.options
+
+    @property
+    def store(self) -> Any:
+        return self.workstation._store if self.workstation.has("store") else None
+
+    @property
+    def embedder(self) -> Any:
+        return self.workstation._embedder if self.workstation.has("embedder") else None
+
+    @property
+    def gallery(self) -> Any:
+        return self.workstation._gallery if self.workstation.has("gallery") else None
+
+    @property
+    def landmarker(self) -> Path | None:
+        return self.workstation.landmarker
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return self.workstation.errors
+
+    def activate(self, embedder: Any, gallery: Any = None) -> None:
+        """Make ``embedder`` (and its gallery index) the active model; pages hear ``services_changed``."""
+        self.workstation.activate(embedder, gallery)
+
     # -- loading --------------------------------------------------------------------------------
     def load(self, *, blocking: bool = False) -> None:
-        """(Re)load store, embedder and MediaPipe assets; on a worker unless ``blocking``."""
+        """(Re)load store, embedder and MediaPipe assets into a new Workstation; on a worker unless ``blocking``."""
         if self.loading:
             return
         self.loading = True
         self._loaded.clear()
         self.loading_changed.emit(True)
         self.status.emit("model", "Model: loading...", "")
+        options = self.workstation.options
         if blocking:
-            self._apply(load_services(self.options))
+            self._apply(load_workstation(options))
             return
-        worker = create_worker(load_services, self.options)
+        worker = create_worker(load_workstation, options)
         worker.returned.connect(self._apply)
         worker.errored.connect(self._load_failed)
         self._load_worker = worker
@@ -130,13 +105,11 @@ class AppContext(QObject):
         self.loading_changed.emit(False)
         self.report_error(error, "Loading the services")
 
-    def _apply(self, loaded: LoadedServices) -> None:
-        old_store = self.store
-        self.store, self.embedder, self.landmarker = loaded.store, loaded.embedder, loaded.landmarker
-        self.gallery = loaded.gallery
-        self.errors = dict(loaded.errors)
-        if old_store is not None and old_store is not self.store:
-            _close_quietly(old_store)
+    def _apply(self, loaded: Workstation) -> None:
+        old = self.workstation
+        self.workstation = loaded
+        if old is not loaded and old.has("store") and old._store is not loaded._store:
+            old.close()
         self.loading = False
         self._loaded.set()
         self.loading_changed.emit(False)
@@ -161,13 +134,8 @@ class AppContext(QObject):
 
     # -- pipelines ------------------------------------------------------------------------------
     def create_pipeline(self, mode: str = "video") -> Any:
-        """A new FacePipeline (call on a worker thread: it loads MediaPipe models)."""
-        from faceapp.vision.pipeline import FacePipeline
-
-        model_dir = self.options.mediapipe_dir
-        if model_dir is None and self.landmarker is not None:
-            model_dir = self.landmarker.parent
-        return FacePipeline(mode, model_dir=model_dir, allow_download=False)
+        """A new FacePipeline from the workstation's factory (call on a worker thread: it loads MediaPipe models)."""
+        return self.workstation.create_pipeline(mode)
 
     # -- background work ------------------------------------------------------------------------
     def run(self, func: Callable[..., Any], *args: Any, on_result: Callable[[Any], None] | None = None,
@@ -200,37 +168,11 @@ class AppContext(QObject):
 
     def describe(self) -> dict[str, str]:
         """Status-bar texts (model, device, database) and their roles (warn/bad/good)."""
-        info = {"model": "Model: none", "model_role": "status-bad", "device": "Device: -",
-                "database": "DB: none", "database_role": "status-bad"}
-        if self.loading:
-            info.update(model="Model: loading...", model_role="")
-        embedder = self.embedder
-        if embedder is not None:
-            trained = bool(getattr(embedder, "trained", True))
-            info["model"] = f"Model: {getattr(embedder, 'model_id', '?')}" + ("" if trained else " (UNTRAINED)")
-            info["model_role"] = "" if trained else "status-warn"
-            info["device"] = f"Device: {getattr(embedder, 'device', '?')}"
-        store = self.store
-        if store is not None:
-            path = getattr(store, "path", None)
-            info["database"] = f"DB: {path.name if path is not None else store.where}"
-            info["database_role"] = ""
-        return info
+        return self.workstation.describe(loading=self.loading)
 
     # -- shutdown -------------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Close the store (after pages stopped their threads)."""
         if self._load_worker is not None:
             self._load_worker.wait(30.0)
-        if self.store is not None:
-            _close_quietly(self.store)
-
-
-def _close_quietly(obj: Any) -> None:
-    close = getattr(obj, "close", None) or getattr(obj, "dispose", None)
-    if close is None:
-        return
-    try:
-        close()
-    except Exception:  # noqa: BLE001
-        log.debug("close failed", exc_info=True)
+        self.workstation.close()

@@ -11,49 +11,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QToolButton, QVBoxLayout, QWidget
 
-from faceapp.core import errors as E
+from faceapp.app.errors import describe_error, is_user_error  # noqa: F401 - re-exported for the pages
 from faceapp.gui.theme import repolish
 
 LEVELS = ("info", "warning", "error")
-
-_TITLES: list[tuple[type[BaseException], str]] = [
-    (E.InputFileError, "Cannot read the file"),
-    (E.NoFaceError, "No face found"),
-    (E.SeveralFacesError, "Several faces found"),
-    (E.ModelAssetError, "Model missing or unusable"),
-    (E.DatabaseError, "Database problem"),
-    (E.NotFoundError, "Not found"),
-    (E.IncompatibleError, "Incompatible model or data"),
-    (E.DatasetError, "Dataset problem"),
-    (E.CameraError, "Camera problem"),
-    (E.CancelledError, "Cancelled"),
-    (E.QualityError, "Image quality too low"),
-    (E.FaceAppError, "Problem"),
-    (FileNotFoundError, "File not found"),
-    (PermissionError, "Permission denied"),
-    (OSError, "File or device error"),
-    (MemoryError, "Out of memory"),
-]
-
-
-def describe_error(error: BaseException, context: str = "") -> tuple[str, str]:
-    """(title, message) for an error; ``context`` says what was being done ("Saving the identity")."""
-    title = "Unexpected error"
-    for kind, text in _TITLES:
-        if isinstance(error, kind):
-            title = text
-            break
-    message = str(error).strip() or type(error).__name__
-    if title == "Unexpected error":
-        message = f"{type(error).__name__}: {message}. This is a bug in FaceApp; the app keeps working."
-    if context:
-        message = f"{context}: {message}"
-    return title, message
-
-
-def is_user_error(error: BaseException) -> bool:
-    """True for failures the user can act on (FaceAppError, OS errors), False for bugs."""
-    return isinstance(error, (E.FaceAppError, OSError, MemoryError))
 
 
 class MessageBanner(QFrame):

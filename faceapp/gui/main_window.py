@@ -19,7 +19,7 @@ from faceapp import __version__
 from faceapp.gui import theme as themes
 from faceapp.gui.context import AppContext
 from faceapp.gui.errors import BannerArea, describe_error
-from faceapp.gui.pages import Page, discover_pages, registered_pages
+from faceapp.gui.pages import Page, PageSpec, PendingPage, discover_pages, registered_pages
 from faceapp.gui.resources import about_markdown, app_icon
 from faceapp.gui.settings import app_settings, read_setting, write_setting
 from faceapp.gui.workers import shutdown_workers
@@ -39,6 +39,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.setMinimumSize(QSize(960, 620))
         self._pages: dict[str, Page] = {}
+        self._pending: dict[str, PendingPage] = {}      # lazy pages not built yet
         self._current: str | None = None
         self._closing = False
 
@@ -80,6 +81,10 @@ class MainWindow(QMainWindow):
 
         discover_pages()
         for spec in registered_pages():
+            if spec.lazy:
+                self._pending[spec.key] = self.add_page(PendingPage(ctx, spec), spec.key, spec.title,
+                                                        tooltip=spec.tooltip)
+                continue
             try:
                 page = spec.factory(ctx)
             except Exception as error:  # noqa: BLE001 - a broken page must not stop the window
@@ -110,11 +115,40 @@ class MainWindow(QMainWindow):
         return page
 
     def page(self, key: str) -> Page:
-        """The page registered under ``key``; KeyError listing the keys otherwise."""
+        """The page registered under ``key`` (a lazy page is built now); KeyError listing the keys otherwise."""
+        key = key.lower()
+        if key in self._pending:
+            return self._build_pending(key)
         try:
-            return self._pages[key.lower()]
+            return self._pages[key]
         except KeyError:
             raise KeyError(f"no page {key!r}; pages: {', '.join(self.page_keys())}") from None
+
+    def is_built(self, key: str) -> bool:
+        """Whether the page ``key`` exists yet (lazy pages are built when first shown)."""
+        return key.lower() in self._pages and key.lower() not in self._pending
+
+    def _build_pending(self, key: str) -> Page:
+        placeholder = self._pending.pop(key)
+        spec: PageSpec = placeholder.spec
+        try:
+            page = spec.factory(self.ctx)
+        except Exception as error:  # noqa: BLE001 - a broken page must not stop the window
+            log.exception("page %s could not be built", key)
+            text = describe_error(error, f"Building the {spec.title} page")[1]
+            placeholder.label.setText(text)
+            self.show_message("error", text, True)
+            return placeholder
+        page.key, page.title = key, spec.title
+        page.setObjectName(f"page_{key}")
+        current = self.stack.currentWidget() is placeholder
+        self.stack.insertWidget(self.stack.indexOf(placeholder), page)
+        if current:
+            self.stack.setCurrentWidget(page)
+        self.stack.removeWidget(placeholder)
+        placeholder.deleteLater()
+        self._pages[key] = page
+        return page
 
     def page_keys(self) -> list[str]:
         """Keys of the pages in side-bar order."""
@@ -136,7 +170,7 @@ class MainWindow(QMainWindow):
             return
         previous = self._pages.get(self._current) if self._current else None
         key = self.sidebar.item(row).data(Qt.ItemDataRole.UserRole)
-        page = self._pages[key]
+        page = self.page(key)
         if previous is page:
             return
         if previous is not None:
@@ -269,7 +303,8 @@ class MainWindow(QMainWindow):
         rows += [("Ctrl+R", "reload model and database"), ("Ctrl+Shift+T", "toggle dark/light theme"),
                  ("F11", "full screen"), ("Ctrl+Q", "quit"), ("F1", "this list")]
         for page in self._pages.values():
-            rows += list(getattr(page, "SHORTCUTS", ()))
+            source = page.spec.factory if isinstance(page, PendingPage) else page
+            rows += list(getattr(source, "SHORTCUTS", ()))
         return rows
 
     def _show_shortcuts(self) -> None:
@@ -326,6 +361,8 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.save_state()
         for page in self._pages.values():
+            if isinstance(page, PendingPage):
+                continue
             try:
                 page.shutdown()
             except Exception:  # noqa: BLE001 - closing must finish

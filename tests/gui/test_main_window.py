@@ -28,6 +28,18 @@ def test_the_six_pages_exist_in_side_bar_order(qtbot):
     window.shutdown()
 
 
+def test_the_analyst_pages_are_built_when_first_shown(qtbot):
+    window = _window(qtbot, "--page", "live")
+    assert [k for k in window.page_keys() if not window.is_built(k)] == ["trainer", "thresholds", "embeddings"]
+    window.sidebar.setCurrentRow(window.page_keys().index("thresholds"))      # a click in the side bar
+    page = window.current_page
+    assert window.is_built("thresholds") and type(page).__name__ == "ThresholdsPage"
+    assert window.stack.currentWidget() is page and window.page("thresholds") is page
+    assert window.page("embeddings").key == "embeddings" and window.is_built("embeddings")   # asked for: built
+    assert not window.is_built("trainer")
+    window.shutdown()
+
+
 def test_add_page_show_page_and_ctrl_number_shortcuts(qtbot):
     window = _window(qtbot)
 

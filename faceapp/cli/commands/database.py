@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from faceapp.cli.commands.identities import add_store_options, open_store
-from faceapp.cli.commands.pipeline import add_embed_options, load_embedder
+from faceapp.cli.commands.pipeline import add_embed_options, load_embedder, workstation
 from faceapp.cli.output import emit, print_progress
 from faceapp.core.errors import ExitCode
 from faceapp.core.progress import run_to_completion
@@ -15,9 +15,7 @@ from faceapp.core.progress import run_to_completion
 
 # ------------------------------------------------------------------------------------------------------ db
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from faceapp.storage import Store
-
-    with Store(args.db, schema="ignore") as store:
+    with workstation(args, schema="ignore").store as store:
         before = store.upgrade()
         after = store.schema_status()
     data = {"database": store.where, "from": before.current, "to": after.current, "upgraded": not before.up_to_date}
@@ -39,10 +37,10 @@ def _existing(url: str | None) -> str | None:
 
 
 def cmd_db_check(args: argparse.Namespace) -> int:
-    from faceapp.storage import Store
     from faceapp.storage.maintenance import check
 
-    with Store(_existing(args.db), schema="ignore") as store:
+    _existing(args.db)
+    with workstation(args, schema="ignore").store as store:
         report = check(store)
     lines = [f"database {report.database}: schema {report.schema_revision or 'none'} "
              f"(this FaceApp: {report.head_revision}), SQLite integrity {report.integrity}",
@@ -90,11 +88,9 @@ def cmd_db_reembed(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- thresholds
 def cmd_thresholds_show(args: argparse.Namespace) -> int:
-    from faceapp.services.gallery import Gallery, model_spec
-
     embedder = load_embedder(args)
-    with open_store(args) as store:
-        thresholds = Gallery(store, model_spec(embedder), embedder.card).thresholds()
+    with open_store(args):
+        thresholds = workstation(args).thresholds()
     data = {"model_id": embedder.model_id, "trained": embedder.trained, **thresholds.as_dict()}
     far = f", target FAR {thresholds.target_far:g}" if thresholds.target_far else ""
     when = f", calibrated {thresholds.calibrated_at:%Y-%m-%d}" if thresholds.calibrated_at else ""
@@ -104,9 +100,6 @@ def cmd_thresholds_show(args: argparse.Namespace) -> int:
 
 
 def cmd_thresholds_set(args: argparse.Namespace) -> int:
-    from faceapp.services.gallery import model_spec
-    from faceapp.services.thresholds import save_thresholds
-
     embedder = load_embedder(args)
     with open_store(args) as store:
         current = store.thresholds.get(embedder.model_id)
@@ -116,8 +109,7 @@ def cmd_thresholds_set(args: argparse.Namespace) -> int:
             from faceapp.storage import FieldError
 
             raise FieldError("--verify is required when the model has no stored thresholds yet")
-        record = save_thresholds(store, model_spec(embedder), verify=verify, identify=identify,
-                                 target_far=args.target_far, source=args.source, operator=args.operator)
+        record = workstation(args).save_thresholds(verify, identify, target_far=args.target_far, source=args.source)
     emit(args, {"model_id": record.model_id, "verify": record.verify, "identify": record.identify,
                 "target_far": record.target_far, "source": record.source, "calibrated_at": record.calibrated_at},
          f"{record.model_id}: verify {record.verify:.3f}, identify {record.identify:.3f} saved (source {record.source})")

@@ -15,7 +15,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from faceapp.cli.commands.pipeline import add_embed_options, add_vision_options, load_embedder, open_pipeline
+from faceapp.cli.commands.pipeline import (
+    add_embed_options, add_vision_options, load_embedder, open_pipeline, workstation,
+)
 from faceapp.cli.output import emit, print_progress
 from faceapp.core.errors import ExitCode
 from faceapp.core.progress import run_to_completion
@@ -36,21 +38,19 @@ def add_store_options(parser: argparse.ArgumentParser, *, operator: bool = True)
 
 
 def open_store(args: argparse.Namespace):  # noqa: ANN201 - Store
-    """The Store named by --db (upgraded on open); says so on stderr when it upgraded the schema."""
-    from faceapp.storage import Store
-
-    store = Store(getattr(args, "db", None))
+    """The workstation's Store (--db, upgraded on open); says so on stderr when it upgraded the schema."""
+    store = workstation(args).store
     if store.upgraded and store.schema_before and store.schema_before.current is not None:
         print(f"note: upgraded database {store.where} from schema {store.schema_before.current} to "
               f"{store.schema_before.head}", file=sys.stderr)
     return store
 
 
-def open_gallery(args: argparse.Namespace, store, embedder):  # noqa: ANN001, ANN201 - Gallery
-    """The gallery of the active model; warns when stored faces are not searchable with it."""
-    from faceapp.services.gallery import Gallery, model_spec
-
-    gallery = Gallery(store, model_spec(embedder), embedder.card, operator=getattr(args, "operator", None))
+def open_gallery(args: argparse.Namespace):  # noqa: ANN201 - Gallery
+    """The workstation's gallery of the active model; warns when stored faces are not searchable with it."""
+    ws = workstation(args)
+    gallery = ws.gallery
+    embedder = ws.embedder
     status = gallery.status()
     if status.need_reembedding:
         print(f"warning: {status.need_reembedding} stored faces have no template of {embedder.model_id} and are "
@@ -185,7 +185,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     embedder = load_embedder(args)
     with open_store(args) as store, open_pipeline(args) as pipeline:
-        gallery = open_gallery(args, store, embedder)
+        gallery = open_gallery(args)
         store.identities.get(args.name)                      # NotFoundError before detecting anything
         probe = embed_probe(pipeline, embedder, args.image)
         override = _threshold_override(args, "verify", gallery)
@@ -211,8 +211,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise FieldError(f"--top-k must be at least 1, got {args.top_k}")
     embedder = load_embedder(args)
-    with open_store(args) as store, open_pipeline(args) as pipeline:
-        gallery = open_gallery(args, store, embedder)
+    with open_store(args), open_pipeline(args) as pipeline:
+        gallery = open_gallery(args)
         probe = embed_probe(pipeline, embedder, args.image)
         override = _threshold_override(args, "identify", gallery)
         decision = gallery.identify(probe.embedding, top_k=args.top_k, thresholds=override,

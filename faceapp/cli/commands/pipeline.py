@@ -80,13 +80,30 @@ def download_reporter(label: str, *, quiet: bool = False) -> Callable[[int, int 
     return report
 
 
-def open_pipeline(args: argparse.Namespace, mode: str = "image"):  # noqa: ANN201 - FacePipeline
-    """A FacePipeline configured from the vision options; warns on stderr when a fallback is active."""
-    from faceapp.vision.pipeline import FacePipeline
+def workstation(args: argparse.Namespace, **changes: Any):  # noqa: ANN201 - faceapp.app.Workstation
+    """The command's Workstation (store, embedder, gallery, pipeline factory), built once per command from its
+    options and the environment by ``faceapp.app.open_workstation``, as the GUI and the bench build theirs."""
+    from faceapp.app import WorkstationOptions, open_workstation
 
-    pipe = FacePipeline(mode, model_dir=args.mediapipe_dir, min_confidence=args.min_confidence,
-                        max_side=args.max_side, detector=args.detector, allow_download=not args.no_download,
-                        download_progress=download_reporter("MediaPipe model", quiet=getattr(args, "json", False)))
+    cached = getattr(args, "_workstation", None)
+    if cached is not None and not changes:
+        return cached
+    options = WorkstationOptions(
+        db=getattr(args, "db", None), model=getattr(args, "model", None),
+        mediapipe_dir=getattr(args, "mediapipe_dir", None), device=getattr(args, "device", "auto"),
+        flip_tta=bool(getattr(args, "flip_tta", False)), operator=getattr(args, "operator", None),
+        detector=getattr(args, "detector", "auto"), min_confidence=getattr(args, "min_confidence", 0.3),
+        max_side=getattr(args, "max_side", 1280), allow_download=not getattr(args, "no_download", False),
+        download_progress=download_reporter("MediaPipe model", quiet=getattr(args, "json", False)), **changes)
+    ws = open_workstation(options)
+    if not changes:
+        args._workstation = ws
+    return ws
+
+
+def open_pipeline(args: argparse.Namespace, mode: str = "image"):  # noqa: ANN201 - FacePipeline
+    """A FacePipeline from the workstation's factory; warns on stderr when a fallback is active."""
+    pipe = workstation(args).create_pipeline(mode)
     if pipe.fallback_active and args.detector == "auto":
         print(f"warning: MediaPipe face landmarker unavailable, using the {pipe.detector.value} fallback "
               f"(less accurate alignment): {pipe.fallback_reason}", file=sys.stderr)
@@ -94,10 +111,8 @@ def open_pipeline(args: argparse.Namespace, mode: str = "image"):  # noqa: ANN20
 
 
 def load_embedder(args: argparse.Namespace):  # noqa: ANN201 - Embedder
-    """The Embedder from the embedding options; warns on stderr when it is the untrained fallback."""
-    from faceapp.embedding import Embedder
-
-    embedder = Embedder.load(args.model, device=args.device, flip_tta=args.flip_tta)
+    """The workstation's Embedder; warns on stderr when it is the untrained fallback."""
+    embedder = workstation(args).embedder
     if not embedder.trained:
         print(f"warning: {embedder.model_id} is an UNTRAINED network: similarities are meaningless "
               "(train one with `faceapp train` or pass --model)", file=sys.stderr)

@@ -51,6 +51,22 @@ class Page(QWidget):
         """Called once when the window closes: stop threads, release cameras. Must not block long."""
 
 
+class PendingPage(Page):
+    """Stands in the page stack for a lazy page until it is first shown; says why if building it failed."""
+
+    def __init__(self, ctx: "AppContext", spec: "PageSpec", parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QLabel, QVBoxLayout
+
+        self.spec = spec
+        self.label = QLabel(f"Opening {spec.title}...")
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setProperty("role", "muted")
+        self.label.setWordWrap(True)
+        QVBoxLayout(self).addWidget(self.label)
+
+
 @dataclass(frozen=True)
 class PageSpec:
     """How a registered page is built and where it goes in the side bar."""
@@ -60,13 +76,16 @@ class PageSpec:
     factory: Callable[["AppContext"], Page]
     order: int = 100
     tooltip: str = ""
+    lazy: bool = False          # built when first shown (the analyst pages), not with the window
 
 
 _PAGES: dict[str, PageSpec] = {}
 
 
-def register_page(key: str, title: str, *, order: int = 100, tooltip: str = "") -> Callable[[type[Page]], type[Page]]:
-    """Class decorator adding a ``Page`` subclass to the side bar under ``key``."""
+def register_page(key: str, title: str, *, order: int = 100, tooltip: str = "",
+                  lazy: bool = False) -> Callable[[type[Page]], type[Page]]:
+    """Class decorator adding a ``Page`` subclass to the side bar under ``key``; a ``lazy`` page is built
+    when first shown (or first asked for with ``MainWindow.page``), which keeps start-up short."""
 
     def decorate(cls: type[Page]) -> type[Page]:
         name = key.lower()
@@ -74,7 +93,7 @@ def register_page(key: str, title: str, *, order: int = 100, tooltip: str = "") 
             raise ValueError(f"page {name!r} is registered twice ({_PAGES[name].factory!r} and {cls!r})")
         cls.key = name
         cls.title = title
-        _PAGES[name] = PageSpec(name, title, cls, order, tooltip or (cls.__doc__ or "").strip().split("\n")[0])
+        _PAGES[name] = PageSpec(name, title, cls, order, tooltip or (cls.__doc__ or "").strip().split("\n")[0], lazy)
         return cls
 
     return decorate

@@ -9,7 +9,8 @@
   the circle/sphere with each class's weight direction (the SphereFace paper's Figures 2 and 3).
 
 Loading, projecting and training run on workers (``faceapp.services.gallery_points``, ``projection``,
-``geometry``).
+``geometry``). The view of ``faceapp.app.embeddings.EmbeddingsModel``, which holds the points, their
+projection, the similarity matrix and the geometry study; this class draws them.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from faceapp.core.errors import DatasetError
-from faceapp.core.progress import CancelToken, Job
+from faceapp.app.embeddings import EmbeddingsModel, geometry_choices, projection_methods
 from faceapp.gui import theme as themes
 from faceapp.gui.analyst.forms import PathEdit, int_box
 from faceapp.gui.analyst.geometry_view import GeometryPanel
@@ -42,19 +42,6 @@ LEGEND_MAX = 12                  # identities named in the legend (beyond: hover
 TICKS_MAX = 40                   # identity names on the heat map's axes
 
 
-def gallery_job(store: Any, embedder: Any, method: str, cancel: CancelToken) -> Job[tuple]:
-    """The gallery's points of the active model, their projection and the identity similarity matrix."""
-    from faceapp.services.gallery_points import load_gallery_points
-    from faceapp.services.projection import identity_similarity, project
-
-    if store is None or embedder is None:
-        raise DatasetError("no database or no embedding model is loaded")
-    points = yield from load_gallery_points(store, embedder.model_id, embedder.dim, cancel=cancel)
-    ids, matrix = identity_similarity(points.embeddings, points.identity_ids)
-    coords = project(points.embeddings, method)
-    return points, coords, ids, matrix
-
-
 def identity_colors(count: int, theme: themes.Theme) -> list[Any]:
     """One colour per identity: the theme's series colours, or evenly spread hues beyond them."""
     if count <= len(theme.series):
@@ -63,7 +50,7 @@ def identity_colors(count: int, theme: themes.Theme) -> list[Any]:
     return [pg.hsvColor(i / count, sat=0.7, val=value) for i in range(count)]
 
 
-@register_page("embeddings", "Embeddings", order=60, tooltip="Look at the gallery's embedding space")
+@register_page("embeddings", "Embeddings", order=60, tooltip="Look at the gallery's embedding space", lazy=True)
 class EmbeddingsPage(Page):
     """The gallery's embedding space and the geometry of the losses."""
 
@@ -71,20 +58,33 @@ class EmbeddingsPage(Page):
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:  # noqa: ANN001 - AppContext
         super().__init__(ctx, parent)
-        self.points: Any = None
-        self.coords: np.ndarray | None = None
-        self.similarity: tuple[np.ndarray, np.ndarray] | None = None
-        self.geometry: Any = None
-        self.stale = True
-        self.coords_method = ""                  # the method the drawn coordinates came from
-        self._running_method = ""
+        self.model = EmbeddingsModel(ctx)
         self.hovered_row: int | None = None
         self._hover_pos: QPoint | None = None
         self._scatters: list[pg.ScatterPlotItem] = []
         self._build()
+        model = self.model
+        model.start_job, model.start_geometry = self.job.start, self.geo_job.start
+        model.loaded.connect(self._loaded)
+        model.projected.connect(self._draw_projection)
+        model.info_changed.connect(self.info_label.setText)
+        model.load_failed.connect(self._load_failed)
+        model.geometry_done.connect(self._geometry_done)
+        model.geometry_failed.connect(self._geometry_failed)
+        model.error.connect(self.ctx.report_error)
         ctx.gallery_changed.connect(self._gallery_changed)
         ctx.services_changed.connect(self._gallery_changed)
         themes.notifier().changed.connect(self._theme_changed)
+
+    # the model's state, as the tests read it
+    points = property(lambda self: self.model.points)
+    coords = property(lambda self: self.model.coords)
+    similarity = property(lambda self: self.model.similarity)
+    geometry = property(lambda self: self.model.geometry)
+    stale = property(lambda self: self.model.stale)
+    coords_method = property(lambda self: self.model.coords_method)
+    heat_values = property(lambda self: self.model.heat_values)
+    heat_order = property(lambda self: self.model.heat_order)
 
     # ================================================================ layout
     def _build(self) -> None:
@@ -101,10 +101,8 @@ class EmbeddingsPage(Page):
         layout = QVBoxLayout(tab)
         row = QHBoxLayout()
         row.addWidget(QLabel("Method"))
-        from faceapp.services.projection import available_methods
-
         self.method_box = QComboBox()
-        for key, label in available_methods().items():
+        for key, label in projection_methods().items():
             self.method_box.addItem(label, key)
         self.method_box.setToolTip("PCA: linear, fast; t-SNE: neighbourhoods (scikit-learn); UMAP when installed")
         self.method_box.currentIndexChanged.connect(self.reproject)
@@ -152,7 +150,7 @@ class EmbeddingsPage(Page):
         return tab
 
     def _geometry_tab(self) -> QWidget:
-        from faceapp.services.geometry import GEOMETRY_LOSSES, LOSS_TITLES, default_geometry_folder
+        GEOMETRY_LOSSES, LOSS_TITLES, default_folder = geometry_choices()   # noqa: N806 - constants
 
         tab = QWidget()
         outer = QHBoxLayout(tab)
@@ -168,7 +166,7 @@ class EmbeddingsPage(Page):
         intro.setProperty("role", "muted")
         form.addRow(intro)
         self.geo_folder = PathEdit("labelled folder", caption="Identities for the geometry view")
-        self.geo_folder.setText(str(default_geometry_folder()))
+        self.geo_folder.setText(str(default_folder))
         form.addRow("Faces", self.geo_folder)
         self.geo_identities = int_box(6, 2, 8, tooltip="How many identities (classes)")
         form.addRow("Identities", self.geo_identities)
@@ -230,72 +228,36 @@ class EmbeddingsPage(Page):
         """Read the active model's gallery, project it and compute the similarity matrix (on a worker)."""
         if self.job.busy:
             return
-        ctx = self.ctx
-        if ctx.store is None or ctx.embedder is None:
-            self.info_label.setText("No database or model is loaded.")
-            return
-        self.stale = False
-        self._running_method = self.method_box.currentText()
-        self.job.start(gallery_job, ctx.store, ctx.embedder, self.method_box.currentData(), on_result=self._loaded,
-                       on_error=self._load_failed, context="Loading the gallery")
+        self.model.refresh(self.method_box.currentData(), self.method_box.currentText())
 
     def reproject(self) -> None:
         """Project the loaded gallery with the chosen method (on a worker); reads the gallery first if needed."""
-        if self.points is None or self.stale:
+        if self.model.needs_refresh():
             self.refresh()
             return
         if self.job.busy:
             return
-        from faceapp.services.projection import project
-
-        self._running_method = self.method_box.currentText()
-        self.job.start(project, self.points.embeddings, self.method_box.currentData(), on_result=self._projected,
-                       context=f"{self.method_box.currentText()} projection")
+        self.model.reproject(self.method_box.currentData(), self.method_box.currentText())
 
     def _catch_up(self) -> None:
         """After a job: what changed while it ran (the gallery, or the method chosen) is done now."""
-        if self.stale and self.isVisible():
+        action = self.model.catch_up_needed(self.job.outcome, self.method_box.currentText())
+        if action == "refresh" and self.isVisible():
             self.refresh()
-        elif (self.job.outcome == "done" and self.points is not None
-              and self.coords_method != self.method_box.currentText()):
-            self.reproject()                     # (not after a failed projection: that would retry forever)
+        elif action == "reproject":
+            self.reproject()
 
-    def _projected(self, coords: np.ndarray) -> None:
-        self.coords, self.coords_method = coords, self._running_method
-        self._describe()
-        self._draw_projection()
-
-    def _load_failed(self, error: BaseException) -> None:
-        self.info_label.setText(str(error))
-        self.points = self.coords = self.similarity = None
-        self._draw_projection()
-        self._draw_heatmap()
-        if not isinstance(error, DatasetError):
-            self.ctx.report_error(error, "Loading the gallery")
-
-    def _loaded(self, outcome: tuple) -> None:
-        self.points, self.coords, ids, matrix = outcome
-        self.coords_method = self._running_method
-        self.similarity = (ids, matrix)
-        self._describe()
+    def _load_failed(self, _error: BaseException) -> None:
         self._draw_projection()
         self._draw_heatmap()
 
-    def _describe(self) -> None:
-        points = self.points
-        text = (f"{len(points)} templates of {points.identity_count} identities, model {points.model_id}; "
-                f"{self.coords_method}. Hover a point for its face, click to open the identity.")
-        if points.identities_without_templates:
-            text += (f" {points.identities_without_templates} identities have no template of this model "
-                     "(activate it from the Trainer to re-embed them).")
-        self.info_label.setText(text)
+    def _loaded(self) -> None:
+        self._draw_projection()
+        self._draw_heatmap()
 
     def identity_order(self) -> list[int]:
         """Identity ids in display order (sorted by name)."""
-        if self.points is None:
-            return []
-        ids = {int(i) for i in self.points.identity_ids}
-        return sorted(ids, key=lambda i: (self.points.names.get(i, ""), i))
+        return self.model.identity_order()
 
     def _draw_projection(self) -> None:
         plot = self.projection_plot
@@ -362,7 +324,7 @@ class EmbeddingsPage(Page):
 
     def _point_clicked(self, _item: Any, points: Any, _event: Any) -> None:
         if len(points) and self.points is not None:
-            self.open_identity(int(self.points.identity_ids[int(points[0].data())]))
+            self.open_identity(self.model.identity_at(int(points[0].data())))
 
     def open_identity(self, identity_id: int) -> None:
         """Show the identity on the Identities page (emits ``identity_requested`` as well)."""
@@ -382,23 +344,14 @@ class EmbeddingsPage(Page):
 
     # ================================================================ heat map
     def _draw_heatmap(self) -> None:
-        if self.similarity is None or self.points is None:
+        heat = self.model.heat_map()
+        if heat is None:
             self.heat_image.clear()
             return
-        ids, matrix = self.similarity
-        order = self.identity_order()
-        index = {int(i): k for k, i in enumerate(ids)}
-        perm = np.asarray([index[i] for i in order])
-        shown = matrix[np.ix_(perm, perm)]
-        finite = shown[np.isfinite(shown)]
-        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        if high - low < 1e-6:
-            low, high = low - 0.01, high + 0.01
-        self.heat_values = shown
-        self.heat_order = order
+        order, shown, low, high = heat
         self.heat_image.setImage(np.nan_to_num(shown, nan=low).T, levels=(low, high))
         self.color_bar.setLevels((low, high))
-        names = [self.points.names.get(i, f"#{i}") for i in order]
+        names = self.model.names(order)
         ticks = [[(k + 0.5, n) for k, n in enumerate(names)]] if len(names) <= TICKS_MAX else [[]]
         for axis in ("bottom", "left"):
             self.heat_plot.plot_item.getAxis(axis).setTicks(ticks)
@@ -406,41 +359,33 @@ class EmbeddingsPage(Page):
 
     def cell_text(self, i: int, j: int) -> str:
         """Read-out of heat-map cell (row i, column j)."""
-        names = [self.points.names.get(k, f"#{k}") for k in self.heat_order]
-        value = self.heat_values[i, j]
-        shown = "n/a (one template)" if not np.isfinite(value) else f"{value:.3f}"
-        return f"{names[i]} vs {names[j]}: mean cosine {shown}"
+        return self.model.cell_text(i, j)
 
     def _heat_hovered(self, scene_pos: Any) -> None:
         if self.similarity is None or self.points is None:
             return
         view = self.heat_plot.plot_item.vb.mapSceneToView(scene_pos)
         i, j = int(np.floor(view.y())), int(np.floor(view.x()))
-        k = len(self.heat_order)
+        k = len(self.model.heat_order)
         if 0 <= i < k and 0 <= j < k:
             self.cell_label.setText(self.cell_text(i, j))
 
     # ================================================================ geometry
     def geometry_config(self) -> Any:
         """The GeometryConfig of the form."""
-        from faceapp.services.geometry import GeometryConfig
-
         losses = tuple(name for name, check in self.loss_checks.items() if check.isChecked())
-        return GeometryConfig(data=self.geo_folder.text(), identities=self.geo_identities.value(),
-                              dim=int(self.geo_dim.currentData()), steps=self.geo_steps.value(), losses=losses)
+        return self.model.geometry_config(self.geo_folder.text(), self.geo_identities.value(),
+                                          int(self.geo_dim.currentData()), self.geo_steps.value(), losses)
 
     def train_geometry(self) -> None:
         """Train the toy network with each chosen loss (on a worker) and draw the results."""
         if self.geo_job.busy:
             return
-        from faceapp.services.geometry import train_geometry
-
         config = self.geometry_config()
         for name, panel in self.geo_panels.items():
             panel.set_message("training..." if name in config.losses else "not selected")
         self.train_button.setEnabled(False)
-        self.geo_job.start(train_geometry, config, on_result=self._geometry_done, on_error=self._geometry_failed,
-                           context="Training the geometry view")
+        self.model.train_geometry(config)
 
     def _geometry_finished(self) -> None:
         self.train_button.setEnabled(True)
@@ -449,10 +394,8 @@ class EmbeddingsPage(Page):
         for panel in self.geo_panels.values():
             panel.set_message("")
         self.geo_info.setText(str(error))
-        self.ctx.report_error(error, "Loss geometry")
 
     def _geometry_done(self, result: Any) -> None:
-        self.geometry = result
         for name, panel in self.geo_panels.items():
             run = result.runs.get(name)
             if run is None:
@@ -472,7 +415,7 @@ class EmbeddingsPage(Page):
                               "feature to its class direction; gap: smallest angle between two class directions.")
 
     def _dim_changed(self) -> None:
-        sphere = self.geometry is not None and self.geometry.dim == 3
+        sphere = self.model.sphere
         for slider in (self.yaw, self.pitch):
             slider.setEnabled(sphere)
 
@@ -482,7 +425,7 @@ class EmbeddingsPage(Page):
 
     # ================================================================ page hooks
     def _gallery_changed(self) -> None:
-        self.stale = True
+        self.model.gallery_changed()
         if self.isVisible():
             self.refresh()
 

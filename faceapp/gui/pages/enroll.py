@@ -8,14 +8,14 @@
 3. Review: the accepted crops, rejected images with reasons, and a warning when the face already
    matches another identity (``EnrollmentService.prepare``).
 4. Save: one transaction (``EnrollmentService.commit``); the identity appears everywhere at once.
+
+The view of ``faceapp.app.enroll.EnrollModel``, which holds who is enrolled, the accepted faces, the plan
+and the use cases; this class owns the wizard's widgets, its steps and the camera thread.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import deque
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,15 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceapp.core.errors import FaceAppError, InputFileError
+from faceapp.app.enroll import EnrollModel
 from faceapp.core.types import AlignedFace
 from faceapp.gui import theme as themes
 from faceapp.gui.live_thread import LiveThread
 from faceapp.gui.pages import Page, register_page
 from faceapp.gui.widgets.images import bgr_to_pixmap
 from faceapp.gui.widgets.video_view import Overlay, VideoView
-from faceapp.services.enroll_capture import PoseCollector
-from faceapp.services.live import LivePipeline, LiveResult, LiveSettings
+from faceapp.services.live import LivePipeline, LiveResult
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +75,6 @@ class DropList(QListWidget):
             self._on_files(paths)
 
 
-def assess_files(service: Any, lock: threading.Lock, paths: Sequence[str], cancel: Any = None) -> Any:
-    """Check image files for enrolment (worker): yields Progress, returns [(path, SampleCheck)]."""
-    from faceapp.core.progress import Progress
-
-    checks = []
-    for number, path in enumerate(paths, 1):
-        if cancel is not None:
-            cancel.raise_if_cancelled("checking images")
-        with lock:
-            check = service.assess_input(path, number)
-        checks.append((path, check))
-        yield Progress("check", number, len(paths), message=Path(path).name)
-    return checks
-
-
 @register_page("enroll", "Enroll", order=20, tooltip="Add a person to the gallery from a camera or image files")
 class EnrollPage(Page):
     """Add a person to the gallery from a camera or image files."""
@@ -99,22 +83,44 @@ class EnrollPage(Page):
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:  # noqa: ANN001 - AppContext
         super().__init__(ctx, parent)
-        self.service: Any = None
-        self._service_lock = threading.Lock()
-        self._video_pipeline: Any = None
+        self.model = EnrollModel(ctx, ctx.run)
         self.thread: LiveThread | None = None
-        self.collector = PoseCollector()
-        self.samples: list[AlignedFace] = []          # accepted faces, in order
-        self.rejected: list[tuple[str, str]] = []      # (source, reasons) of refused files
-        self.plan: Any = None
-        self.last_result: Any = None                   # EnrollmentResult after saving
-        self.target_identity: int | None = None        # adding to an existing identity
-        self.target_name = ""
-        self._busy = False
-        self.hint_history: deque[str] = deque(maxlen=100)   # hints shown, newest last
         self._build()
-        ctx.services_changed.connect(self._services_changed)
-        self._services_changed()
+        model = self.model
+        model.ready_changed.connect(self._ready_changed)
+        model.sample_added.connect(self._sample_added)
+        model.samples_removed.connect(self._samples_removed)
+        model.samples_cleared.connect(self._samples_cleared)
+        model.rejected_added.connect(self._rejected_added)
+        model.counts_changed.connect(self._update_counts)
+        model.hint_changed.connect(self._set_hint)
+        model.busy_changed.connect(self._set_busy)
+        model.progress.connect(self._on_progress)
+        model.plan_ready.connect(self._prepared)
+        model.saved.connect(self._saved)
+        model.message.connect(self._message)
+        model.error.connect(self._error)
+        model.gallery_changed.connect(ctx.gallery_changed.emit)
+        ctx.services_changed.connect(model.services_changed)
+        model.services_changed()
+
+    # the model's state, as the tests and other pages read it
+    service = property(lambda self: self.model.service)
+    collector = property(lambda self: self.model.collector)
+    samples = property(lambda self: self.model.samples)
+    rejected = property(lambda self: self.model.rejected)
+    plan = property(lambda self: self.model.plan)
+    last_result = property(lambda self: self.model.last_result)
+    target_identity = property(lambda self: self.model.target_identity)
+    target_name = property(lambda self: self.model.target_name)
+    hint_history = property(lambda self: self.model.hint_history)
+    busy = property(lambda self: self.model.busy)
+
+    def _message(self, level: str, text: str) -> None:
+        self.ctx.notify(text, level)
+
+    def _error(self, error: BaseException, context: str) -> None:
+        self.ctx.report_error(error, context)
 
     # ================================================================ layout
     def _build(self) -> None:
@@ -338,7 +344,7 @@ class EnrollPage(Page):
     def reset(self) -> None:
         """Start over for a new person (forgets everything not saved)."""
         self.stop_camera()
-        self.target_identity, self.target_name = None, ""
+        self.model.reset()
         for edit in (self.name_edit, self.external_edit):
             edit.clear()
             edit.setEnabled(True)
@@ -349,14 +355,12 @@ class EnrollPage(Page):
         self.person_heading.setText("Who is being enrolled?")
         self.cancel_add_button.hide()
         self.person_error.clear()
-        self._clear_samples()
-        self.plan = None
         self._show_step(0)
 
     def start_for_existing(self, identity_id: int, name: str) -> None:
         """Open the wizard to add images to an existing identity (from the Identities page)."""
         self.reset()
-        self.target_identity, self.target_name = int(identity_id), name
+        self.model.start_for_existing(identity_id, name)
         self.person_heading.setText(f"Adding images to {name}")
         self.name_edit.setText(name)
         for widget in (self.name_edit, self.external_edit, self.notes_edit, self.consent_box):
@@ -377,21 +381,18 @@ class EnrollPage(Page):
 
     def go_capture(self) -> None:
         """Validate step 1 and move to capture."""
-        if self.target_identity is None:
-            name = " ".join(self.name_edit.text().split())
-            if not name:
-                self.person_error.setText("Enter the person's name.")
+        problem = self.model.person_problem(self.name_edit.text(), self.consent_box.isChecked())
+        if problem is not None:
+            self.person_error.setText(problem)
+            if not self.name_edit.text().strip():
                 self.name_edit.setFocus()
-                return
-            if not self.consent_box.isChecked():
-                self.person_error.setText("Enrolment needs the person's consent: tick the box once they agreed.")
-                return
+            return
         self.person_error.clear()
         self._show_step(1)
         self._update_counts()
 
     def go_capture_back(self) -> None:
-        self.plan = None
+        self.model.plan = None
         self._show_step(1)
 
     def _show_identities(self) -> None:
@@ -403,59 +404,40 @@ class EnrollPage(Page):
                 select(self.last_result.record.identity.id)
 
     # ================================================================ services
-    def _services_changed(self) -> None:
-        old = self.service
-        self.service = None
-        if old is not None:
-            self.ctx.run(old.close, context="Closing the enrolment pipeline")
-        ctx = self.ctx
-        if ctx.store is not None and ctx.embedder is not None and ctx.gallery is not None:
-            from faceapp.services.enrollment import EnrollmentService
-
-            self.service = EnrollmentService(ctx.store, ctx.embedder, gallery=ctx.gallery,
-                                             pipeline=None, operator=ctx.gallery.operator)
-        ready = self.service is not None
+    def _ready_changed(self, ready: bool) -> None:
         for button in (self.details_next, self.capture_next, self.save_button):
             button.setEnabled(ready)
-        if not ready and not ctx.loading:
-            self.person_error.setText("Enrolment needs the database and the embedding model; see the messages above.")
-        elif ready:
-            self.person_error.clear()
+        text = self.model.availability_text()
+        if text is not None:
+            self.person_error.setText(text)
 
     # ================================================================ samples
-    def _clear_samples(self) -> None:
-        self.samples.clear()
-        self.rejected.clear()
-        self.collector.reset()
+    def _samples_cleared(self) -> None:
         self.sample_list.clear()
         self.rejected_list.clear()
-        self._update_counts()
 
-    def _add_sample(self, aligned: AlignedFace, label: str) -> None:
-        self.samples.append(aligned)
+    def _sample_added(self, aligned: AlignedFace, label: str) -> None:
         item = QListWidgetItem(QIcon(bgr_to_pixmap(aligned.image, THUMB)), label)
         item.setToolTip(aligned.source or label)
         self.sample_list.addItem(item)
         self.sample_list.scrollToBottom()
-        self._update_counts()
+
+    def _samples_removed(self, rows: list) -> None:
+        for row in rows:                                   # highest first
+            self.sample_list.takeItem(row)
+
+    def _rejected_added(self, source: str, reasons: str) -> None:
+        item = QListWidgetItem(f"{Path(source).name}: {reasons}")
+        item.setToolTip(source)
+        self.rejected_list.addItem(item)
 
     def remove_selected(self) -> None:
         """Remove the selected accepted faces."""
-        rows = sorted((self.sample_list.row(i) for i in self.sample_list.selectedItems()), reverse=True)
-        for row in rows:
-            self.sample_list.takeItem(row)
-            aligned = self.samples.pop(row)
-            for index, kept in enumerate(self.collector.kept):
-                if kept is aligned:
-                    self.collector.remove(index)
-                    break
-        self._update_counts()
+        self.model.remove_samples([self.sample_list.row(i) for i in self.sample_list.selectedItems()])
 
     def _update_counts(self) -> None:
-        n = len(self.samples)
-        target = self.collector.target
-        self.count_label.setText(f"Accepted faces: {n}" + (f" (aim for {target})" if n < target else ""))
-        self.capture_next.setEnabled(n > 0 and self.service is not None)
+        self.count_label.setText(self.model.count_text())
+        self.capture_next.setEnabled(self.model.can_prepare and not self.busy)
 
     # ================================================================ files
     def _add_files_clicked(self) -> None:
@@ -466,40 +448,9 @@ class EnrollPage(Page):
 
     def add_files(self, paths: Sequence[str | Path]) -> None:
         """Check image files on a worker; accepted faces join the list, refused ones show their reasons."""
-        if self.service is None:
-            self.ctx.notify("Enrolment is not available: the database or the model did not load.", "warning")
-            return
-        from faceapp.capture.images import list_images
-
-        try:
-            files = [str(p) for p in list_images([Path(p) for p in paths])]
-        except FaceAppError as error:
-            self.ctx.report_error(error, "Adding images")
-            return
-        if not files:
-            self.ctx.report_error(InputFileError("no image files among: " + ", ".join(Path(p).name for p in paths[:3])),
-                                  "Adding images")
-            return
-        self.capture_tabs.setCurrentIndex(1)
-        self._set_busy(True, f"Checking {len(files)} image(s)...", len(files))
-        self.ctx.run(assess_files, self.service, self._service_lock, files, on_result=self._files_checked,
-                     on_progress=self._on_progress, on_finished=self._work_done, context="Checking images")
-
-    def _files_checked(self, checks: list) -> None:
-        for path, check in checks:
-            if check.accepted and check.aligned is not None:
-                check.aligned.source = str(path)
-                self._add_sample(check.aligned, Path(path).name)
-            else:
-                reasons = "; ".join(check.reasons) or "refused"
-                self.rejected.append((str(path), reasons))
-                item = QListWidgetItem(f"{Path(path).name}: {reasons}")
-                item.setToolTip(str(path))
-                self.rejected_list.addItem(item)
-        refused = sum(1 for _, c in checks if not c.accepted)
-        if refused:
-            self.ctx.notify(f"{refused} of {len(checks)} image(s) refused; the reasons are listed on the "
-                            "Image files tab.", "warning")
+        if self.model.service is not None:
+            self.capture_tabs.setCurrentIndex(1)
+        self.model.add_files(paths)
 
     # ================================================================ camera
     def _camera_clicked(self) -> None:
@@ -521,7 +472,7 @@ class EnrollPage(Page):
 
     def start_camera(self, spec: int | str | Path) -> None:
         """Capture from a camera index or a video file used as a camera, keeping good frames."""
-        if self.service is None:
+        if self.model.service is None:
             self.ctx.notify("Enrolment is not available: the database or the model did not load.", "warning")
             return
         self.stop_camera()
@@ -541,20 +492,16 @@ class EnrollPage(Page):
         thread = LiveThread(open_it, self._make_live)
         thread.result_ready.connect(self._take_result)
         thread.failed.connect(self._camera_failed)
-        thread.ended.connect(self._camera_ended)
+        thread.ended.connect(self.model.camera_ended)
         thread.finished.connect(self._camera_finished)
         self.thread = thread
         self.camera_button.setText("Stop camera")
-        self._set_hint("Starting the camera...", "verdict-idle")
+        self.model.set_hint("Starting the camera...", "verdict-idle")
         self.capture_tabs.setCurrentIndex(0)
         thread.start()
 
     def _make_live(self) -> LivePipeline:
-        with self.ctx.pipeline_lock:
-            if self._video_pipeline is None:
-                self._video_pipeline = self.ctx.create_pipeline("video")
-        settings = LiveSettings(mode="detect", quality_gate=self.service.gate if self.service else None)
-        return LivePipeline(self._video_pipeline, settings=settings)
+        return self.model.make_live()
 
     def stop_camera(self) -> None:
         """Stop capturing (kept faces stay)."""
@@ -575,27 +522,15 @@ class EnrollPage(Page):
         if delivery is None:
             return
         result: LiveResult = delivery.result
-        offer = self.collector.offer(result.faces, result.frame.timestamp_ms)
         overlays = []
         for fr in result.faces:
             ok = not fr.reasons and len(result.faces) == 1
             overlays.append(Overlay(box=fr.face.box, label="OK" if ok else (fr.hints[0] if fr.hints else ""),
                                     color="good" if ok else "warn", five_points=fr.face.five_points))
         self.view.set_frame(delivery.image, overlays)
-        if offer.kept:
-            aligned = self.collector.kept[-1]
-            aligned.source = f"{result.frame.source}#{result.frame.index}"
-            self._add_sample(aligned, f"frame {result.frame.index}")
-        if self.collector.done:
-            self._set_hint("Done: enough good faces. Review them or keep adding.", "verdict-match")
-        elif offer.reasons:
-            self._set_hint(offer.message.capitalize(), "verdict-nomatch")
-        else:
-            self._set_hint(offer.message.capitalize(), "verdict-match" if offer.kept else "verdict-idle")
+        self.model.offer(result)
 
     def _set_hint(self, text: str, role: str) -> None:
-        if text != self.hint_label.text():
-            self.hint_history.append(text)
         self.hint_label.setText(text)
         if self.hint_label.property("role") != role:
             self.hint_label.setProperty("role", role)
@@ -607,11 +542,7 @@ class EnrollPage(Page):
 
     def _camera_failed(self, error: BaseException) -> None:
         self.ctx.report_error(error, "Enrolment camera")
-        self._set_hint("Camera problem: see the message above", "verdict-nomatch")
-
-    def _camera_ended(self, reason: str) -> None:
-        if reason != "stopped":
-            self._set_hint(f"The source ended ({len(self.samples)} face(s) kept)", "verdict-idle")
+        self.model.camera_failed()
 
     def _camera_finished(self) -> None:
         if self.thread is not None and not self.thread.isRunning():
@@ -619,52 +550,25 @@ class EnrollPage(Page):
             self.camera_button.setText("Start camera")
 
     # ================================================================ prepare and save
-    def _identity(self) -> Any:
-        if self.target_identity is not None:
-            return self.target_identity
-        from faceapp.storage import NewIdentity
-
-        name = " ".join(self.name_edit.text().split())
-        external = self.external_edit.text().strip() or None
-        notes = self.notes_edit.toPlainText().strip() or None
-        consent = datetime.now(timezone.utc) if self.consent_box.isChecked() else None
-        return NewIdentity(name=name, external_id=external, notes=notes, consent_at=consent)
-
     def prepare(self) -> None:
         """Embed the accepted faces and check for duplicates (worker), then show the review step."""
-        if self._busy or self.service is None:
+        if self.busy or self.model.service is None:
             return
-        if not self.samples:
-            self.ctx.notify("No accepted face yet: capture from the camera or add image files.", "warning")
-            return
-        self.stop_camera()
-        self._set_busy(True, "Embedding and checking for duplicates...", len(self.samples))
-        self.ctx.run(self._prepare_job, self._identity(), list(self.samples), on_result=self._prepared,
-                     on_progress=self._on_progress, on_finished=self._work_done, context="Preparing the enrolment")
-
-    def _prepare_job(self, identity: Any, samples: list, cancel: Any = None) -> Any:
-        with self._service_lock:
-            plan = yield from self.service.prepare(identity, samples, cancel=cancel)
-        return plan
+        if self.samples:
+            self.stop_camera()
+        self.model.prepare(self.model.identity(self.name_edit.text(), self.external_edit.text(),
+                                               self.notes_edit.toPlainText(), self.consent_box.isChecked()))
 
     def _prepared(self, plan: Any) -> None:
-        self.plan = plan
-        who = self.target_name or " ".join(self.name_edit.text().split())
-        self.review_heading.setText(f"{who}: {len(plan.accepted)} face(s) will be saved"
-                                    + (" as a new identity" if self.target_identity is None else ""))
-        if plan.duplicates:
-            text = "; ".join(f"{d.name} (score {d.score:.3f} >= {d.threshold:.3f})" for d in plan.duplicates)
-            self.duplicate_label.setText(f"Warning: this face already matches {text}. Check it is not the same "
-                                         "person enrolled twice; Save anyway if it is someone else.")
-        else:
-            self.duplicate_label.setText("")
+        self.review_heading.setText(self.model.review_heading(plan, self.name_edit.text()))
+        self.duplicate_label.setText(self.model.duplicate_text(plan))
         self.review_list.clear()
         for check in plan.accepted:
             label = Path(check.source).name if check.source else "face"
             quality = f" q={check.quality:.2f}" if check.quality is not None else ""
             self.review_list.addItem(QListWidgetItem(QIcon(bgr_to_pixmap(check.aligned.image, 96)), label + quality))
         self.review_rejected.clear()
-        refused = [(c.source, "; ".join(c.reasons)) for c in plan.rejected] + self.rejected
+        refused = self.model.refused(plan)
         for source, reasons in refused:
             self.review_rejected.addItem(f"{Path(source).name}: {reasons}")
         self.review_rejected_label.setText(f"Refused ({len(refused)})")
@@ -674,37 +578,20 @@ class EnrollPage(Page):
 
     def save(self) -> None:
         """Write the reviewed plan in one transaction (worker)."""
-        if self._busy or self.plan is None or self.service is None:
-            return
-        self._set_busy(True, "Saving in one transaction...", 0)
-        self.ctx.run(self._commit_job, self.plan, on_result=self._saved, on_finished=self._work_done,
-                     context="Saving the identity")
-
-    def _commit_job(self, plan: Any) -> Any:
-        with self._service_lock:
-            return self.service.commit(plan)
+        self.model.save()
 
     def _saved(self, result: Any) -> None:
-        self.last_result = result
-        info = result.record.identity
-        verb = "Enrolled" if result.record.created else "Added to"
-        self.done_label.setText(f"{verb} {info.name}: {len(result.record.template_ids)} template(s) saved "
-                                f"({info.template_count} in total).")
-        self.ctx.notify(f"{verb} {info.name} ({len(result.record.template_ids)} template(s)).", "info")
-        self.plan = None
-        self._clear_samples()
+        self.done_label.setText(self.model.done_text(result))
         self._show_step(3)
-        self.ctx.gallery_changed.emit()
 
     # ================================================================ progress
     def _set_busy(self, busy: bool, text: str = "", total: int = 0) -> None:
-        self._busy = busy
         self.progress.setVisible(busy)
         self.progress.setRange(0, max(0, total))
         self.progress.setValue(0)
         self.progress.setFormat(text + (" %v/%m" if total else ""))
         for button in (self.capture_next, self.save_button, self.details_next):
-            button.setEnabled(not busy and self.service is not None)
+            button.setEnabled(not busy and self.model.service is not None)
         if not busy:
             self._update_counts()
 
@@ -713,13 +600,6 @@ class EnrollPage(Page):
             self.progress.setRange(0, event.total)
             self.progress.setValue(event.done)
 
-    def _work_done(self) -> None:
-        self._set_busy(False)
-
-    @property
-    def busy(self) -> bool:
-        return self._busy
-
     # ================================================================ page API
     def deactivated(self) -> None:
         """The camera stops when the operator leaves the page."""
@@ -727,9 +607,4 @@ class EnrollPage(Page):
 
     def shutdown(self) -> None:
         self.stop_camera()
-        if self._video_pipeline is not None:
-            self._video_pipeline.close()
-            self._video_pipeline = None
-        if self.service is not None:
-            self.service.close()
-            self.service = None
+        self.model.close()

@@ -3,14 +3,16 @@ view of one identity with every enrolled sample (crop, quality, source, date, mo
 
 Edit name / external id / notes, add more images (the Enroll wizard), delete one sample, delete the
 identity (with confirmation), and export / import the whole gallery as one zip file
-(``faceapp.storage.transfer``, format ``faceapp-gallery/1``, documented in docs/identity_store.md).
-All SQL runs on workers.
+(format ``faceapp-gallery/1``, documented in docs/identity_store.md).
+
+The view of ``faceapp.app.identities.IdentitiesModel``, which holds the list, the selection and every use
+case; this class builds the widgets, binds them to the model's events and runs its work on workers
+(``AppContext.run``).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from faceapp.app.identities import IdentitiesModel, IdentityDetail, Sample, when_text
 from faceapp.gui.pages import Page, register_page
 from faceapp.gui.widgets.images import bgr_to_pixmap
 
@@ -31,61 +34,8 @@ THUMB = 44
 CROP = 72
 
 
-@dataclass
-class Sample:
-    """One enrolled sample of an identity: its crop (if stored) and the templates made from it."""
-
-    crop_id: int | None
-    image: Any                  # BGR crop or None
-    quality: float | None
-    source: str
-    created: Any
-    template_ids: list[int]
-    models: list[str]
-
-
-@dataclass
-class IdentityDetail:
-    """Everything the detail view shows (loaded on a worker)."""
-
-    info: Any
-    samples: list[Sample]
-
-
-def load_detail(store: Any, identity_id: int) -> IdentityDetail:
-    """An identity with its samples: crops joined with their templates, then crop-less templates (worker)."""
-    info = store.identities.get(identity_id)
-    crops = store.templates.crops(identity_id)
-    templates = store.templates.for_identity(identity_id)
-    by_crop: dict[int, list[Any]] = {}
-    loose = []
-    for template in templates:
-        if template.crop_id is None:
-            loose.append(template)
-        else:
-            by_crop.setdefault(template.crop_id, []).append(template)
-    samples = []
-    for crop in crops:
-        made = by_crop.get(crop.id, [])
-        samples.append(Sample(crop.id, crop.image(), crop.quality, crop.source or "", crop.created_at,
-                              [t.id for t in made], sorted({t.model_id for t in made})))
-    for template in loose:
-        samples.append(Sample(None, None, template.quality, template.source or "", template.created_at,
-                              [template.id], [template.model_id]))
-    return IdentityDetail(info, samples)
-
-
-def load_list(store: Any, search: str) -> list[tuple[Any, Any]]:
-    """(IdentityInfo, first crop or None) for the identities matching ``search`` (worker)."""
-    rows = []
-    for info in store.identities.list(search or None, limit=2000):
-        crops = store.templates.crops(info.id) if info.crop_count else []
-        rows.append((info, crops[0].image() if crops else None))
-    return rows
-
-
 def _when(value: Any) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+    return when_text(value)
 
 
 @register_page("identities", "Identities", order=30, tooltip="Browse, edit, delete, export and import identities")
@@ -97,17 +47,34 @@ class IdentitiesPage(Page):
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:  # noqa: ANN001 - AppContext
         super().__init__(ctx, parent)
-        self.rows: list[tuple[Any, Any]] = []
-        self.detail: IdentityDetail | None = None
-        self._pending_select: int | None = None
+        self.model = IdentitiesModel(ctx, ctx.run)
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(200)
         self._search_timer.timeout.connect(self.refresh)
-        self.loads = 0            # list loads completed (tests wait on it)
         self._build()
+        self.model.listed.connect(self._listed)
+        self.model.detail_changed.connect(self._show_detail)
+        self.model.message.connect(self._message)
+        self.model.gallery_changed.connect(ctx.gallery_changed.emit)
         ctx.services_changed.connect(self.refresh)
         ctx.gallery_changed.connect(self.refresh)
+
+    # the model's state, as the tests and other pages read it
+    rows = property(lambda self: self.model.rows)
+    detail = property(lambda self: self.model.detail)
+    loads = property(lambda self: self.model.loads)
+
+    @property
+    def last_transfer(self) -> dict | None:
+        return self.model.last_transfer
+
+    @last_transfer.setter
+    def last_transfer(self, value: dict | None) -> None:
+        self.model.last_transfer = value
+
+    def _message(self, level: str, text: str) -> None:
+        self.ctx.notify(text, level)
 
     # ================================================================ layout
     def _build(self) -> None:
@@ -220,24 +187,18 @@ class IdentitiesPage(Page):
 
     def refresh(self) -> None:
         """Reload the list (worker), keeping the selection."""
-        store = self.ctx.store
-        enabled = store is not None
+        enabled = self.model.available
         for button in (self.new_button, self.export_button, self.import_button):
             button.setEnabled(enabled)
-        if store is None:
-            self.list.clear()
-            self.count_label.setText("No database" if not self.ctx.loading else "Loading...")
-            return
-        current = self.current_identity_id
-        if current is not None and self._pending_select is None:
-            self._pending_select = current
-        self.ctx.run(load_list, store, self.search.text().strip(), on_result=self._listed, context="Listing identities")
+        if self.model.selected_id is None:
+            self.model.selected_id = self.current_identity_id
+        self.model.set_search(self.search.text())
+        self.model.refresh()
 
-    def _listed(self, rows: list) -> None:
-        self.rows = rows
+    def _listed(self) -> None:
         self.list.blockSignals(True)
         self.list.clear()
-        for info, crop in rows:
+        for info, crop in self.model.rows:
             item = QListWidgetItem(f"{info.name}\n{info.template_count} template(s)"
                                    + (f" · {info.external_id}" if info.external_id else ""))
             item.setData(Qt.ItemDataRole.UserRole, info.id)
@@ -245,20 +206,14 @@ class IdentitiesPage(Page):
                 item.setIcon(QIcon(bgr_to_pixmap(crop, THUMB)))
             self.list.addItem(item)
         self.list.blockSignals(False)
-        total = len(rows)
-        self.count_label.setText(f"{total} identit{'y' if total == 1 else 'ies'}"
-                                 + (f" matching '{self.search.text().strip()}'" if self.search.text().strip() else ""))
-        wanted = self._pending_select
-        self._pending_select = None
-        if wanted is not None and self.select_identity(wanted):
-            pass
-        elif self.detail is not None and not any(info.id == self.detail.info.id for info, _ in rows):
-            self._show_detail(None)
-        self.loads += 1
+        self.count_label.setText(self.model.count_text(loading=self.ctx.loading))
+        wanted = self.model.selected_id
+        if wanted is not None:
+            self.select_identity(wanted)
 
     def names(self) -> list[str]:
         """Names in the list, in order."""
-        return [info.name for info, _ in self.rows]
+        return self.model.names()
 
     @property
     def current_identity_id(self) -> int | None:
@@ -269,34 +224,29 @@ class IdentitiesPage(Page):
         """Select an identity in the list (loads its detail); False when it is not listed."""
         for row in range(self.list.count()):
             if self.list.item(row).data(Qt.ItemDataRole.UserRole) == identity_id:
+                self.list.blockSignals(True)
                 self.list.setCurrentRow(row)
-                self._load_detail(identity_id)
+                self.list.blockSignals(False)
+                self.model.select(identity_id)
                 return True
-        self._pending_select = identity_id
+        self.model.selected_id = identity_id
         return False
 
     def _current_changed(self, current: QListWidgetItem | None, _previous: Any) -> None:
-        if current is None:
-            self._show_detail(None)
-            return
-        self._load_detail(int(current.data(Qt.ItemDataRole.UserRole)))
-
-    def _load_detail(self, identity_id: int) -> None:
-        if self.ctx.store is not None:
-            self.ctx.run(load_detail, self.ctx.store, identity_id, on_result=self._show_detail,
-                         context="Loading the identity")
+        self.model.select(None if current is None else int(current.data(Qt.ItemDataRole.UserRole)))
 
     # ================================================================ detail
     def _show_detail(self, detail: IdentityDetail | None) -> None:
-        if detail is not None and self.current_identity_id not in (None, detail.info.id):
-            return   # a late answer for an identity no longer selected
-        self.detail = detail
         has = detail is not None
         for widget in (self.name_edit, self.external_edit, self.notes_edit, self.save_button, self.add_button,
                        self.delete_button, self.delete_sample_button):
             widget.setEnabled(has)
         self.table.setRowCount(0)
         if detail is None:
+            if self.model.selected_id is None and self.list.currentItem() is not None:
+                self.list.blockSignals(True)
+                self.list.setCurrentItem(None)
+                self.list.blockSignals(False)
             self.heading.setText("Select an identity" if self.list.count() else "No identities yet: enrol someone")
             for edit in (self.name_edit, self.external_edit):
                 edit.clear()
@@ -308,11 +258,7 @@ class IdentitiesPage(Page):
         self.name_edit.setText(info.name)
         self.external_edit.setText(info.external_id or "")
         self.notes_edit.setPlainText(info.notes or "")
-        model = getattr(self.ctx.embedder, "model_id", None)
-        active = info.template_counts.get(model, 0) if model else 0
-        self.meta_label.setText(
-            f"{info.template_count} template(s) from {info.crop_count} stored crop(s); {active} for the active model. "
-            f"Consent: {_when(info.consent_at)}. Created {_when(info.created_at)}, updated {_when(info.updated_at)}.")
+        self.meta_label.setText(self.model.meta_text(detail))
         self.table.setRowCount(len(detail.samples))
         for row, sample in enumerate(detail.samples):
             crop = QTableWidgetItem("" if sample.image is not None else "no crop")
@@ -325,38 +271,21 @@ class IdentitiesPage(Page):
             source.setToolTip(sample.source)
             self.table.setItem(row, 2, source)
             self.table.setItem(row, 3, QTableWidgetItem(_when(sample.created)))
-            models = ", ".join(m.split("@")[0] + ("*" if m == model else "") for m in sample.models) or "none yet"
-            item = QTableWidgetItem(models)
-            item.setToolTip("\n".join(sample.models) + ("\n* = active model" if model in sample.models else ""))
+            text, tip = self.model.models_text(sample)
+            item = QTableWidgetItem(text)
+            item.setToolTip(tip)
             self.table.setItem(row, 4, item)
             self.table.setItem(row, 5, QTableWidgetItem(str(len(sample.template_ids))))
 
     # ================================================================ edits
     def save_changes(self) -> None:
         """Store the edited name, external id and notes (worker)."""
-        if self.detail is None or self.ctx.store is None:
-            return
-        identity_id = self.detail.info.id
-        self.ctx.run(self._update_job, self.ctx.store, identity_id, self.name_edit.text(),
-                     self.external_edit.text().strip() or None, self.notes_edit.toPlainText().strip() or None,
-                     on_result=self._changed, context="Saving the identity")
-
-    def _update_job(self, store: Any, identity_id: int, name: str, external_id: str | None, notes: str | None) -> Any:
-        operator = getattr(self.ctx.gallery, "operator", None)
-        return store.identities.update(identity_id, name=name, external_id=external_id, notes=notes, operator=operator)
+        self.model.save(self.name_edit.text(), self.external_edit.text().strip() or None,
+                        self.notes_edit.toPlainText().strip() or None)
 
     def rename(self, identity_id: int, new_name: str) -> None:
         """Rename an identity (worker); the list and every page refresh when done."""
-        if self.ctx.store is None:
-            return
-        operator = getattr(self.ctx.gallery, "operator", None)
-        self.ctx.run(self.ctx.store.identities.rename, identity_id, new_name, operator=operator,
-                     on_result=self._changed, context="Renaming")
-
-    def _changed(self, info: Any) -> None:
-        self._pending_select = info.id
-        self.ctx.notify(f"Saved {info.name}.", "info")
-        self.ctx.gallery_changed.emit()
+        self.model.rename(identity_id, new_name)
 
     def _new_identity(self) -> None:
         window = self.window()
@@ -389,18 +318,7 @@ class IdentitiesPage(Page):
 
     def delete_identity(self, identity_id: int) -> None:
         """Delete an identity with its templates and crops (worker, no confirmation: the button asks)."""
-        if self.ctx.store is None:
-            return
-        operator = getattr(self.ctx.gallery, "operator", None)
-        self.ctx.run(self.ctx.store.identities.delete, identity_id, operator=operator, on_result=self._deleted,
-                     context="Deleting the identity")
-
-    def _deleted(self, report: Any) -> None:
-        self.ctx.notify(f"Deleted {report.name}: {report.templates} template(s), {report.crops} crop(s).", "info")
-        if self.detail is not None and self.detail.info.id == report.identity_id:
-            self.list.setCurrentItem(None)
-            self._show_detail(None)
-        self.ctx.gallery_changed.emit()
+        self.model.delete_identity(identity_id)
 
     def selected_sample(self) -> Sample | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
@@ -410,12 +328,9 @@ class IdentitiesPage(Page):
 
     def _delete_sample_clicked(self) -> None:
         sample = self.selected_sample()
-        if sample is None or self.detail is None:
-            self.ctx.notify("Select a sample in the table first.", "info")
-            return
-        if not sample.template_ids:
-            self.ctx.notify("This crop has no template yet (it waits for re-embedding); it cannot be deleted alone.",
-                            "warning")
+        problem = self.model.sample_problem(sample)
+        if problem is not None:
+            self.ctx.notify(problem[1], problem[0])
             return
         if self._confirm("Delete sample", f"Delete this sample of {self.detail.info.name} (its crop and "
                                           f"{len(sample.template_ids)} template(s))?"):
@@ -423,16 +338,7 @@ class IdentitiesPage(Page):
 
     def delete_sample(self, template_id: int) -> None:
         """Delete one sample: its crop and every template made from it (worker)."""
-        if self.ctx.store is None or self.detail is None:
-            return
-        operator = getattr(self.ctx.gallery, "operator", None)
-        self._pending_select = self.detail.info.id
-        self.ctx.run(self.ctx.store.templates.delete_sample, template_id, operator=operator,
-                     on_result=self._sample_deleted, context="Deleting the sample")
-
-    def _sample_deleted(self, count: int) -> None:
-        self.ctx.notify(f"Deleted the sample ({count} template(s)).", "info")
-        self.ctx.gallery_changed.emit()
+        self.model.delete_sample(template_id)
 
     # ================================================================ export / import
     def _export_clicked(self) -> None:
@@ -445,17 +351,7 @@ class IdentitiesPage(Page):
 
     def export_gallery(self, path: str | Path, *, overwrite: bool = False) -> None:
         """Write the gallery to a zip file (worker); a banner reports what was written."""
-        from faceapp.storage.transfer import export_gallery
-
-        if self.ctx.store is None:
-            return
-        self.ctx.run(export_gallery, self.ctx.store, Path(path), overwrite=overwrite, on_result=self._exported,
-                     context="Exporting the gallery")
-
-    def _exported(self, summary: dict) -> None:
-        counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary.items() if isinstance(v, int))
-        self.ctx.notify(f"Gallery exported to {summary.get('path', 'the file')}: {counts}.", "info")
-        self.last_transfer = summary
+        self.model.export_gallery(path, overwrite=overwrite)
 
     def _import_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a gallery", str(Path.home()), "FaceApp gallery (*.zip)")
@@ -464,21 +360,7 @@ class IdentitiesPage(Page):
 
     def import_gallery(self, path: str | Path, *, on_conflict: str = "fail") -> None:
         """Add a gallery zip in one transaction (worker); re-embedding may be needed for the active model."""
-        from faceapp.storage.transfer import import_gallery
-
-        if self.ctx.store is None:
-            return
-        operator = getattr(self.ctx.gallery, "operator", None)
-        self.ctx.run(import_gallery, self.ctx.store, Path(path), on_conflict=on_conflict, operator=operator,
-                     on_result=self._imported, context="Importing the gallery")
-
-    def _imported(self, summary: dict) -> None:
-        counts = ", ".join(f"{v} {k}" for k, v in summary.items() if isinstance(v, int))
-        self.ctx.notify(f"Gallery imported: {counts}.", "info")
-        self.last_transfer = summary
-        self.ctx.gallery_changed.emit()
-
-    last_transfer: dict | None = None
+        self.model.import_gallery(path, on_conflict=on_conflict)
 
     def activated(self) -> None:
         if not self.rows:

@@ -7,13 +7,14 @@ hold the stored value exactly (shown rounded), so a model card's 0.5016 is decid
 A warning stays on the page while the active model has no calibrated thresholds or some enrolled
 identities have no template of it. The live loop runs on its own thread (``LiveThread``); frames are
 dropped, not queued, when the pipeline is behind.
+
+The view of ``faceapp.app.live.LiveModel``, which holds the session's settings, the result on screen, the
+warnings and the use cases; this class owns the widgets and the capture thread and binds them to the model.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem, QPushButton, QRadioButton, QScrollArea, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
 )
 
+from faceapp.app.live import LiveModel, describe_source, is_image, parse_source
 from faceapp.core.errors import InputFileError
 from faceapp.core.paths import data_dir
 from faceapp.gui import theme as themes
@@ -35,9 +37,7 @@ from faceapp.gui.settings import read_setting, write_setting
 from faceapp.gui.widgets.images import bgr_to_pixmap
 from faceapp.gui.widgets.threshold_slider import ThresholdSlider
 from faceapp.gui.widgets.video_view import Overlay, VideoView
-from faceapp.services.live import (
-    DecisionAuditor, FaceResult, GalleryMatcher, LivePipeline, LiveResult, LiveSettings, apply_thresholds,
-)
+from faceapp.services.live import FaceResult, LivePipeline, LiveResult
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +45,7 @@ CAMERAS = 4              # camera indices offered in the source picker
 STAGES = ("capture", "detect", "embed", "match", "display")
 
 
-def parse_source(text: str) -> int | str:
-    """A source typed or remembered as text: "camera:N" / "N" -> camera index, else a path."""
-    value = text.strip()
-    if value.lower().startswith("camera:") and value[7:].isdigit():
-        return int(value[7:])
-    if value.isdigit():
-        return int(value)
-    return value
-
-
-def describe_source(spec: int | str | Sequence[str]) -> str:
-    """Status-bar text for a source."""
-    if isinstance(spec, int):
-        return f"Camera: camera:{spec}"
-    if isinstance(spec, (list, tuple)):
-        return f"Images: {len(spec)} file(s)" if len(spec) != 1 else f"Image: {Path(spec[0]).name}"
-    return f"Source: {Path(spec).name}"
+__all__ = ["LivePage", "describe_source", "overlays_for", "parse_source"]
 
 
 def overlays_for(result: LiveResult, theme_fields: bool = True) -> list[Overlay]:
@@ -97,33 +81,38 @@ class LivePage(Page):
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:  # noqa: ANN001 - AppContext
         super().__init__(ctx, parent)
-        self.settings = LiveSettings(mode=read_setting("live/mode", "identify", str))
+        self.model = LiveModel(ctx, ctx.run, mode=read_setting("live/mode", "identify", str),
+                               startup_source=ctx.options.source)
+        self.settings = self.model.settings
         self.thread: LiveThread | None = None
-        self._pipeline: Any = None            # FacePipeline (video mode), created on the live thread, reused
-        self._result: LiveResult | None = None
-        self._shown: deque[float] = deque(maxlen=30)
-        self._latency: deque[float] = deque(maxlen=120)
-        self._thumbs: dict[int, Any] = {}
-        self._thumbs_loading: set[int] = set()
-        self.gui_fps = 0.0
-        self.display_ms = 0.0
-        self.source_spec: int | str | list[str] | None = None
-        self._live_embedder: Any = None
-        self._live_loop = False
+        self._thumbs: dict[int, Any] = {}      # identity id -> QPixmap of the model's crop
         self.still_interval_s = 1.5
-        self._autostarted = False
-        self._problems: list[str] = []        # services missing (shown in the page's warning)
-        self._readiness: list[str] = []       # the active model's thresholds / templates (readiness_warnings)
         self._build()
         remembered = read_setting("live/source", "", str)
         if remembered and not ctx.options.source:
             self._remember_source(parse_source(remembered))
+        model = self.model
+        model.warnings_changed.connect(self._show_warnings)
+        model.identities_loaded.connect(self._identities_loaded)
+        model.thresholds_loaded.connect(self._thresholds_loaded)
+        model.threshold_source_changed.connect(self.threshold_source.setText)
+        model.thresholds_saved.connect(self._thresholds_saved)
+        model.mode_changed.connect(self._mode_changed)
+        model.result_changed.connect(self._result_changed)
+        model.thumbs_loaded.connect(self._thumbs_loaded)
+        model.start_requested.connect(self._start_requested)
+        model.message.connect(self._message)
         ctx.services_changed.connect(self._services_changed)
         ctx.gallery_changed.connect(self._gallery_changed)
-        ctx.thresholds_changed.connect(self._load_thresholds)
-        ctx.thresholds_changed.connect(self._check_readiness)
+        ctx.thresholds_changed.connect(model.load_thresholds)
+        ctx.thresholds_changed.connect(model.check_readiness)
         themes.notifier().changed.connect(self._theme_changed)
         self._services_changed()
+
+    # the model's state, as the tests, the bench and other pages read it
+    gui_fps = property(lambda self: self.model.gui_fps)
+    display_ms = property(lambda self: self.model.display_ms)
+    source_spec = property(lambda self: self.model.source_spec)
 
     # ================================================================ layout
     def _build(self) -> None:
@@ -167,7 +156,7 @@ class LivePage(Page):
         left_layout.addLayout(bar)
         self.fps_label = QLabel("FPS -")
         self.fps_label.setProperty("role", "heading")
-        self.stage_label = QLabel(self._stage_text(None))
+        self.stage_label = QLabel(self.model.stage_text(None))
         self.stage_label.setProperty("role", "muted")
         self.stage_label.setWordWrap(True)
         perf_row = QHBoxLayout()
@@ -282,53 +271,20 @@ class LivePage(Page):
 
     # ================================================================ services
     def _services_changed(self) -> None:
-        ctx = self.ctx
-        problems = []
-        if ctx.embedder is not None and not getattr(ctx.embedder, "trained", True):
-            problems.append("Untrained model: names and scores are NOT meaningful until a trained model is active.")
-        if ctx.gallery is None and not ctx.loading:
-            problems.append("No gallery (database or model unavailable): faces are detected but not recognised.")
-        self._problems = problems
-        self._readiness = []
-        self._show_warnings()
-        self.save_thresholds_button.setEnabled(ctx.gallery is not None)
-        self._load_identities()
-        self._load_thresholds()
-        self._check_readiness()
-        if self.running and self.source_spec is not None and self._live_embedder is not ctx.embedder:
-            self.start_source(self.source_spec, loop=self._live_loop)   # another model was activated
-        if ctx.options.source and not self._autostarted and not ctx.loading and (ctx.embedder or ctx.errors):
-            self._autostarted = True            # --source: start once, when the services have loaded
-            self.start_source(parse_source(ctx.options.source))
+        self.save_thresholds_button.setEnabled(self.ctx.gallery is not None)
+        self.model.services_changed()
 
     def _gallery_changed(self) -> None:
         self._thumbs.clear()
-        self._load_identities()
-        self._check_readiness()
+        self.model.gallery_changed()
 
-    def _show_warnings(self) -> None:
+    def _show_warnings(self, lines: list[str]) -> None:
         """The page's persistent warning: what is wrong with the services, then with the active model."""
-        lines = self._problems + self._readiness
         self.warning.setText("\n".join(lines))
         self.warning.setVisible(bool(lines))
 
-    def _check_readiness(self) -> None:
-        """Ask (on a worker) whether the active model has calibrated thresholds and templates for everyone."""
-        if self.ctx.gallery is None:
-            return
-        self.ctx.run(_readiness, self.ctx.gallery, on_result=self._readiness_checked, context="Checking the model")
-
-    def _readiness_checked(self, checked: tuple) -> None:
-        gallery, warnings = checked
-        if gallery is not self.ctx.gallery:
-            return                                   # another model was activated meanwhile: its check follows
-        self._readiness = list(warnings)
-        self._show_warnings()
-
-    def _load_identities(self) -> None:
-        if self.ctx.store is None:
-            return
-        self.ctx.run(self.ctx.store.identities.list, on_result=self._identities_loaded, context="Listing identities")
+    def _message(self, level: str, text: str) -> None:
+        self.ctx.notify(text, level)
 
     def _identities_loaded(self, identities: list) -> None:
         current = self.claim_box.currentData()
@@ -341,35 +297,17 @@ class LivePage(Page):
         self.claim_box.blockSignals(False)
         self._claim_changed()
 
-    def _load_thresholds(self) -> None:
-        if self.ctx.gallery is None:
-            return
-        self.ctx.run(self.ctx.gallery.thresholds, on_result=self._thresholds_loaded, context="Reading thresholds")
-
     def _thresholds_loaded(self, thresholds: Any) -> None:
         self.identify_threshold.setValue(thresholds.identify)      # exact (the sliders keep the stored float)
         self.verify_threshold.setValue(thresholds.verify)
-        self.settings.thresholds_source = thresholds.source
-        self.threshold_source.setText(f"source: {thresholds.source}")
 
     def save_thresholds(self) -> None:
         """Store the slider values, exactly, as the active model's thresholds (on a worker, through the one
         route ``faceapp.services.thresholds.save_thresholds``)."""
-        from faceapp.services.thresholds import save_thresholds
+        self.model.set_thresholds(self.identify_threshold.value(), self.verify_threshold.value())
+        self.model.save_thresholds()
 
-        gallery = self.ctx.gallery
-        if gallery is None:
-            self.ctx.notify("No gallery is loaded: thresholds cannot be saved.", "warning")
-            return
-        self.ctx.run(save_thresholds, gallery.store, gallery.model, verify=self.verify_threshold.value(),
-                     identify=self.identify_threshold.value(), source="manual", operator=gallery.operator,
-                     on_result=self._thresholds_saved, context="Saving thresholds")
-
-    def _thresholds_saved(self, record: Any) -> None:
-        self.settings.thresholds_source = f"store:{record.source}"
-        self.threshold_source.setText(f"source: store:{record.source}")
-        self.ctx.notify(f"Thresholds saved for {record.model_id}: verify {record.verify:.4g}, "
-                        f"identify {record.identify:.4g}.", "info")
+    def _thresholds_saved(self, _record: Any) -> None:
         self.ctx.thresholds_changed.emit()
 
     # ================================================================ controls
@@ -379,9 +317,9 @@ class LivePage(Page):
 
     def set_mode(self, mode: str) -> None:
         """Switch between "identify" and "verify" (applies from the next frame)."""
-        if mode not in ("identify", "verify"):
-            raise ValueError(f"mode must be identify or verify, not {mode!r}")
-        self.settings.mode = mode
+        self.model.set_mode(mode)
+
+    def _mode_changed(self, mode: str) -> None:
         radio = self.verify_radio if mode == "verify" else self.identify_radio
         if not radio.isChecked():
             radio.setChecked(True)
@@ -390,15 +328,13 @@ class LivePage(Page):
 
     def _update_mode_widgets(self) -> None:
         self.answer_stack.setCurrentIndex(1 if self.settings.mode == "verify" else 0)
-        if self._result is not None:
-            self._show_answer(self._result)
+        if self.result is not None:
+            self._show_answer(self.result)
         elif self.settings.mode == "verify":
             self._show_verdict(None)
 
     def _claim_changed(self, *_: Any) -> None:
-        identity_id = self.claim_box.currentData()
-        self.settings.claimed_identity_id = int(identity_id) if identity_id is not None else None
-        self.settings.claimed_name = self.claim_box.currentText()
+        self.model.set_claimed(self.claim_box.currentData(), self.claim_box.currentText())
 
     def set_claimed(self, identity_id: int) -> None:
         """Choose the claimed identity for verify mode by id (must be in the list)."""
@@ -409,12 +345,7 @@ class LivePage(Page):
         self._claim_changed()
 
     def _thresholds_moved(self, _value: float) -> None:
-        self.settings.identify_threshold = self.identify_threshold.value()
-        self.settings.verify_threshold = self.verify_threshold.value()
-        self.settings.thresholds_source = "slider"     # until thresholds are (re)loaded or saved
-        if self._result is not None:
-            self._show_result(apply_thresholds(self._result, self.settings.identify_threshold,
-                                               self.settings.verify_threshold), new_frame=False)
+        self.model.set_thresholds(self.identify_threshold.value(), self.verify_threshold.value())
 
     def _landmarks_toggled(self, on: bool) -> None:
         self.view.show_landmarks = on
@@ -445,7 +376,7 @@ class LivePage(Page):
             self.start_source(choice)
         else:
             parts = str(choice).split("\n")
-            self.start_source(parts if len(parts) > 1 or _is_image(parts[0]) else parts[0])
+            self.start_source(parts if len(parts) > 1 or is_image(parts[0]) else parts[0])
 
     def _files_dropped(self, paths: list) -> None:
         from faceapp.capture.images import is_image_path
@@ -471,16 +402,8 @@ class LivePage(Page):
     def start_source(self, spec: int | str | Path | Sequence[str | Path], *, loop: bool = False) -> None:
         """Open ``spec`` (camera index, video, image file or list of images) and start the live loop."""
         self.stop()
-        if isinstance(spec, Path):
-            spec = str(spec)
-        if isinstance(spec, (list, tuple)):
-            spec = [str(p) for p in spec]
-        self.source_spec = spec
-        self._live_embedder, self._live_loop = self.ctx.embedder, loop   # restarted when the model changes
+        spec = self.model.begin(spec, loop=loop)
         self._remember_source(spec)
-        self._result = None
-        self._shown.clear()
-        self._latency.clear()
         ctx = self.ctx
 
         def open_it() -> Any:
@@ -493,11 +416,15 @@ class LivePage(Page):
         thread.ended.connect(self._ended)
         thread.finished.connect(self._thread_finished)
         self.thread = thread
+        self.model.running = True
         self.start_button.setText("Stop")
         ctx.status.emit("camera", f"{describe_source(spec)} (opening...)", "")
         if not isinstance(spec, list):
             write_setting("live/source", f"camera:{spec}" if isinstance(spec, int) else str(spec))
         thread.start()
+
+    def _start_requested(self, spec: Any, loop: bool) -> None:
+        self.start_source(spec, loop=loop)
 
     def _remember_source(self, spec: int | str | list[str]) -> None:
         """Show a file source in the picker (so Start replays it)."""
@@ -517,15 +444,7 @@ class LivePage(Page):
 
     def _make_live(self) -> LivePipeline:
         """Build the LivePipeline (runs on the live thread: loads MediaPipe on first use)."""
-        ctx = self.ctx
-        with ctx.pipeline_lock:
-            if self._pipeline is None:
-                self._pipeline = ctx.create_pipeline("video")
-        matcher = GalleryMatcher(ctx.gallery) if ctx.gallery is not None else None
-        auditor = None
-        if ctx.gallery is not None and ctx.store is not None:
-            auditor = DecisionAuditor(ctx.store, ctx.gallery.model.model_id, ctx.gallery.operator)
-        return LivePipeline(self._pipeline, ctx.embedder, matcher, self.settings, auditor=auditor)
+        return self.model.make_live()
 
     def stop(self) -> None:
         """Stop the live loop and wait for its thread (the last frame stays on screen)."""
@@ -537,6 +456,7 @@ class LivePage(Page):
             log.warning("the live thread did not stop within 10 s")
         self._take_result()
         self.thread = None
+        self.model.running = False
         self.start_button.setText("Start")
         self.ctx.status.emit("fps", "FPS: -", "")
 
@@ -555,6 +475,7 @@ class LivePage(Page):
     def _thread_finished(self) -> None:
         if self.thread is not None and not self.thread.isRunning():
             self._take_result()
+            self.model.running = False
             self.start_button.setText("Start")
 
     # ================================================================ results
@@ -565,24 +486,23 @@ class LivePage(Page):
         delivery = thread.take()
         if delivery is None:
             return
-        result = apply_thresholds(delivery.result, self.settings.identify_threshold, self.settings.verify_threshold)
-        self._show_result(result, image=delivery, new_frame=True)
+        self._delivery = delivery
+        try:
+            self.model.take(delivery.result, delivery.ready_at)
+        finally:
+            self._delivery = None
 
-    def _show_result(self, result: LiveResult, *, image: Delivery | None = None, new_frame: bool) -> None:
-        self._result = result
+    _delivery: Delivery | None = None
+
+    def _result_changed(self, result: LiveResult, new_frame: bool) -> None:
         overlays = overlays_for(result)
+        image = self._delivery if new_frame else None
         if image is not None:
             self.view.set_frame(image.image, overlays)
         else:
             self.view.set_overlays(overlays)
         self._show_answer(result)
-        if new_frame and image is not None:
-            now = time.perf_counter()
-            self.display_ms = (now - image.ready_at) * 1000.0
-            self._shown.append(now)
-            if len(self._shown) >= 2 and self._shown[-1] > self._shown[0]:
-                self.gui_fps = (len(self._shown) - 1) / (self._shown[-1] - self._shown[0])
-            self._latency.append(result.times.total_ms)
+        if image is not None:
             self._show_performance(result)
 
     def _show_answer(self, result: LiveResult) -> None:
@@ -598,75 +518,46 @@ class LivePage(Page):
             themes.repolish(label)
 
     def _show_verdict(self, face: FaceResult | None) -> None:
-        if face is None or face.verify is None:
-            self.verdict_label.setText("NO FACE" if face is None else "-")
-            self._set_role(self.verdict_label, "verdict-idle")
-            if self.claim_box.count() == 0:
-                self.verdict_detail.setText("No identity enrolled yet: enrol someone first")
-            elif self.settings.claimed_identity_id is None:
-                self.verdict_detail.setText("Choose the claimed identity")
-            else:
-                self.verdict_detail.setText("" if face is None else "Waiting for the next frame")
-            return
-        verdict = face.verify
-        self.verdict_label.setText("MATCH" if verdict.match else "NO MATCH")
-        self._set_role(self.verdict_label, "verdict-match" if verdict.match else "verdict-nomatch")
-        self.verdict_detail.setText(f"{verdict.name}: score {verdict.score:.3f} "
-                                    f"{'>=' if verdict.match else '<'} threshold {verdict.threshold:.3f}")
+        text, role, detail = self.model.verdict(face)
+        self.verdict_label.setText(text)
+        self._set_role(self.verdict_label, role)
+        self.verdict_detail.setText(detail)
 
     def _show_candidates(self, face: FaceResult | None) -> None:
         self.candidates.clear()
+        text, role, lines = self.model.answer(face)
+        self.identity_label.setText(text)
+        self._set_role(self.identity_label, role)
         if face is None or face.identify is None:
-            self.identity_label.setText("NO FACE" if face is None else "-")
-            self._set_role(self.identity_label, "verdict-idle")
             return
-        decision = face.identify
-        if decision.is_unknown:
-            self.identity_label.setText("Unknown")
-            self._set_role(self.identity_label, "verdict-unknown")
-        else:
-            self.identity_label.setText(decision.best.name if decision.best else "?")
-            self._set_role(self.identity_label, "verdict-match")
         probe = QListWidgetItem(QIcon(bgr_to_pixmap(face.crop, 48)), "this face")
         probe.setFlags(Qt.ItemFlag.NoItemFlags)
         self.candidates.addItem(probe)
-        missing = []
-        for rank, candidate in enumerate(decision.candidates, 1):
-            above = candidate.score >= decision.threshold
-            text = f"{rank}. {candidate.name}   {candidate.score:.3f} {'>=' if above else '<'} {decision.threshold:.3f}"
-            item = QListWidgetItem(text)
-            thumb = self._thumbs.get(candidate.identity_id)
+        for line, identity_id in lines:
+            item = QListWidgetItem(line)
+            thumb = self._thumb(identity_id)
             if thumb is not None:
                 item.setIcon(QIcon(thumb))
-            elif candidate.identity_id not in self._thumbs_loading:
-                missing.append(candidate.identity_id)
             self.candidates.addItem(item)
-        if missing and self.ctx.store is not None:
-            self._thumbs_loading.update(missing)
-            self.ctx.run(_first_crops, self.ctx.store, missing, on_result=self._thumbs_loaded,
-                         context="Loading thumbnails")
 
-    def _thumbs_loaded(self, crops: dict) -> None:
-        for identity_id, crop in crops.items():
-            self._thumbs_loading.discard(identity_id)
-            if crop is not None:
-                self._thumbs[identity_id] = bgr_to_pixmap(crop, 48)
-        if self._result is not None:
-            self._show_answer(self._result)
+    def _thumb(self, identity_id: int) -> Any:
+        if identity_id not in self._thumbs:
+            crop = self.model.thumbs.get(identity_id)
+            if crop is None:
+                return None
+            self._thumbs[identity_id] = bgr_to_pixmap(crop, 48)
+        return self._thumbs[identity_id]
 
-    def _stage_text(self, result: LiveResult | None) -> str:
-        if result is None:
-            return "ms per frame: capture - | detect - | embed - | match - | display -"
-        t = result.times
-        return (f"ms per frame: capture {t.capture_ms:.1f} | detect {t.detect_ms:.1f} | embed {t.embed_ms:.1f} | "
-                f"match {t.match_ms:.1f} | display {self.display_ms:.1f} — processing {t.total_ms:.0f}, "
-                f"latency {t.latency_ms:.0f}; {result.dropped} frame(s) dropped")
+    def _thumbs_loaded(self, _crops: dict) -> None:
+        if self.result is not None:
+            self._show_answer(self.result)
 
     def _show_performance(self, result: LiveResult) -> None:
-        self.fps_label.setText(f"FPS {self.gui_fps:.1f} shown / {result.fps:.1f} processed")
+        self.fps_label.setText(self.model.fps_text(result))
         self.fps_label.setToolTip("frames painted per second / frames the pipeline finished per second")
-        self.stage_label.setText(self._stage_text(result))
-        self.latency_curve.setData(list(range(len(self._latency))), list(self._latency))
+        self.stage_label.setText(self.model.stage_text(result))
+        latency = list(self.model.latency)
+        self.latency_curve.setData(list(range(len(latency))), latency)
         self.ctx.status.emit("fps", f"FPS: {self.gui_fps:.1f}", "")
 
     # ================================================================ snapshot
@@ -690,38 +581,11 @@ class LivePage(Page):
     @property
     def result(self) -> LiveResult | None:
         """The result on screen (thresholds applied)."""
-        return self._result
+        return self.model.result
 
     def deactivated(self) -> None:
         """Leaving the page keeps the live view running (the operator may come back at once)."""
 
     def shutdown(self) -> None:
         self.stop()
-        if self._pipeline is not None:
-            self._pipeline.close()
-            self._pipeline = None
-
-
-def _is_image(path: str) -> bool:
-    from faceapp.capture.images import is_image_path
-
-    return bool(is_image_path(path))
-
-
-def _readiness(gallery: Any) -> tuple[Any, list[str]]:
-    """(gallery, warnings about its model) on a worker: see ``faceapp.services.activation.readiness_warnings``."""
-    from faceapp.services.activation import readiness_warnings
-
-    return gallery, readiness_warnings(gallery)
-
-
-def _first_crops(store: Any, identity_ids: list[int]) -> dict[int, Any]:
-    """identity id -> its first stored crop (BGR) or None (runs on a worker)."""
-    crops = {}
-    for identity_id in identity_ids:
-        try:
-            stored = store.templates.crops(identity_id)
-        except Exception:  # noqa: BLE001 - a deleted identity: no thumbnail
-            stored = []
-        crops[identity_id] = stored[0].image() if stored else None
-    return crops
+        self.model.close()

@@ -10,6 +10,9 @@ active model with their source and date, and the Live page picks them up at once
 
 Every number comes from ``faceapp.services.thresholds``, i.e. ``faceapp.evaluation.metrics``: the same
 code and, for a pairs protocol, the same scores as ``faceapp eval``.
+
+The view of ``faceapp.app.thresholds.ThresholdsModel``, which holds the scores, the operating point, the
+targets and the stored thresholds; this class draws the curves and binds the sliders and read-outs.
 """
 
 from __future__ import annotations
@@ -24,54 +27,19 @@ from PySide6.QtWidgets import (
     QSplitter, QVBoxLayout, QWidget,
 )
 
+from faceapp.app.thresholds import STANDARD_FARS, ThresholdsModel
 from faceapp.core.errors import DatasetError
-from faceapp.core.progress import CancelToken, Job
 from faceapp.gui.analyst.forms import PathEdit, ProtocolFields, int_box
 from faceapp.gui.analyst.jobs import JobPanel
 from faceapp.gui.pages import Page, register_page
-from faceapp.gui.workers import create_worker
 from faceapp.gui.plots import PlotPanel
 from faceapp.gui.widgets.threshold_slider import ThresholdSlider
-from faceapp.services import thresholds as T
 
 log = logging.getLogger(__name__)
 
 SOURCES = (("gallery", "Enrolled gallery (leave-one-out)"), ("folder", "Labelled folder"),
            ("pairs", "Pairs protocol (LFW / CFP)"))
 PLOT_POINTS = 1500
-
-
-def score_job(kind: str, embedder: Any, store: Any, options: dict[str, Any], cancel: CancelToken) -> Job[tuple]:
-    """Scores of the chosen source for the active model, their curves and the gallery size N."""
-    if embedder is None:
-        raise DatasetError("no embedding model is loaded: thresholds belong to a model")
-    if kind == "gallery":
-        if store is None:
-            raise DatasetError("no database is open: the gallery source needs the enrolled templates")
-        scores = yield from T.gallery_scores(store, embedder.model_id, embedder.dim, cancel=cancel)
-    elif kind == "folder":
-        if not options.get("folder"):
-            raise DatasetError("choose a labelled folder (one sub-folder of images per identity)")
-        scores = yield from T.folder_scores(embedder, options["folder"], identities=options.get("identities", ""),
-                                            max_per_identity=options.get("max_per_identity", 0), cancel=cancel)
-    else:
-        if not options.get("pairs"):
-            raise DatasetError("choose the pairs file (LFW pairs.txt) or the CFP folder")
-        scores = yield from T.protocol_scores(embedder, options["format"], options["pairs"], options.get("root") or None,
-                                              cfp_protocol=options.get("cfp_protocol", "FF"),
-                                              folds=options.get("folds") or None,
-                                              failure_policy=options.get("failure_policy", "wrong"), cancel=cancel)
-    curves = T.compute_curves(scores)
-    n = T.searchable_identities(store, embedder.model_id) if store is not None else 0
-    return scores, curves, n or scores.search_size or 1
-
-
-def stored_thresholds(store: Any, embedder: Any) -> Any:
-    """The model's thresholds as decisions use them: store, else model card, else defaults."""
-    from faceapp.matching.thresholds import resolve_thresholds
-
-    stored = store.thresholds.get(embedder.model_id) if store is not None else None
-    return resolve_thresholds(stored, embedder.card)
 
 
 def thin(x: np.ndarray, y: np.ndarray, n: int = PLOT_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -96,31 +64,36 @@ def log_ticks(values: np.ndarray) -> list[list[tuple[float, str]]]:
     return [ticks, []]
 
 
-def fmt_rate(value: float | None) -> str:
-    """A rate for the read-outs: percent with enough digits for 1e-4."""
-    if value is None:
-        return "n/a"
-    if value == 0:
-        return "0"
-    return f"{value * 100:.3g}%" if value >= 1e-4 else f"{value:.2e}"
-
-
-@register_page("thresholds", "Thresholds", order=50, tooltip="ROC, FAR/FRR and threshold selection per model")
+@register_page("thresholds", "Thresholds", order=50, tooltip="ROC, FAR/FRR and threshold selection per model", lazy=True)
 class ThresholdsPage(Page):
     """ROC, FAR/FRR and threshold selection for the active model."""
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:  # noqa: ANN001 - AppContext
         super().__init__(ctx, parent)
-        self.scores: T.ScoreSet | None = None
-        self.curves: T.Curves | None = None
-        self.point: T.OperatingPoint | None = None
-        self.target: dict[str, Any] = {}            # what "Set at ..." chose, recorded with the saved thresholds
         self._build()
+        self.model = ThresholdsModel(ctx, ctx.run, self.job.start)
+        model = self.model
+        model.scored.connect(self._scored)
+        model.point_changed.connect(self._point_changed)
+        model.identify_changed.connect(self.identify_slider.setValue)
+        model.stored_changed.connect(self._show_stored)
+        model.thresholds_saved.connect(self._thresholds_saved)
+        model.message.connect(self._message)
         self._source_changed()
         self.threshold.value_changed.connect(self._threshold_moved)
+        self.identify_slider.value_changed.connect(model.set_identify)
         self.job.job_finished.connect(self._job_done)
         ctx.services_changed.connect(self._services_changed)
         ctx.thresholds_changed.connect(self.load_stored)
+
+    # the model's state, as the tests and the screenshots read it
+    scores = property(lambda self: self.model.scores)
+    curves = property(lambda self: self.model.curves)
+    point = property(lambda self: self.model.point)
+    target = property(lambda self: self.model.target)
+
+    def _message(self, level: str, text: str) -> None:
+        self.ctx.notify(text, level)
 
     # ================================================================ layout
     def _build(self) -> None:
@@ -221,7 +194,7 @@ class ThresholdsPage(Page):
         form = QFormLayout()
         self.gallery_size = int_box(1, 1, 10**8, tooltip="Identities a probe is searched against (N); default: "
                                                            "the identities the active model can search")
-        self.gallery_size.valueChanged.connect(self._refresh_readouts)
+        self.gallery_size.valueChanged.connect(self._gallery_size_changed)
         form.addRow("Gallery size N", self.gallery_size)
         self.fpir_note = QLabel("FPIR: a stranger's best score over N identities reaches the threshold. The "
                                 "expected value treats the N scores as independent; the measured one searches "
@@ -233,7 +206,7 @@ class ThresholdsPage(Page):
         targets = QGridLayout()
         targets.addWidget(QLabel("Target FAR / FPIR"), 0, 0)
         self.target_box = QComboBox()
-        for far in T.STANDARD_FARS:
+        for far in STANDARD_FARS:
             self.target_box.addItem(f"{far:g}", far)
         targets.addWidget(self.target_box, 0, 1)
         self.set_far_button = QPushButton("Set verify at FAR")
@@ -330,27 +303,18 @@ class ThresholdsPage(Page):
             self.ctx.report_error(error, "Threshold source")
             return
         self.compute_button.setEnabled(False)
-        self.job.start(score_job, self.source_box.currentData(), self.ctx.embedder, self.ctx.store, options,
-                       on_result=self._scored, context="Scoring")
+        self.model.compute(self.source_box.currentData(), options)
 
     def _job_done(self) -> None:
         self.compute_button.setEnabled(True)
 
-    def _scored(self, outcome: tuple) -> None:
-        scores, curves, n = outcome
-        self.scores, self.curves = scores, curves
-        self.target = {}
-        text = f"{scores.describe()}\nmodel {scores.model_id}; EER {curves.eer * 100:.2f}%, AUC {curves.auc:.4f}"
-        if scores.report:
-            text += f"; {len(scores.report['folds'])}-fold accuracy {scores.report['accuracy'] * 100:.2f}%"
-        self.source_label.setText(text)
+    def _scored(self, _scores: Any, _curves: Any, n: int) -> None:
+        self.source_label.setText(self.model.summary_text())
         self.gallery_size.blockSignals(True)
         self.gallery_size.setValue(int(n))
         self.gallery_size.blockSignals(False)
         self._draw_curves()
         self.threshold.setEnabled(True)
-        self.set_threshold(curves.eer_threshold if np.isfinite(curves.eer_threshold) else 0.5)
-        self._refresh_readouts()
         self._update_buttons()
 
     def _draw_curves(self) -> None:
@@ -384,38 +348,35 @@ class ThresholdsPage(Page):
     def set_threshold(self, value: float) -> None:
         """Move the verify threshold (slider, lines and read-outs follow)."""
         self.threshold.setValue(value)
-        self._refresh_readouts()
+        self.model.set_verify(self.threshold.value())
 
-    def _threshold_moved(self, _value: float) -> None:
-        self._refresh_readouts()
+    def _threshold_moved(self, value: float) -> None:
+        self.model.set_verify(value)
+
+    def _gallery_size_changed(self, n: int) -> None:
+        self.model.set_gallery_size(n)
 
     def _line_dragged(self, line: Any) -> None:
         value = float(line.value())
         if abs(value - self.threshold.value()) > 1e-9:
             self.threshold.setValue(value)
 
-    def _refresh_readouts(self) -> None:
-        t = self.threshold.value()
+    def _point_changed(self, point: Any) -> None:
+        t = self.model.verify
+        if abs(self.threshold.value() - t) > 1e-12:
+            self.threshold.blockSignals(True)
+            self.threshold.setValue(t)
+            self.threshold.blockSignals(False)
         for line in (self.hist_line, self.rate_line):
             if abs(float(line.value()) - t) > 1e-12:
                 line.blockSignals(True)
                 line.setValue(t)
                 line.blockSignals(False)
         self.verify_label.setText(f"{t:.6f}".rstrip("0").rstrip("."))
-        if self.scores is None or self.curves is None:
+        if point is None:
             return
-        point = T.operating_point(self.scores, t, self.gallery_size.value())
-        self.point = point
-        r = self.readouts
-        r["far"].setText(f"{fmt_rate(point.far)}  ({round(point.far * self.scores.n_impostor)} of "
-                         f"{self.scores.n_impostor:,})")
-        r["frr"].setText(f"{fmt_rate(point.frr)}  ({round(point.frr * self.scores.n_genuine)} of "
-                         f"{self.scores.n_genuine:,})")
-        r["tar"].setText(fmt_rate(point.tar))
-        r["eer"].setText(f"{fmt_rate(self.curves.eer)}  (t = {self.curves.eer_threshold:.4f})")
-        r["fpir"].setText(f"{fmt_rate(point.fpir_expected)}  (N = {point.gallery_size:,})")
-        r["fpir_emp"].setText(f"{fmt_rate(point.fpir_empirical)}  (N = {point.search_size:,})"
-                              if point.fpir_empirical is not None else "n/a for pairs protocols")
+        for key, text in self.model.readouts().items():
+            self.readouts[key].setText(text)
         if point.far > 0:
             self.roc_marker.setData([point.far], [point.tar])
         else:
@@ -427,88 +388,34 @@ class ThresholdsPage(Page):
 
     def set_at_target_far(self) -> None:
         """Verify threshold = the lowest threshold whose FAR is at most the chosen target."""
-        if self.scores is None:
-            return
-        far = float(self.target_box.currentData())
-        self.set_threshold(T.threshold_for_far(self.scores, far))
-        self.target["verify"] = far
+        self.model.set_at_target_far(float(self.target_box.currentData()))
 
     def set_identify_at_target(self) -> None:
         """Identify threshold for the target FPIR at gallery size N (measured when the source allows)."""
-        if self.scores is None:
-            return
-        fpir = float(self.target_box.currentData())
-        value, how = T.threshold_for_fpir(self.scores, fpir, self.gallery_size.value())
-        self.identify_slider.setValue(value)
-        self.target["identify"] = (fpir, how)
-        self.ctx.notify(f"Identify threshold {value:.4f} for FPIR {fpir:g} at N = {self.gallery_size.value()}: {how}.")
+        self.model.set_identify_at_target(float(self.target_box.currentData()))
 
     # ================================================================ store
-    def _model(self) -> Any:
-        from faceapp.services.gallery import model_spec
-
-        return model_spec(self.ctx.embedder)
-
     def save_source(self) -> str:
         """The calibration source recorded with saved thresholds."""
-        parts = [f"thresholds tab: {self.scores.describe() if self.scores else 'manual'}"]
-        if "verify" in self.target:
-            parts.append(f"verify at FAR {self.target['verify']:g}")
-        if "identify" in self.target:
-            fpir, how = self.target["identify"]
-            parts.append(f"identify at FPIR {fpir:g} ({how})")
-        return "; ".join(parts)
+        return self.model.save_source()
 
     def save(self) -> None:
         """Store the verify (slider) and identify thresholds for the active model (on a worker)."""
-        ctx = self.ctx
-        if ctx.store is None or ctx.embedder is None:
-            ctx.notify("No database or model is loaded: thresholds cannot be saved.", "warning")
-            return
-        if self.scores is not None and self.scores.model_id != ctx.embedder.model_id:
-            ctx.notify("These scores belong to another model: compute them again for the active model.", "warning")
-            return
-        worker = create_worker(T.save_thresholds, ctx.store, self._model(), verify=self.threshold.value(),
-                               identify=self.identify_slider.value(), target_far=self.target.get("verify"),
-                               source=self.save_source())
-        worker.returned.connect(self._saved)
-        worker.errored.connect(self._save_failed)
-        worker.start()
+        self.model.set_verify(self.threshold.value())
+        self.model.set_identify(self.identify_slider.value())
+        self.model.save()
 
-    def _save_failed(self, error: BaseException) -> None:
-        self.ctx.report_error(error, "Saving thresholds")
-
-    def _saved(self, record: Any) -> None:
-        self._show_stored(record)
-        self.ctx.notify(f"Thresholds saved for {record.model_id}: verify {record.verify:.4f}, identify "
-                        f"{record.identify:.4f}" + (f" (target FAR {record.target_far:g})" if record.target_far else "")
-                        + ".")
+    def _thresholds_saved(self, _record: Any) -> None:
         self.ctx.thresholds_changed.emit()
 
     def load_stored(self) -> None:
         """Show the active model's thresholds (store, else model card, else defaults)."""
-        if self.ctx.embedder is None:
-            return
-        worker = create_worker(stored_thresholds, self.ctx.store, self.ctx.embedder)
-        worker.returned.connect(self._show_stored)
-        worker.errored.connect(self._read_failed)
-        worker.start()
-
-    def _read_failed(self, error: BaseException) -> None:
-        self.ctx.report_error(error, "Reading the thresholds")
+        self.model.load_stored()
 
     def _show_stored(self, thresholds: Any) -> None:
-        source = thresholds.source if thresholds.source.startswith(("store", "model-card", "default")) \
-            else f"store:{thresholds.source}"
-        date = getattr(thresholds, "calibrated_at", None)
-        far = getattr(thresholds, "target_far", None)
-        self.stored_label.setText(f"stored: verify {thresholds.verify:.4f}, identify {thresholds.identify:.4f}"
-                                  + (f", target FAR {far:g}" if far else "")
-                                  + (f", {date:%Y-%m-%d %H:%M}" if date else "") + f"\nsource: {source}")
-        if "identify" not in self.target:
-            self.identify_slider.setValue(thresholds.identify)
+        self.stored_label.setText(self.model.stored_text(thresholds))
+        self.model.apply_stored(thresholds)
         if self.scores is None:
-            self.threshold.setValue(thresholds.verify)
             self.verify_label.setText(f"{thresholds.verify:.4f}")
 
     def _update_buttons(self) -> None:
@@ -518,7 +425,7 @@ class ThresholdsPage(Page):
 
     # ================================================================ page hooks
     def _services_changed(self) -> None:
-        if self.scores is not None and self.ctx.embedder is not None and self.scores.model_id != self.ctx.embedder.model_id:
+        if self.model.stale():
             self.source_label.setText(self.source_label.text() + "\n(the active model changed: compute again)")
         if self.isVisible():
             self.load_stored()

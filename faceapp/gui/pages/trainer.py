@@ -10,19 +10,20 @@ training losses, the learning rate and validation accuracy/EER, a log, and when 
 Training is ``faceapp.training.train`` on a worker. Pause and Cancel both set the trainer's own stop flag:
 it finishes the current step, writes ``last.pt`` in the run folder and stops; Resume continues from that
 checkpoint (or from one picked on disk).
+
+The view of ``faceapp.app.trainer.TrainerModel``, which holds the catalogue, the run, its progress and the
+activation (and is the GUI's only way to ``faceapp.training`` and ``faceapp.nn``); this class owns the
+form, the plots and the job panels.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -30,9 +31,8 @@ from PySide6.QtWidgets import (
     QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from faceapp.core.errors import DatasetError
+from faceapp.app.trainer import TrainerModel, card_text, distill_settings, load_catalog
 from faceapp.core.paths import data_dir, user_models_dir
-from faceapp.core.progress import CancelToken, Job, Progress
 from faceapp.gui.analyst.forms import HyperParameterForm, PathEdit, ProtocolFields, float_box, int_box
 from faceapp.gui.analyst.jobs import JobPanel
 from faceapp.gui.pages import Page, register_page
@@ -49,89 +49,27 @@ VALIDATION_MODES = (("holdout", "Hold-out identities"), ("lfw", "LFW pairs file"
                     ("none", "None"))
 
 
-def training_job(config: Any, stop: CancelToken) -> Job[Any]:
-    """``train(config, stop)`` under the page's own stop flag (the worker's flag would close the generator
-    between two yields, skipping the checkpoint the trainer writes when its flag is set)."""
-    from faceapp.training import train
-
-    return (yield from train(config, stop))
-
-
-def activation_job(store: Any, folder: Path, device: str, cancel: CancelToken) -> Job[tuple[Any, Any]]:
-    """Activate the model (re-embed the gallery), then build its gallery index for the live pipeline."""
-    from faceapp.services.activation import activate_model
-
-    result = yield from activate_model(store, folder, device=device, cancel=cancel)
-    gallery = None
-    if store is not None:
-        from faceapp.services.gallery import Gallery, model_spec
-
-        gallery = Gallery(store, model_spec(result.embedder), result.embedder.card)
-    return result, gallery
-
-
-def load_catalog() -> dict[str, Any]:
-    """What the form offers: every loss with its hyper-parameters, the backbones, CUDA, augmentation defaults."""
-    from dataclasses import asdict
-
-    import torch
-
-    from faceapp.core.paths import bundled_models_dir
-    from faceapp.embedding.pretrained import list_pretrained, start_architecture
-    from faceapp.nn.backbones import list_backbones
-    from faceapp.nn.losses import describe_losses
-    from faceapp.nn.losses.distill import distill_form_fields
-    from faceapp.training.config import AugmentConfig, TrainConfig
-    from faceapp.training.teachers import teacher_choices
-
-    starts: dict[str, dict[str, Any]] = {}
-    candidates = list(list_pretrained()) + sorted(str(p) for p in bundled_models_dir().glob("*") if (p / "config.json").is_file())
-    for spec in candidates:
-        try:
-            arch = start_architecture(spec)
-        except Exception:  # noqa: BLE001 - a broken folder is simply not offered
-            continue
-        starts[spec] = {"backbone": arch.backbone, "embedding_dim": arch.embedding_dim, "input_size": arch.input_size,
-                        "summary": list_pretrained().get(spec, f"model folder {spec}")}
-    defaults = TrainConfig()
-    teachers = teacher_choices() + [spec for spec in starts if spec not in list_pretrained()]
-    distill = distill_form_fields({"embed": defaults.distill_embed_weight, "relational": defaults.distill_relational_weight})
-    return {"losses": describe_losses(), "backbones": list_backbones(), "cuda": bool(torch.cuda.is_available()),
-            "augment": asdict(AugmentConfig()), "starts": starts, "teachers": teachers, "distill": distill}
-
-
-def card_text(card: dict[str, Any], model_dir: Path | None = None) -> str:
-    """A readable model card: headline numbers, then the full JSON."""
-    lines = []
-    if model_dir is not None:
-        lines.append(f"Model folder: {model_dir}")
-    lines.append(f"Backbone {card.get('backbone')} -> {card.get('embedding_dim')}-d, loss "
-                 f"{(card.get('loss') or {}).get('name')}, {card.get('train_identities')} identities / "
-                 f"{card.get('train_images')} images")
-    val = (card.get("metrics") or {}).get("validation")
-    if val:
-        lines.append(f"Best validation ({val['protocol']}, epoch {val['epoch']}): accuracy {val['accuracy'] * 100:.2f}% "
-                     f"+- {val['accuracy_std'] * 100:.2f}, EER {val['eer'] * 100:.2f}%, AUC {val['auc']:.4f}")
-    lines.append(f"Training: {card.get('train_time_s')} s on {card.get('device')}, {card.get('images_per_s')} images/s")
-    return "\n".join(lines) + "\n\n" + json.dumps(card, indent=2, default=str)
-
-
-@register_page("trainer", "Trainer", order=40, tooltip="Train an embedding network with the loss zoo")
+@register_page("trainer", "Trainer", order=40, tooltip="Train an embedding network with the loss zoo", lazy=True)
 class TrainerPage(Page):
     """Train an embedding network with the loss zoo, watch it learn, activate the result."""
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:  # noqa: ANN001 - AppContext
         super().__init__(ctx, parent)
         self.ready = False                      # the form exists (built once torch and the zoo are imported)
-        self.stop_token: CancelToken | None = None
-        self.config: Any = None                 # the TrainConfig of the current / last run
-        self.result: Any = None                 # TrainResult of the last finished run
-        self.paused_config: Any = None          # the stopped run Resume continues
-        self.paused_checkpoint: Path | None = None
-        self.summary: Any = None
+        self.model = TrainerModel(ctx, ctx.run)  # the job panels become its starters once the form exists
+        model = self.model
+        model.summary_ready.connect(self._summary_ready)
+        model.summary_failed.connect(self._summary_failed)
+        model.run_started.connect(self._run_started)
+        model.point.connect(self._point)
+        model.rate.connect(self._rate)
+        model.log.connect(self.log)
+        model.trained.connect(self._trained)
+        model.preview_ready.connect(self._confirm_activation)
+        model.activated.connect(self._activated)
+        model.message.connect(self._message)
+        model.error.connect(self._error)
         self.curves: dict[str, Any] = {}
-        self.points: dict[str, tuple[list[float], list[float]]] = {}
-        self._stopping = ""
         self._outer = QVBoxLayout(self)
         self._outer.setContentsMargins(0, 0, 0, 0)
         if "torch" in sys.modules:               # already loaded (a test, a reload): build now
@@ -146,14 +84,38 @@ class TrainerPage(Page):
             worker.errored.connect(self._catalog_failed)
             self._catalog_worker = worker.start()
 
+    # the model's state, as the tests and the screenshots read it
+
+    @property
+    def result(self) -> Any:
+        return self.model.result
+
+    @result.setter
+    def result(self, value: Any) -> None:
+        self.model.result = value
+
+    summary = property(lambda self: self.model.summary)
+    points = property(lambda self: self.model.points)
+    config = property(lambda self: self.model.config)
+    paused_config = property(lambda self: self.model.paused_config)
+    paused_checkpoint = property(lambda self: self.model.paused_checkpoint)
+    stop_token = property(lambda self: self.model.stop_token)
+    losses = property(lambda self: self.model.losses)
+    backbones = property(lambda self: self.model.backbones)
+    starts = property(lambda self: self.model.starts)
+    teachers = property(lambda self: self.model.teachers)
+    distill_fields = property(lambda self: self.model.distill_fields)
+    cuda = property(lambda self: self.model.cuda)
+    augment_defaults = property(lambda self: self.model.augment_defaults)
+
+    def _message(self, level: str, text: str, persistent: bool) -> None:
+        self.ctx.notify(text, level, persistent=persistent)
+
+    def _error(self, error: BaseException, context: str) -> None:
+        self.ctx.report_error(error, context)
+
     def _catalogued(self, catalog: dict[str, Any]) -> None:
-        self.losses = {d["name"]: d for d in catalog["losses"]}
-        self.backbones = catalog["backbones"]
-        self.starts = catalog.get("starts", {})
-        self.teachers = catalog.get("teachers", [])
-        self.distill_fields = catalog.get("distill", [])
-        self.cuda = catalog["cuda"]
-        self.augment_defaults = catalog["augment"]
+        self.model.set_catalog(catalog)
         waiting = getattr(self, "_waiting", None)
         if waiting is not None:
             waiting.hide()
@@ -163,6 +125,8 @@ class TrainerPage(Page):
         self._build(body)
         self._loss_changed(self.loss_box.currentText())
         self._validation_changed()
+        self.model.start_job, self.model.start_activation = self.job.start, self.activation.start
+        self.model.start_summary = self.summary_panel.start
         self.job.job_finished.connect(self._update_buttons)
         self.activation.job_finished.connect(self._update_buttons)
         self._update_buttons()
@@ -349,13 +313,8 @@ class TrainerPage(Page):
 
     def distill_settings(self) -> dict[str, Any]:
         """The TrainConfig fields of the distillation form: teacher, the two weights, other parameters."""
-        values = self.distill_form.values()
-        teacher = self.teacher_box.currentText().strip()
-        used = {k.split(".")[0] for k, v in values.items() if k.endswith(".weight") and v > 0} if teacher else set()
-        params = {k: v for k, v in self.distill_form.changed_values().items()
-                  if not k.endswith(".weight") and k.split(".")[0] in used}
-        return {"teacher": teacher, "distill_embed_weight": float(values.get("embed.weight", 0.0)),
-                "distill_relational_weight": float(values.get("relational.weight", 0.0)), "distill_params": params}
+        return distill_settings(self.distill_form.values(), self.distill_form.changed_values(),
+                                self.teacher_box.currentText())
 
     def _augment_group(self) -> QGroupBox:
         defaults = self.augment_defaults
@@ -501,11 +460,11 @@ class TrainerPage(Page):
 
     # ================================================================ form
     def _loss_changed(self, name: str) -> None:
-        info = self.losses.get(name)
-        if info is None:
+        help_text = self.model.loss_help(name)
+        if help_text is None:
             return
-        self.loss_help.setText(info["summary"] + ("  Trained on P x K batches (K images of each of P identities)."
-                                                  if info["requires_pk_sampler"] else ""))
+        info = self.losses[name]
+        self.loss_help.setText(help_text)
         self.loss_form.set_parameters(info["hyperparameters"])
         self.pk_k.setEnabled(bool(info["requires_pk_sampler"]))
 
@@ -519,82 +478,55 @@ class TrainerPage(Page):
 
     def dataset_spec(self) -> Any:
         """The DatasetSpec of the form (DatasetError when no folder is given)."""
-        from faceapp.data.datasets import DatasetSpec
+        return self.model.dataset_spec(**self._data_fields())
 
-        folder = self.data_edit.text()
-        if not folder:
-            raise DatasetError("choose a dataset folder (one sub-folder of images per identity, or the CFP folder)")
-        return DatasetSpec(path=folder, identities=self.identities_edit.text().strip(),
-                           max_per_identity=self.max_per_identity.value())
+    def _data_fields(self) -> dict[str, Any]:
+        return {"folder": self.data_edit.text(), "identities": self.identities_edit.text(),
+                "max_per_identity": self.max_per_identity.value()}
 
     def refresh_summary(self) -> None:
         """Scan the dataset folder on a worker and show its summary and histogram."""
         if not self.data_edit.text() or self.summary_panel.busy:
             return
-        try:
-            spec = self.dataset_spec()
-        except DatasetError as error:
-            self.summary_label.setText(str(error))
-            return
-        from faceapp.services.dataset_summary import summarize_dataset
-
         self.summary_label.setText("Scanning...")
-        self.summary_panel.start(summarize_dataset, spec, on_result=self._summary_ready, on_error=self._summary_failed,
-                                 context="Scanning the dataset")
+        self.model.refresh_summary(**self._data_fields())
 
     def _summary_ready(self, summary: Any) -> None:
-        self.summary = summary
         self.summary_label.setText(summary.describe())
         edges, counts = summary.histogram()
         self.histogram_curve.setData(edges, counts.astype(float), stepMode="center", fillLevel=0.0)
         write_setting("trainer/data", self.data_edit.text())
 
-    def _summary_failed(self, error: BaseException) -> None:
-        self.summary = None
-        self.summary_label.setText(str(error))
+    def _summary_failed(self, text: str) -> None:
+        self.summary_label.setText(text)
         self.histogram_curve.setData([0, 1], [0.0], stepMode="center", fillLevel=0.0)
+
+    def form_values(self) -> dict[str, Any]:
+        """What the form says, as ``TrainerModel.build_config`` reads it."""
+        mode = self.validation_box.currentData()
+        return {
+            "name": self.name_edit.text(), "out": self.out_edit.text(), "data": self._data_fields(),
+            "augment": ({key: field.value() for key, field in self.augment_fields.items()}
+                        if self.augment_box.isChecked() else None),
+            "validation_mode": mode, "metric": self.metric_box.currentText(), "holdout": self.holdout.value(),
+            "protocol": self.protocol.options() if mode in ("lfw", "cfp") else None,
+            "loss": self.loss_box.currentText(), "loss_params": self.loss_form.changed_values(),
+            "backbone": self.backbone_box.currentText(), "embedding_dim": self.embedding_dim.value(),
+            "input_size": self.input_size.value(), "epochs": self.epochs.value(), "max_steps": self.max_steps.value(),
+            "batch_size": self.batch_size.value(), "pk_k": self.pk_k.value(),
+            "optimizer": self.optimizer_box.currentText(), "lr": self.lr.value(),
+            "schedule": self.schedule_box.currentText(), "warmup_epochs": self.warmup.value(),
+            "device": self.device_box.currentText(), "threads": self.threads.value(),
+            "log_every": self.log_every.value(), "init": self.start_box.currentData() or "",
+            "backbone_lr_mult": self.backbone_lr_mult.value(), "freeze_epochs": self.freeze_epochs.value(),
+            "freeze_bn": self.freeze_bn.isChecked(), "head_init": self.head_init_box.currentText(),
+            "precision": self.precision_box.currentText(), "time_budget_s": self.time_budget.value(),
+            "distill": self.distill_settings(),
+        }
 
     def build_config(self, *, resume: Path | None = None) -> Any:
         """The TrainConfig the form describes (DatasetError naming a bad field)."""
-        from faceapp.training.config import AugmentConfig, TrainConfig, ValidationConfig
-
-        name = self.name_edit.text().strip() or "model"
-        if resume is not None:
-            run_dir = resume.parent
-        else:
-            run_dir = data_dir() / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        out = self.out_edit.text().strip()
-        if not out:
-            out_path = user_models_dir() / name
-            out = str(out_path if not out_path.exists() else out_path.with_name(f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"))
-        augment = AugmentConfig.off()
-        if self.augment_box.isChecked():
-            for key, field in self.augment_fields.items():
-                setattr(augment, key, field.value())
-        mode = self.validation_box.currentData()
-        validation = ValidationConfig(metric=self.metric_box.currentText(),
-                                      holdout=self.holdout.value() if mode == "holdout" else 0.0)
-        if mode in ("lfw", "cfp"):
-            where = self.protocol.options()
-            if not where["pairs"]:
-                raise DatasetError(f"validation: give the {'pairs file' if mode == 'lfw' else 'CFP folder'}")
-            validation.pairs, validation.format, validation.folds = where["pairs"], mode, where["folds"]
-            validation.root = where["root"] if mode == "lfw" else ""
-            validation.protocol = where["cfp_protocol"]
-        config = TrainConfig(
-            data=[self.dataset_spec()], name=name, out=out, run_dir=str(run_dir), loss=self.loss_box.currentText(),
-            loss_params=self.loss_form.changed_values(), backbone=self.backbone_box.currentText(),
-            embedding_dim=self.embedding_dim.value(), input_size=self.input_size.value(), epochs=self.epochs.value(),
-            max_steps=self.max_steps.value(), batch_size=self.batch_size.value(), pk_k=self.pk_k.value(),
-            optimizer=self.optimizer_box.currentText(), lr=self.lr.value(), schedule=self.schedule_box.currentText(),
-            warmup_epochs=self.warmup.value(), device=self.device_box.currentText(), threads=self.threads.value(),
-            log_every=self.log_every.value(), resume=str(resume) if resume else "", augment=augment,
-            validation=validation, init=self.start_box.currentData() or "",
-            backbone_lr_mult=self.backbone_lr_mult.value(), freeze_epochs=self.freeze_epochs.value(),
-            freeze_bn=self.freeze_bn.isChecked(), head_init=self.head_init_box.currentText(),
-            precision=self.precision_box.currentText(), time_budget_s=self.time_budget.value(),
-            **self.distill_settings())
-        return config.validate()
+        return self.model.build_config(self.form_values(), resume=resume)
 
     # ================================================================ runs
     @property
@@ -611,10 +543,9 @@ class TrainerPage(Page):
             self.ctx.report_error(error, "Training settings")
             return
         self._clear_plots()
-        self.result = None
         self.card_view.clear()
-        self.log(f"New run in {config.run_dir}")
-        self._run(config)
+        self.model.start_config(config)
+        self._update_buttons()
 
     def resume(self) -> None:
         """Continue the paused run (from its ``last.pt``), or ask for a checkpoint to resume with the form's
@@ -622,34 +553,16 @@ class TrainerPage(Page):
         continues where it stopped."""
         if self.training:
             return
-        if self.paused_config is not None:
-            config = self.paused_config
-            if self.paused_checkpoint is not None and self.paused_checkpoint.is_file():
-                config = replace(config, resume=str(self.paused_checkpoint))
-            self.log(f"Resuming from {config.resume or 'the start (no checkpoint yet)'}")
-            self._run(config)
-            return
-        path, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", str(data_dir() / "runs"),
-                                              "Checkpoints (*.pt);;All (*)")
-        if not path:
-            return
-        try:
-            config = self.build_config(resume=Path(path))
-        except Exception as error:  # noqa: BLE001
-            self.ctx.report_error(error, "Training settings")
-            return
-        self.log(f"Resuming from {path}")
-        self._run(config)
-
-    def _run(self, config: Any) -> None:
-        self.config = config
-        self.paused_config, self.paused_checkpoint = None, None
-        self._stopping = ""
-        self.stop_token = CancelToken()
-        write_setting("trainer/name", config.name)
-        self.job.start(training_job, config, self.stop_token, on_result=self._trained, on_error=self._failed,
-                       on_cancelled=self._stopped, on_progress=self._progress, context="Training")
+        if not self.model.resume_paused():
+            path, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", str(data_dir() / "runs"),
+                                                  "Checkpoints (*.pt);;All (*)")
+            if not path:
+                return
+            self.model.resume_from(Path(path), self.form_values())
         self._update_buttons()
+
+    def _run_started(self, config: Any) -> None:
+        write_setting("trainer/name", config.name)
 
     def pause(self) -> None:
         """Stop after the current step with a checkpoint; Resume continues the run."""
@@ -660,18 +573,16 @@ class TrainerPage(Page):
         self._stop("cancelled")
 
     def _stop(self, why: str) -> None:
-        if self.training and self.stop_token is not None:
-            self._stopping = why
-            self.stop_token.cancel()
-            self.log(f"Stopping ({why}) after the current step...")
-            self._update_buttons()
+        self.model.stop(why, running=self.training)
+        self._update_buttons()
 
     def _update_buttons(self) -> None:
         running = self.training
+        stopping = bool(self.model.stopping)
         self.start_button.setEnabled(not running)
         self.resume_button.setEnabled(not running)
-        self.pause_button.setEnabled(running and not self._stopping)
-        self.cancel_button.setEnabled(running and not self._stopping)
+        self.pause_button.setEnabled(running and not stopping)
+        self.cancel_button.setEnabled(running and not stopping)
         self.activate_button.setEnabled(self.result is not None and not self.activation.busy and not running)
 
     def log(self, text: str) -> None:
@@ -686,90 +597,33 @@ class TrainerPage(Page):
         self.points.clear()
         self.rate_label.setText("images/s: -")
 
-    def _append(self, plot: PlotPanel, key: str, x: float, y: Any, **style: Any) -> None:
-        if y is None or not np.isfinite(y):
-            return
-        xs, ys = self.points.setdefault(key, ([], []))
-        xs.append(float(x))
-        ys.append(float(y))
+    def _point(self, plot: str, key: str, xs: list, ys: list, style: dict) -> None:
         curve = self.curves.get(key)
         if curve is None:
-            self.curves[key] = plot.line(xs, ys, name=key, **style)
+            panel = {"loss": self.loss_plot, "lr": self.lr_plot, "val": self.val_plot}[plot]
+            self.curves[key] = panel.line(xs, ys, name=key, **style)
         else:
             curve.setData(xs, ys)
 
-    def _progress(self, event: Progress) -> None:
-        m = event.metrics
-        if event.stage == "train":
-            step = m.get("step", event.done)
-            self._append(self.loss_plot, "loss", step, m.get("loss"))
-            terms = {k[5:]: v for k, v in m.items() if k.startswith("loss/")}
-            if len(terms) > 1:                       # a single term is the loss itself
-                for key, value in terms.items():
-                    self._append(self.loss_plot, key, step, value, width=1.5, dashed=True)
-            self._append(self.lr_plot, "lr", step, m.get("lr"))
-            if "train_acc" in m and event.total:
-                epochs = float(m.get("epochs", 1))
-                self._append(self.val_plot, "train acc", step / event.total * epochs, m["train_acc"], width=1.0,
-                             dashed=True)
-            if "images/s" in m:
-                self.rate_label.setText(f"images/s: {m['images/s']:.1f}   step {step}/{event.total}   "
-                                        f"epoch {m.get('epoch')}/{m.get('epochs')}")
-        elif event.stage == "validate" and "val_accuracy" in m:
-            epoch = m["epoch"]
-            self._append(self.val_plot, "accuracy", epoch, m["val_accuracy"], symbol="o")
-            self._append(self.val_plot, "EER", epoch, m["val_eer"], symbol="t")
-            self.log(f"epoch {epoch}: validation accuracy {m['val_accuracy'] * 100:.2f}%, EER {m['val_eer'] * 100:.2f}%"
-                     + ("  (best so far)" if m.get("best") else ""))
-        elif event.stage in ("prepare", "export") and event.message:
-            self.log(event.message)
-        elif event.stage == "teacher" and ("to_embed" in event.metrics or not event.total):
-            self.log(f"teacher: {event.message}")
-        elif event.stage == "align" and event.total and event.done == event.total:
-            self.log(f"aligned {event.done} images ({event.metrics.get('failed', 0)} without a face)")
+    def _rate(self, text: str) -> None:
+        self.rate_label.setText(text)
 
     def _trained(self, result: Any) -> None:
-        self.result = result
         self.card_view.setPlainText(card_text(result.card, result.model_dir))
         self.tabs.setCurrentIndex(1)
-        self.log(f"Model written to {result.model_dir} ({result.steps} steps, {result.train_time_s:.0f} s, "
-                 f"{result.images_per_s:.1f} images/s)")
-        self.ctx.notify(f"Training finished: model in {result.model_dir}. Activate it from the Trainer's model card.")
         self.refresh_summary()                       # the alignment cache now exists
-
-    def _failed(self, error: BaseException) -> None:
-        self.log(f"Training failed: {error}")
-        self.ctx.report_error(error, "Training")
-
-    def _stopped(self) -> None:
-        checkpoint = Path(self.config.run_dir) / "last.pt"
-        self.paused_config = self.config
-        self.paused_checkpoint = checkpoint if checkpoint.is_file() else None
-        why = self._stopping or "stopped"
-        self.log(f"Training {why}; " + (f"checkpoint {checkpoint}: Resume continues from it" if self.paused_checkpoint
-                                        else "no checkpoint yet: Resume starts the run again"))
-        self._stopping = ""
 
     # ================================================================ activation
     confirm_box: Any = None           # the open "Activate this model?" question (a QMessageBox; tests answer it)
     confirm_preview: Any = None       # what it shows: faceapp.services.activation.ActivationPreview
-    _preparing = False
 
     def activate(self) -> None:
         """Ask first (``activation_preview`` on a worker: both models' validation numbers and thresholds, the
         crops to re-embed, the identities the new model will not find); on Yes, re-embed the gallery with the
         trained model (cancellable), then make it the active model."""
-        if self.result is None or self.activation.busy or self._preparing or self.confirm_box is not None:
+        if self.result is None or self.activation.busy or self.confirm_box is not None:
             return
-        from faceapp.services.activation import activation_preview
-
-        self._preparing = True
-        self.ctx.run(activation_preview, self.ctx.store, Path(self.result.model_dir), self.ctx.embedder,
-                     on_result=self._confirm_activation, on_finished=self._preview_finished,
-                     context="Preparing the activation")
-
-    def _preview_finished(self) -> None:
-        self._preparing = False
+        self.model.preview_activation()
 
     def _confirm_activation(self, preview: Any) -> None:
         from PySide6.QtWidgets import QMessageBox
@@ -795,28 +649,16 @@ class TrainerPage(Page):
         yes = clicked is not None and box.standardButton(clicked) == QMessageBox.StandardButton.Yes
         box.deleteLater()
         if not yes or self.result is None or self.activation.busy:
-            self.log(f"Activation of {preview.new.model_id} cancelled: the current model stays active")
+            self.model.decline(preview)
             return
-        self.log("Activating:\n" + preview.text())
-        self.activation.start(activation_job, self.ctx.store, Path(preview.folder), self.ctx.options.device,
-                              on_result=self._activated, context="Activating the model")
+        self.model.activate(preview)
         self._update_buttons()
 
-    def _activated(self, outcome: tuple[Any, Any]) -> None:
-        result, gallery = outcome
-        ctx = self.ctx
-        ctx.embedder = result.embedder
-        if hasattr(ctx, "gallery"):
-            ctx.gallery = gallery
+    def _activated(self, result: Any) -> None:
         if result.embedder.folder is not None:
-            ctx.options.model = Path(result.embedder.folder)
-            remember_active_model(ctx.options.model)      # the next start uses it too
-        self.log(result.summary())
-        missing = bool(getattr(result, "unreachable", None))     # named in the summary; the Live page keeps warning
-        summary = result.summary()
-        ctx.notify(summary[:1].upper() + summary[1:] + ".", "warning" if missing else "info", persistent=missing)
-        ctx.services_changed.emit()        # pages rebuild their pipelines with the new embedder and gallery
-        ctx.gallery_changed.emit()         # templates of the new model were added
+            remember_active_model(Path(result.embedder.folder))      # the next start uses it too
+        self.ctx.services_changed.emit()   # pages rebuild their pipelines with the new embedder and gallery
+        self.ctx.gallery_changed.emit()    # templates of the new model were added
 
     # ================================================================ page hooks
     def activated(self) -> None:

@@ -1,0 +1,328 @@
+"""The Enroll wizard's model: who is enrolled (a new person with consent, or more images of an existing
+identity), the accepted faces (camera frames through the quality gate and ``PoseCollector``, or image
+files, each checked with its reasons), the review plan (embeddings and the duplicate check of
+``EnrollmentService.prepare``) and the save in one transaction. Qt-free.
+
+The Qt view (``faceapp.gui.pages.enroll.EnrollPage``) owns the wizard's widgets, its steps and the camera
+thread, and forwards what happens to this model. Slow work goes through the ``run`` callable the owner
+passes in (``AppContext.run``: a worker, progress and results on the GUI thread; ``run_now`` in tests).
+
+Events (``faceapp.app.events.Event``):
+- ``ready_changed(ready)``: enrolment is (not) possible (database, model and gallery loaded);
+- ``sample_added(aligned, label)``, ``samples_removed(rows)``, ``samples_cleared()``: the accepted faces;
+- ``rejected_added(source, reasons)``: an image file was refused;
+- ``counts_changed()``: ``count_text()`` / ``can_prepare`` changed;
+- ``hint_changed(text, role)``: the capture hint ("move closer"...) and its role (verdict-match...);
+- ``busy_changed(busy, text, total)``, ``progress(event)``: long work started / advanced / ended;
+- ``plan_ready(plan)``: the review step's plan; ``saved(result)``: the enrolment was written;
+- ``message(level, text)``; ``error(exception, context)``: a user error to report;
+- ``gallery_changed()``: identities or templates changed (other pages must refresh).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from faceapp.app.events import Event, run_now
+from faceapp.app.identities import Runner
+from faceapp.core.errors import FaceAppError, InputFileError
+from faceapp.core.types import AlignedFace
+from faceapp.services.enroll_capture import PoseCollector
+from faceapp.services.live import LivePipeline, LiveResult, LiveSettings
+from faceapp.storage.records import NewIdentity
+
+UNAVAILABLE = "Enrolment is not available: the database or the model did not load."
+
+
+def assess_files(service: Any, lock: threading.Lock, paths: Sequence[str], cancel: Any = None) -> Any:
+    """Check image files for enrolment (worker): yields Progress, returns [(path, SampleCheck)]."""
+    from faceapp.core.progress import Progress
+
+    checks = []
+    for number, path in enumerate(paths, 1):
+        if cancel is not None:
+            cancel.raise_if_cancelled("checking images")
+        with lock:
+            check = service.assess_input(path, number)
+        checks.append((path, check))
+        yield Progress("check", number, len(paths), message=Path(path).name)
+    return checks
+
+
+def clean_name(text: str) -> str:
+    return " ".join(text.split())
+
+
+class EnrollModel:
+    """State and use cases of the Enroll wizard (see the module docstring)."""
+
+    def __init__(self, session: Any, run: Runner = run_now) -> None:
+        self.session = session              # .store / .embedder / .gallery / .loading / create_pipeline
+        self.run = run
+        self.service: Any = None            # EnrollmentService of the loaded store and model
+        self._service_lock = threading.Lock()
+        self._pipeline_lock = getattr(session, "pipeline_lock", None) or threading.Lock()
+        self._video_pipeline: Any = None
+        self.collector = PoseCollector()
+        self.samples: list[AlignedFace] = []          # accepted faces, in order
+        self.rejected: list[tuple[str, str]] = []      # (source, reasons) of refused files
+        self.plan: Any = None
+        self.last_result: Any = None                   # EnrollmentResult after saving
+        self.target_identity: int | None = None        # adding to an existing identity
+        self.target_name = ""
+        self.busy = False
+        self.hint = "Start the camera"
+        self.hint_history: deque[str] = deque(maxlen=100)   # hints shown, newest last
+        for name in ("ready_changed", "sample_added", "samples_removed", "samples_cleared", "rejected_added",
+                     "counts_changed", "hint_changed", "busy_changed", "progress", "plan_ready", "saved", "message",
+                     "error", "gallery_changed"):
+            setattr(self, name, Event(name))
+
+    # -- services ---------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.service is not None
+
+    def services_changed(self) -> None:
+        """The store / model were (re)loaded: a new EnrollmentService (the old one is closed on a worker)."""
+        old = self.service
+        self.service = None
+        if old is not None:
+            self.run(old.close, context="Closing the enrolment pipeline")
+        session = self.session
+        if session.store is not None and session.embedder is not None and session.gallery is not None:
+            from faceapp.services.enrollment import EnrollmentService
+
+            self.service = EnrollmentService(session.store, session.embedder, gallery=session.gallery,
+                                             pipeline=None, operator=session.gallery.operator)
+        self.ready_changed.emit(self.ready)
+        self.counts_changed.emit()
+
+    def availability_text(self) -> str | None:
+        """What step 1 says about the services: a problem, "" (ready), or None (still loading: say nothing)."""
+        if self.ready:
+            return ""
+        return None if getattr(self.session, "loading", False) else (
+            "Enrolment needs the database and the embedding model; see the messages above.")
+
+    # -- the person -------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Start over for a new person (forgets everything not saved)."""
+        self.target_identity, self.target_name = None, ""
+        self.clear_samples()
+        self.plan = None
+
+    def start_for_existing(self, identity_id: int, name: str) -> None:
+        """Add images to an existing identity (from the Identities page)."""
+        self.reset()
+        self.target_identity, self.target_name = int(identity_id), name
+
+    def person_problem(self, name: str, consent: bool) -> str | None:
+        """Why step 1 cannot go on (None when it can): a new person needs a name and their consent."""
+        if self.target_identity is not None:
+            return None
+        if not clean_name(name):
+            return "Enter the person's name."
+        if not consent:
+            return "Enrolment needs the person's consent: tick the box once they agreed."
+        return None
+
+    def identity(self, name: str, external_id: str = "", notes: str = "", consent: bool = False) -> Any:
+        """The existing identity's id, or the NewIdentity described in step 1 (consent dated now)."""
+        if self.target_identity is not None:
+            return self.target_identity
+        return NewIdentity(name=clean_name(name), external_id=external_id.strip() or None,
+                           notes=notes.strip() or None, consent_at=datetime.now(timezone.utc) if consent else None)
+
+    # -- accepted faces ---------------------------------------------------------------------------
+    def clear_samples(self) -> None:
+        self.samples.clear()
+        self.rejected.clear()
+        self.collector.reset()
+        self.samples_cleared.emit()
+        self.counts_changed.emit()
+
+    def _add_sample(self, aligned: AlignedFace, label: str) -> None:
+        self.samples.append(aligned)
+        self.sample_added.emit(aligned, label)
+        self.counts_changed.emit()
+
+    def remove_samples(self, rows: Sequence[int]) -> None:
+        """Remove accepted faces by position (and from the pose collector's kept faces)."""
+        rows = sorted(set(rows), reverse=True)
+        for row in rows:
+            aligned = self.samples.pop(row)
+            for index, kept in enumerate(self.collector.kept):
+                if kept is aligned:
+                    self.collector.remove(index)
+                    break
+        self.samples_removed.emit(rows)
+        self.counts_changed.emit()
+
+    def count_text(self) -> str:
+        n, target = len(self.samples), self.collector.target
+        return f"Accepted faces: {n}" + (f" (aim for {target})" if n < target else "")
+
+    @property
+    def can_prepare(self) -> bool:
+        return bool(self.samples) and self.ready
+
+    # -- image files ------------------------------------------------------------------------------
+    def add_files(self, paths: Sequence[str | Path]) -> bool:
+        """Check image files (a folder adds its images); False when nothing could be started."""
+        if self.service is None:
+            self.message.emit("warning", UNAVAILABLE)
+            return False
+        from faceapp.capture.images import list_images
+
+        try:
+            files = [str(p) for p in list_images([Path(p) for p in paths])]
+        except FaceAppError as error:
+            self.error.emit(error, "Adding images")
+            return False
+        if not files:
+            self.error.emit(InputFileError("no image files among: " + ", ".join(Path(p).name for p in paths[:3])),
+                            "Adding images")
+            return False
+        self._set_busy(True, f"Checking {len(files)} image(s)...", len(files))
+        self.run(assess_files, self.service, self._service_lock, files, on_result=self._files_checked,
+                 on_progress=self.progress.emit, on_finished=self._work_done, context="Checking images")
+        return True
+
+    def _files_checked(self, checks: list) -> None:
+        for path, check in checks:
+            if check.accepted and check.aligned is not None:
+                check.aligned.source = str(path)
+                self._add_sample(check.aligned, Path(path).name)
+            else:
+                reasons = "; ".join(check.reasons) or "refused"
+                self.rejected.append((str(path), reasons))
+                self.rejected_added.emit(str(path), reasons)
+        refused = sum(1 for _, c in checks if not c.accepted)
+        if refused:
+            self.message.emit("warning", f"{refused} of {len(checks)} image(s) refused; the reasons are listed on "
+                                         "the Image files tab.")
+
+    # -- camera -----------------------------------------------------------------------------------
+    def make_live(self) -> LivePipeline:
+        """The camera's LivePipeline: detection and the quality gate only (call on the camera thread)."""
+        with self._pipeline_lock:
+            if self._video_pipeline is None:
+                self._video_pipeline = self.session.create_pipeline("video")
+        settings = LiveSettings(mode="detect", quality_gate=self.service.gate if self.service else None)
+        return LivePipeline(self._video_pipeline, settings=settings)
+
+    def offer(self, result: LiveResult) -> None:
+        """A camera frame: the pose collector keeps it or says why not (the hint)."""
+        offer = self.collector.offer(result.faces, result.frame.timestamp_ms)
+        if offer.kept:
+            aligned = self.collector.kept[-1]
+            aligned.source = f"{result.frame.source}#{result.frame.index}"
+            self._add_sample(aligned, f"frame {result.frame.index}")
+        if self.collector.done:
+            self.set_hint("Done: enough good faces. Review them or keep adding.", "verdict-match")
+        elif offer.reasons:
+            self.set_hint(offer.message.capitalize(), "verdict-nomatch")
+        else:
+            self.set_hint(offer.message.capitalize(), "verdict-match" if offer.kept else "verdict-idle")
+
+    def set_hint(self, text: str, role: str) -> None:
+        if text != self.hint:
+            self.hint_history.append(text)
+        self.hint = text
+        self.hint_changed.emit(text, role)
+
+    def camera_failed(self) -> None:
+        self.set_hint("Camera problem: see the message above", "verdict-nomatch")
+
+    def camera_ended(self, reason: str) -> None:
+        if reason != "stopped":
+            self.set_hint(f"The source ended ({len(self.samples)} face(s) kept)", "verdict-idle")
+
+    # -- prepare and save -------------------------------------------------------------------------
+    def prepare(self, identity: Any) -> None:
+        """Embed the accepted faces and check for duplicates, then ``plan_ready``."""
+        if self.busy or self.service is None:
+            return
+        if not self.samples:
+            self.message.emit("warning", "No accepted face yet: capture from the camera or add image files.")
+            return
+        self._set_busy(True, "Embedding and checking for duplicates...", len(self.samples))
+        self.run(self._prepare_job, identity, list(self.samples), on_result=self._prepared,
+                 on_progress=self.progress.emit, on_finished=self._work_done, context="Preparing the enrolment")
+
+    def _prepare_job(self, identity: Any, samples: list, cancel: Any = None) -> Any:
+        with self._service_lock:
+            plan = yield from self.service.prepare(identity, samples, cancel=cancel)
+        return plan
+
+    def _prepared(self, plan: Any) -> None:
+        self.plan = plan
+        self.plan_ready.emit(plan)
+
+    def review_heading(self, plan: Any, name: str) -> str:
+        who = self.target_name or clean_name(name)
+        return (f"{who}: {len(plan.accepted)} face(s) will be saved"
+                + (" as a new identity" if self.target_identity is None else ""))
+
+    @staticmethod
+    def duplicate_text(plan: Any) -> str:
+        if not plan.duplicates:
+            return ""
+        text = "; ".join(f"{d.name} (score {d.score:.3f} >= {d.threshold:.3f})" for d in plan.duplicates)
+        return (f"Warning: this face already matches {text}. Check it is not the same person enrolled twice; "
+                "Save anyway if it is someone else.")
+
+    def refused(self, plan: Any) -> list[tuple[str, str]]:
+        """(source, reasons) of everything refused: by the plan, then the image files."""
+        return [(c.source, "; ".join(c.reasons)) for c in plan.rejected] + self.rejected
+
+    def save(self) -> None:
+        """Write the reviewed plan in one transaction, then ``saved``."""
+        if self.busy or self.plan is None or self.service is None:
+            return
+        self._set_busy(True, "Saving in one transaction...", 0)
+        self.run(self._commit_job, self.plan, on_result=self._saved, on_finished=self._work_done,
+                 context="Saving the identity")
+
+    def _commit_job(self, plan: Any) -> Any:
+        with self._service_lock:
+            return self.service.commit(plan)
+
+    def _saved(self, result: Any) -> None:
+        self.last_result = result
+        info = result.record.identity
+        verb = "Enrolled" if result.record.created else "Added to"
+        self.message.emit("info", f"{verb} {info.name} ({len(result.record.template_ids)} template(s)).")
+        self.plan = None
+        self.clear_samples()
+        self.saved.emit(result)
+        self.gallery_changed.emit()
+
+    @staticmethod
+    def done_text(result: Any) -> str:
+        info = result.record.identity
+        verb = "Enrolled" if result.record.created else "Added to"
+        return (f"{verb} {info.name}: {len(result.record.template_ids)} template(s) saved "
+                f"({info.template_count} in total).")
+
+    # -- busy -------------------------------------------------------------------------------------
+    def _set_busy(self, busy: bool, text: str = "", total: int = 0) -> None:
+        self.busy = busy
+        self.busy_changed.emit(busy, text, total)
+
+    def _work_done(self) -> None:
+        self._set_busy(False)
+        self.counts_changed.emit()
+
+    def close(self) -> None:
+        if self._video_pipeline is not None:
+            self._video_pipeline.close()
+            self._video_pipeline = None
+        if self.service is not None:
+            self.service.close()
+            self.service = None

@@ -1,0 +1,116 @@
+"""The Enroll wizard's model without Qt: step 1's checks, image files checked with reasons, removing faces,
+the review plan with its duplicate warning, the save in one transaction, and camera frames through the pose
+collector, on a real Workstation (SQLite gallery, the default model, MediaPipe) with the work run at once."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+
+from faceapp.app import WorkstationOptions, open_workstation
+from faceapp.app.enroll import EnrollModel
+
+
+@pytest.fixture
+def workstation(tmp_path, mediapipe_models):  # noqa: ANN001, ANN201
+    ws = open_workstation(WorkstationOptions(db=str(tmp_path / "g.db"), mediapipe_dir=mediapipe_models,
+                                             device="cpu", operator="desk-1"), load=True)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_models():  # noqa: ANN202
+    """Close every model's enrolment service (its MediaPipe pipeline) at the end of the test."""
+    yield
+    while MODELS:
+        MODELS.pop().close()
+
+
+MODELS: list[EnrollModel] = []
+
+
+def _model(session) -> EnrollModel:  # noqa: ANN001
+    model = EnrollModel(session)
+    MODELS.append(model)
+    model.events = []
+    for name in ("ready_changed", "sample_added", "samples_removed", "samples_cleared", "rejected_added",
+                 "hint_changed", "busy_changed", "plan_ready", "saved", "message", "error", "gallery_changed"):
+        getattr(model, name).connect(lambda *args, name=name: model.events.append((name, *args)))
+    return model
+
+
+def _names(model: EnrollModel, event: str) -> list:
+    return [e for e in model.events if e[0] == event]
+
+
+def test_without_services_enrolment_is_unavailable():
+    model = _model(SimpleNamespace(store=None, embedder=None, gallery=None, loading=False))
+    model.services_changed()
+    assert not model.ready and ("ready_changed", False) in model.events
+    assert model.availability_text().startswith("Enrolment needs the database")
+    assert not model.add_files(["x.jpg"]) and _names(model, "message")[-1][1] == "warning"
+
+
+def test_step_one_needs_a_name_and_consent_for_a_new_person(workstation):
+    model = _model(workstation)
+    model.services_changed()
+    assert model.ready and model.availability_text() == ""
+    assert model.person_problem("  ", True) == "Enter the person's name."
+    assert model.person_problem("Ada", False).startswith("Enrolment needs the person's consent")
+    assert model.person_problem("Ada  Lovelace", True) is None
+    new = model.identity(" Ada  Lovelace ", " X-1 ", "", True)
+    assert (new.name, new.external_id, new.notes) == ("Ada Lovelace", "X-1", None) and new.consent_at is not None
+    model.start_for_existing(7, "Bob")
+    assert model.person_problem("", False) is None and model.identity("ignored") == 7
+
+
+def test_files_checked_then_reviewed_saved_and_flagged_as_duplicates(workstation, att, tmp_path):
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
+    model = _model(workstation)
+    model.services_changed()
+    photos = [att / "s2" / f"{i}.pgm" for i in (1, 2, 3)]
+    assert model.add_files([*photos, blank])
+    assert len(model.samples) == 3 and [r[0] for r in model.rejected] == [str(blank)]
+    assert "no face" in model.rejected[0][1] and _names(model, "message")[-1][1] == "warning"
+    assert [e[1:] for e in _names(model, "busy_changed")][-1] == (False, "", 0) and not model.busy
+    model.remove_samples([2])
+    assert len(model.samples) == 2 and ("samples_removed", [2]) in model.events
+    assert model.count_text().startswith("Accepted faces: 2") and model.can_prepare
+    model.prepare(model.identity("Ada", consent=True))
+    plan = model.plan
+    assert len(plan.accepted) == 2 and model.duplicate_text(plan) == ""
+    assert model.review_heading(plan, "Ada") == "Ada: 2 face(s) will be saved as a new identity"
+    assert model.refused(plan) == model.rejected
+    model.save()
+    info = workstation.store.identities.get("Ada")
+    assert info.template_count == 2 and model.plan is None and model.samples == []
+    assert _names(model, "saved") and _names(model, "gallery_changed")
+    assert model.done_text(model.last_result).startswith("Enrolled Ada: 2 template(s) saved")
+
+    model.reset()                                             # the same person under another name
+    model.add_files([att / "s2" / "4.pgm"])
+    model.prepare(model.identity("Bob", consent=True))
+    assert "Ada" in model.duplicate_text(model.plan)
+
+
+def test_camera_frames_go_through_the_pose_collector(workstation):
+    model = _model(workstation)
+    model.services_changed()
+    rejected = SimpleNamespace(reasons=["too small"], hints=["move closer"], face=None, aligned=None)
+    frame = SimpleNamespace(timestamp_ms=0.0, source="camera:0", index=1)
+    model.offer(SimpleNamespace(faces=[rejected], frame=frame))
+    assert model.samples == [] and model.hint_history and _names(model, "hint_changed")[-1][2] == "verdict-nomatch"
+    model.camera_ended("end of the source")
+    assert model.hint == "The source ended (0 face(s) kept)"
+
+
+def test_prepare_without_faces_says_so(workstation):
+    model = _model(workstation)
+    model.services_changed()
+    model.prepare(model.identity("Ada", consent=True))
+    assert model.plan is None and _names(model, "message")[-1][2].startswith("No accepted face yet")
