@@ -14,7 +14,7 @@ def test_teacher_and_weights_fill_the_config(open_window, qtbot, att: Path, tmp_
     listed = [page.teacher_box.itemText(i) for i in range(page.teacher_box.count())]
     assert {"mobilefacenet_ms1m", "dlib"} <= set(listed)
     assert set(page.distill_form.fields) == {"embed.weight", "relational.weight", "relational.criterion",
-                                             "relational.beta"}
+                                             "relational.beta", "relational.center"}
     assert not page.distill_form.isEnabled()                          # no teacher yet
     config = page.build_config()
     assert config.teacher == "" and config.distill_weights() == {}

@@ -24,7 +24,7 @@ def _batch(n: int = 6, ds: int = 8, dt: int = 8, seed: int = 0) -> tuple[torch.T
 def test_registry_lists_both_distillers() -> None:
     assert DISTILLERS.names() == ["embed", "relational"]
     described = {d["name"]: d for d in describe_distillers()}
-    assert [h["name"] for h in described["relational"]["hyperparameters"]] == ["criterion", "beta"]
+    assert [h["name"] for h in described["relational"]["hyperparameters"]] == ["criterion", "beta", "center"]
     assert described["relational"]["hyperparameters"][0]["choices"] == ["mse", "smooth_l1"]
 
 
@@ -104,7 +104,7 @@ def test_distillation_weights_the_terms_and_names_them() -> None:
     assert float(terms["distill_embed"]) == pytest.approx(float(embed))
     assert float(total) == pytest.approx(0.5 * float(embed) + 2.0 * float(rel), abs=1e-6)
     assert dist.hparams == {"embed.weight": 0.5, "relational.weight": 2.0, "relational.criterion": "smooth_l1",
-                            "relational.beta": 0.1}
+                            "relational.beta": 0.1, "relational.center": False}
     only = Distillation(4, 6, {"embed": 0.0, "relational": 1.0})
     assert list(only.terms) == ["relational"] and sum(p.numel() for p in only.parameters()) == 0
 
@@ -167,3 +167,25 @@ def test_combined_with_a_margin_loss_the_student_approaches_the_teacher() -> Non
         opt.step()
     assert all(p.grad is not None for p in dist.parameters())
     assert gap() < 0.5 * before, (before, gap())
+
+
+def test_centred_relational_ignores_a_teacher_wide_offset() -> None:
+    """A teacher whose every embedding shares a large common direction (strangers at cosine ~0.8, like dlib)
+    and a student with the same structure around the origin: far apart uncentred, equal once both sides are
+    centred on their batch mean; and the centred value is the hand-computed one."""
+    torch.manual_seed(0)
+    structure = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+    offset = torch.zeros(8)
+    offset[0] = 2.0
+    teacher = structure + offset                      # every pair of rows now has cosine ~0.8
+    plain = create_distiller("relational", 8, 8)
+    centred = create_distiller("relational", 8, 8, center=True)
+    assert plain(structure, teacher).item() > 0.3
+    assert centred(structure, teacher).item() < 0.05
+    s = torch.nn.functional.normalize(structure, dim=1)
+    t = torch.nn.functional.normalize(teacher, dim=1)
+    s, t = s - s.mean(0), t - t.mean(0)
+    s, t = torch.nn.functional.normalize(s, dim=1), torch.nn.functional.normalize(t, dim=1)
+    off = ~torch.eye(16, dtype=torch.bool)
+    expected = ((s @ s.T - t @ t.T)[off] ** 2).mean()
+    assert centred(structure, teacher).item() == pytest.approx(expected.item(), rel=1e-5)

@@ -349,8 +349,32 @@ def _eval(args: argparse.Namespace) -> int:
     head = f"model {embedder.model_id}" + ("" if embedder.trained else " (UNTRAINED: numbers mean nothing)") + \
            (", flip-TTA" if embedder.flip_tta else "")
     data: Any = [r.to_dict() for r in results]
+    if args.write_card:
+        _write_test_metrics(args, embedder, data)
     emit(args, data[0] if len(data) == 1 else data, "\n\n".join([head] + [r.summary() for r in results]))
     return 0
+
+
+def _write_test_metrics(args: argparse.Namespace, embedder: Any, reports: list[dict[str, Any]]) -> None:
+    """Record the reports in the evaluated model's card under ``metrics.test`` (keyed by protocol, with
+    "flip-TTA" / the template when not the defaults), so a card carries the numbers its README row quotes."""
+    from faceapp.embedding.model_folder import read_card, write_card
+
+    folder = Path(args.model) if args.model else None
+    if folder is None or not (folder / "model_card.json").is_file():
+        raise DatasetError("--write-card needs --model pointing at a model folder with a model_card.json")
+    card = read_card(folder)
+    metrics = card.setdefault("metrics", {})
+    test = metrics.setdefault("test", {})
+    keep = ("protocol", "accuracy", "accuracy_std", "eer", "auc", "tar_at_far", "n_failed_images", "n_failed_pairs",
+            "failure_policy", "folds")
+    for report in reports:
+        key = report["protocol"].split(" ")[0] + (" flip-TTA" if embedder.flip_tta else "") + \
+            (f" {args.template} template" if args.template != "standard" else "")
+        test[key] = {k: report.get(k) for k in keep}
+    test["note"] = ("people never trained on; each fold's threshold chosen on the other folds; "
+                    "written by faceapp eval --write-card")
+    write_card(folder, card)
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -365,6 +389,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", action="append", choices=["FF", "FP"], help="CFP protocol (repeatable; default FF)")
     p.add_argument("--folds", metavar="LIST", help="only these folds, e.g. 9,10")
     p.add_argument("--flip-tta", action="store_true", help="embed each face and its mirror image")
+    p.add_argument("--write-card", action="store_true",
+                   help="also record the results in the model folder's card (metrics.test)")
     p.add_argument("--template", choices=["standard", "turned"], default="standard",
                    help="alignment template (standard: every pose, what the shipped models use; turned: the "
                         "template turned with heads past 25 degrees, pipeline version 2)")
