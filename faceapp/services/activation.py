@@ -42,7 +42,7 @@ def _identities(count: int) -> str:
 
 def validation_lines(card: Mapping[str, Any] | None) -> list[str]:
     """The model card's validation numbers, one line per protocol: the trainer's best validation
-    (``metrics.validation``), else the test protocols (``metrics.test``); [] when the card has none."""
+    (``metrics.validation``), then the test protocols (``metrics.test``); [] when the card has none."""
     metrics = (card or {}).get("metrics")
     if not isinstance(metrics, Mapping):
         return []
@@ -53,7 +53,7 @@ def validation_lines(card: Mapping[str, Any] | None) -> list[str]:
         entries.append((f"validation ({validation.get('protocol', '?')}" + (f", epoch {epoch}" if epoch else "") + ")",
                         validation))
     test = metrics.get("test")
-    if not entries and isinstance(test, Mapping):
+    if isinstance(test, Mapping):
         entries += [(str(v.get("protocol", k)), v) for k, v in test.items()
                     if isinstance(v, Mapping) and "accuracy" in v]
     lines = []
