@@ -102,7 +102,7 @@ class PKSampler:
         return out
 
 
-def make_sampler(kind: str, labels: np.ndarray, batch_size: int, k: int, seed: int) -> ShuffleSampler | PKSampler:
+def make_sampler(kind: str, labels: np.ndarray, batch_size: int, k: int, seed: int) -> BatchSampler:
     """``"pk"`` -> PKSampler(P = batch_size // k, K = k); ``"shuffle"`` -> ShuffleSampler."""
     if kind == "pk":
         return PKSampler(labels, max(2, batch_size // k), k, seed)
