@@ -60,6 +60,13 @@ def test_train_then_eval(att: Path, mediapipe_models: Path, tmp_path: Path, caps
     assert main(["eval", "--model", str(out), "--pairs", str(pairs), "--root", str(root)]) == 0
     text = capsys.readouterr().out
     assert "accuracy" in text and "EER" in text and "clitiny@" in text
+    assert "test" not in read_card(out)["metrics"]
+    assert main(["eval", "--model", str(out), "--pairs", str(pairs), "--root", str(root), "--write-card",
+                 "--quiet"]) == 0
+    written = read_card(out)["metrics"]["test"]["pairs.txt"]
+    assert written["accuracy"] == report["accuracy"] and written["protocol"] == "pairs.txt"
+    assert read_card(out)["metrics"]["validation"]["protocol"] == "pairs.txt"     # the rest of the card kept
+    capsys.readouterr()
 
     # resuming a finished run with another architecture: a clear error, exit code 8
     code = main(["train", "--data", f"{att}::identities=s1-s10::max_per_identity=6", "--loss", "cosface",
