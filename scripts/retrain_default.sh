@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Retrain FaceApp's default model from scratch with the recipe of models/default (configs/default_model.toml),
+# Retrain FaceApp's default model with the recipe of models/default (configs/default_model.toml: a fine-tune of
+# the public MS1M MobileFaceNet, `init = "mobilefacenet_ms1m"`, on the bundled photos),
 # seeded, with the trainer engine: `faceapp train`, the same code as the Trainer tab. On a GPU when there is
 # one (precision auto = bfloat16, the crops and their augmentation on the device), else on the CPU:
 #

@@ -21,7 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 IGNORED = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "*.pyc",
-                                 ".pytest_cache", "runs", ".cache", "out", ".gpu", ".whl")
+                                 ".pytest_cache", "runs", ".cache", "out", ".gpu", "*.whl")
 
 
 def _copy_working_tree(target: Path) -> Path:

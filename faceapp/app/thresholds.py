@@ -54,12 +54,14 @@ def score_job(kind: str, embedder: Any, store: Any, options: dict[str, Any], can
     return scores, curves, n or scores.search_size or 1
 
 
-def stored_thresholds(store: Any, embedder: Any) -> Any:
-    """The model's thresholds as decisions use them: store, else model card, else defaults."""
+def stored_thresholds(session: Any) -> Any:
+    """The active model's thresholds as decisions use them: the session's gallery (store, else model card,
+    else defaults); without a database, the card's or the defaults."""
+    if session.gallery is not None:
+        return session.gallery.thresholds()
     from faceapp.matching.thresholds import resolve_thresholds
 
-    stored = store.thresholds.get(embedder.model_id) if store is not None else None
-    return resolve_thresholds(stored, embedder.card)
+    return resolve_thresholds(None, session.embedder.card)
 
 
 def fmt_rate(value: float | None) -> str:
@@ -75,7 +77,7 @@ class ThresholdsModel:
     """State and use cases of the Thresholds tab (see the module docstring)."""
 
     def __init__(self, session: Any, run: Runner = run_now, start_job: Runner = run_now) -> None:
-        self.session = session              # .store / .embedder
+        self.session = session              # .store / .embedder / .gallery (the active model's)
         self.run = run
         self.start_job = start_job
         self.scores: T.ScoreSet | None = None
@@ -180,17 +182,15 @@ class ThresholdsModel:
     def save(self) -> None:
         """Store the verify and identify thresholds for the active model (the one route, exact values)."""
         session = self.session
-        if session.store is None or session.embedder is None:
+        if session.gallery is None:
             self.message.emit("warning", "No database or model is loaded: thresholds cannot be saved.")
             return
         if self.stale():
             self.message.emit("warning", "These scores belong to another model: compute them again for the "
                                          "active model.")
             return
-        from faceapp.services.gallery import model_spec
-
-        self.run(T.save_thresholds, session.store, model_spec(session.embedder), verify=self.verify,
-                 identify=self.identify, target_far=self.target.get("verify"), source=self.save_source(),
+        self.run(session.gallery.save_thresholds, verify=self.verify, identify=self.identify,   # the one route,
+                 target_far=self.target.get("verify"), source=self.save_source(),              # with the operator
                  on_result=self._saved, context="Saving thresholds")
 
     def _saved(self, record: Any) -> None:
@@ -204,7 +204,7 @@ class ThresholdsModel:
         """Read the active model's thresholds (store, else model card, else defaults)."""
         if self.session.embedder is None:
             return
-        self.run(stored_thresholds, self.session.store, self.session.embedder, on_result=self._stored,
+        self.run(stored_thresholds, self.session, on_result=self._stored,
                  context="Reading the thresholds")
 
     def _stored(self, thresholds: Any) -> None:

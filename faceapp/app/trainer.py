@@ -38,16 +38,14 @@ def training_job(config: Any, stop: CancelToken) -> Job[Any]:
     return (yield from train(config, stop))
 
 
-def activation_job(store: Any, folder: Path, device: str, cancel: CancelToken) -> Job[tuple[Any, Any]]:
-    """Activate the model (re-embed the gallery), then build its gallery index for the live pipeline."""
+def activation_job(store: Any, folder: Path, options: Any, cancel: CancelToken) -> Job[tuple[Any, Any]]:
+    """Activate the model (re-embed the gallery), then build its gallery index for the live pipeline, the way
+    the session builds its own (``gallery_for``: the session's operator is kept)."""
+    from faceapp.app.workstation import gallery_for
     from faceapp.services.activation import activate_model
 
-    result = yield from activate_model(store, folder, device=device, cancel=cancel)
-    gallery = None
-    if store is not None:
-        from faceapp.services.gallery import Gallery, model_spec
-
-        gallery = Gallery(store, model_spec(result.embedder), result.embedder.card)
+    result = yield from activate_model(store, folder, device=options.device, cancel=cancel)
+    gallery = gallery_for(store, result.embedder, options) if store is not None else None
     return result, gallery
 
 
@@ -357,7 +355,7 @@ class TrainerModel:
     def activate(self, preview: Any) -> None:
         """The operator said yes: re-embed the gallery with the trained model (a job), then make it active."""
         self.log.emit("Activating:\n" + preview.text())
-        self.start_activation(activation_job, self.session.store, Path(preview.folder), self.session.options.device,
+        self.start_activation(activation_job, self.session.store, Path(preview.folder), self.session.options,
                               on_result=self._activated, context="Activating the model")
 
     def decline(self, preview: Any) -> None:

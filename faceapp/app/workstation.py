@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +28,6 @@ from faceapp.app.errors import describe_error
 
 log = logging.getLogger(__name__)
 
-PARTS = ("database", "model", "mediapipe", "gallery")
 
 
 @dataclass
@@ -94,11 +93,7 @@ class Workstation:
         """The gallery index of the active model over the store (``faceapp.services.gallery.Gallery``)."""
         with self._lock:
             if self._gallery is None:
-                from faceapp.services.gallery import Gallery, model_spec
-
-                embedder = self.embedder
-                self._gallery = Gallery(self.store, model_spec(embedder), embedder.card,
-                                        operator=self.options.operator)
+                self._gallery = gallery_for(self.store, self.embedder, self.options)
             return self._gallery
 
     def has(self, part: str) -> bool:
@@ -182,10 +177,6 @@ class Workstation:
             if folder is not None:
                 self.options.model = Path(folder)
 
-    def with_options(self, **changes: Any) -> "Workstation":
-        """A new, unopened Workstation with some options changed (a reload)."""
-        return Workstation(replace(self.options, **changes))
-
     # -- status and shutdown ----------------------------------------------------------------------
     def describe(self, *, loading: bool = False) -> dict[str, str]:
         """Status texts (model, device, database) and their roles (status-warn/status-bad/"")."""
@@ -218,6 +209,14 @@ class Workstation:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def gallery_for(store: Any, embedder: Any, options: WorkstationOptions) -> Any:
+    """The gallery index of ``embedder`` over ``store`` with the session's operator: the one way a session's
+    gallery is built (at start, and again when the Trainer activates another model)."""
+    from faceapp.services.gallery import Gallery, model_spec
+
+    return Gallery(store, model_spec(embedder), embedder.card, operator=options.operator)
 
 
 def open_workstation(options: WorkstationOptions | None = None, *, load: bool = False) -> Workstation:

@@ -22,6 +22,7 @@ install or a source checkout) at the top level.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -66,6 +67,7 @@ def mediapipe_model_dirs() -> list[Path]:
     return dirs
 
 
+@lru_cache(maxsize=None)
 def shipped_dir(name: str) -> Path:
     """The shipped folder ``name`` (``"models"`` or ``"resources"``): ``faceapp/<name>`` inside an installed
     wheel, found through ``importlib.resources``; else the repository's top-level ``<name>/``."""

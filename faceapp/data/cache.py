@@ -61,13 +61,6 @@ class AlignSettings:
     require_landmarker: bool = True
     template: str = "standard"       # FacePipeline's alignment template: "standard" (every pose) or "turned"
 
-    def key_fields(self) -> dict[str, Any]:
-        """The settings as they enter the cache key (the default template adds nothing: version 3's crops)."""
-        fields_ = asdict(self)
-        if fields_["template"] == "standard":
-            del fields_["template"]
-        return fields_
-
     def pads(self) -> tuple[float, ...]:
         """The paddings tried in order until a face is found."""
         return (0.0, AUTO_PAD) if self.pad < 0 else (self.pad,)
@@ -106,7 +99,7 @@ def _safe_name(name: str) -> str:
 def cache_key(items: Sequence[ImageItem], settings: AlignSettings, version: str) -> str:
     """sha256 over the items' absolute paths, sizes, mtimes and identities, the settings and the version."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"version": version, "settings": settings.key_fields()}, sort_keys=True).encode())
+    digest.update(json.dumps({"version": version, "settings": asdict(settings)}, sort_keys=True).encode())
     for item in items:
         try:
             st = item.path.stat()

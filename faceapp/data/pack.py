@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from faceapp.core.errors import DatasetError
+from faceapp.core.files import atomic_file
 from faceapp.core.progress import CancelToken, Job, Progress, run_to_completion
 from faceapp.data.datasets import DatasetSpec, Range, identity_selected, parse_identity_filter, read_exclusions
 
@@ -268,13 +269,8 @@ def write_pack(path: str | Path, data: Any, data_card: list[dict[str, Any]], fmt
     if sources is not None:
         arrays["sources"] = np.frombuffer("\n".join(sources).encode("utf-8"), dtype=np.uint8)
     out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
-    try:
-        with open(part, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(part, out)
-    finally:
-        part.unlink(missing_ok=True)
+    with atomic_file(out) as fh:          # a unique temporary name: two packers never share one
+        np.savez(fh, **arrays)
     return out
 
 

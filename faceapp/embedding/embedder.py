@@ -25,7 +25,8 @@ from torch import nn
 
 from faceapp.core.errors import IncompatibleError
 from faceapp.core.paths import ENV_EMBED_MODEL, bundled_models_dir
-from faceapp.embedding.model_folder import CONFIG_FILE, ModelConfig, as_crop_list, build_backbone, load_model, preprocess, weights_sha256
+from faceapp.embedding.model_folder import (CONFIG_FILE, ModelConfig, as_crop_list, build_backbone, load_model, model_id_of,
+                                             preprocess, weights_sha256)
 from faceapp.nn.backbones import prepare_for_inference, resolved_kwargs
 
 ENV_MODEL = ENV_EMBED_MODEL
@@ -88,7 +89,7 @@ class Embedder:
         self.dim = int(config.embedding_dim)
         self.trained = self.card.get("trained") is True
         self.weights_sha256 = weights_sha or state_sha256(net)
-        self.model_id = f"{self.name}@{self.weights_sha256[:12]}"
+        self.model_id = model_id_of(self.name, self.weights_sha256)
         self._channels_last = optimize
         self.net = prepare_for_inference(net, fuse=optimize, channels_last=optimize, device=self.device)
         self._lock = threading.Lock()

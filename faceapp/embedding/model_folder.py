@@ -11,11 +11,8 @@ Anything wrong with a folder raises ModelAssetError naming the file and what is 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
-import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -27,7 +24,7 @@ import torch
 from torch import nn
 
 from faceapp.core.errors import FaceAppError, ModelAssetError
-from faceapp.core.files import atomic_write
+from faceapp.core.files import atomic_file, atomic_write, file_sha256
 from faceapp.nn.backbones import BACKBONES, create_backbone, resolved_kwargs
 
 WEIGHTS_FILE = "weights.pt"
@@ -145,14 +142,8 @@ def save_model(folder: str | Path, net: nn.Module, config: ModelConfig, card: di
         raise ModelAssetError(f"{folder}: the network does not match config (backbone {config.backbone!r}, "
                               f"embedding_dim {config.embedding_dim}): {_short(exc)}", path=str(folder)) from exc
     weights = folder / WEIGHTS_FILE
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{WEIGHTS_FILE}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, weights)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(weights) as fh:
+        torch.save(state, fh)
     atomic_write(folder / CONFIG_FILE, _json_bytes(config.to_dict()))
     full = {"format": FORMAT, "name": config.name, "trained": True, "created": utc_now()}
     full.update(card)
@@ -168,17 +159,18 @@ def _short(exc: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
+def model_id_of(name: str, sha256: str) -> str:
+    """A model's id, ``<name>@<first 12 hex digits of its weights' SHA-256>``: templates are stored under it."""
+    return f"{name}@{sha256[:12]}"
+
+
 def weights_sha256(folder: str | Path) -> str:
     """Hex sha256 of ``folder/weights.pt`` (the model's identity: templates are stored under it)."""
     path = Path(folder) / WEIGHTS_FILE
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
+        return file_sha256(path)
     except OSError as exc:
         raise ModelAssetError(f"{path}: cannot read weights: {exc.strerror or exc}", path=str(path)) from exc
-    return digest.hexdigest()
 
 
 def _read_json(path: Path) -> Any:

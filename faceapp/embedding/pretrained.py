@@ -14,6 +14,7 @@ it records in its card. The files are never copied into the repository.
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
 import zipfile
 from dataclasses import dataclass, field
@@ -100,24 +101,16 @@ def find_weight_file(filename: str) -> Path:
         "in one of them or point FACEAPP_TEACHERS_DIR at the folder holding it", path=filename)
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_pretrained_state(source: PretrainedSource, path: Path | None = None) -> tuple[dict[str, torch.Tensor], Path]:
     """The source's state_dict, checked against its SHA-256; ModelAssetError naming the file otherwise."""
     file = path or find_weight_file(source.filename)
-    digest = file_sha256(file)
+    data = file.read_bytes()                       # read once: hashed, then loaded from memory (a few MB)
+    digest = hashlib.sha256(data).hexdigest()
     if digest != source.sha256:
         raise ModelAssetError(f"{file}: SHA-256 {digest[:16]}... is not the published {source.name} weights "
                               f"({source.sha256[:16]}...): the file is corrupt or a different model", path=str(file))
     try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
         raise ModelAssetError(f"{file}: not a readable PyTorch state_dict: {exc}", path=str(file)) from exc
     return state, file

@@ -108,8 +108,8 @@ class AppContext(QObject):
     def _apply(self, loaded: Workstation) -> None:
         old = self.workstation
         self.workstation = loaded
-        if old is not loaded and old.has("store") and old._store is not loaded._store:
-            old.close()
+        if old is not loaded:
+            old.close()                      # a reload: the old session's store (closing one never opened is a no-op)
         self.loading = False
         self._loaded.set()
         self.loading_changed.emit(False)

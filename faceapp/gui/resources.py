@@ -76,8 +76,10 @@ def about_markdown(version: str) -> str:
     return string.Template(text).safe_substitute(version=version)
 
 
+@lru_cache(maxsize=1)
 def app_icon() -> QIcon:
-    """The application icon in every shipped size (a null icon when none is found)."""
+    """The application icon in every shipped size (a null icon when none is found); read once, shared by the
+    application and its windows."""
     icon = QIcon()
     for size in ICON_SIZES:
         path = resource_path(f"icons/faceapp-{size}.png")

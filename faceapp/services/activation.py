@@ -149,12 +149,12 @@ def activation_preview(store: Any, folder: str | Path, current: Any | None = Non
     Reads the folder's config, card and weights hash (not the network) and the gallery's counts: cheap,
     but file and SQL work, so callers run it on a worker.
     """
-    from faceapp.embedding.model_folder import read_card, read_config, weights_sha256
+    from faceapp.embedding.model_folder import model_id_of, read_card, read_config, weights_sha256
 
     folder = Path(folder)
     config = read_config(folder)
     card = read_card(folder)
-    model_id = f"{config.name}@{weights_sha256(folder)[:12]}"
+    model_id = model_id_of(config.name, weights_sha256(folder))
     new = model_facts(store, model_id, card, folder)
     now = None
     if current is not None:

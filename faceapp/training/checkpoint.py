@@ -10,9 +10,7 @@ Samplers and augmentation are pure functions of (seed, epoch, step), so no other
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import torch
 
 from faceapp.core.errors import IncompatibleError, InputFileError
+from faceapp.core.files import atomic_file
 
 FORMAT = "faceapp-checkpoint/1"
 ARCH_KEYS = ("backbone", "backbone_params", "embedding_dim", "loss", "loss_params", "num_classes")
@@ -29,14 +28,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (plus the format tag) atomically: a crash never leaves a half-written checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({"format": FORMAT, **state}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        torch.save({"format": FORMAT, **state}, fh)
     return path
 
 

@@ -178,6 +178,9 @@ class _Run:
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {}
         self.train_time = 0.0
+        self.start_point: StartingPoint | None = None      # the resolved --init (preflight), used by build
+        self.head_init_done = "random"                     # what init_head did: "centroids" or "random"
+        self.teacher_lineage: dict[str, Any] | None = None
         self.images_seen = 0
         self.last_metrics: dict[str, Any] = {}
 
@@ -192,13 +195,13 @@ class _Run:
             raise NotFoundError(f"unknown backbone {c.backbone!r}; known backbones: {', '.join(BACKBONES.names())}")
         if c.resume and not Path(c.resume).is_file():
             raise InputFileError(f"checkpoint {c.resume} does not exist", path=c.resume)
-        self.start_point: StartingPoint | None = None
         if c.init:
             check_start_fits(c)
             self.start_point = resolve_start(c.init)      # file found, SHA-256 checked, weights read: before any work
         self.teacher: Teacher | None = None
         if c.teacher:       # file found, shapes checked, optional packages present, weights valid: before any work
             self.teacher = resolve_teacher(c.teacher, self.device)
+            # the settings checked now; build() makes the one that trains, after seeding (its projection's init)
             Distillation(c.embedding_dim, self.teacher.embedding_dim, c.distill_weights(), c.distill_params)
         v = c.validation
         self.protocol = (read_protocol(v.format, v.pairs, v.root or None, cfp_protocol=v.protocol, folds=v.folds or None)
@@ -266,8 +269,7 @@ class _Run:
         self.teacher_online = False
         if self.teacher is None:
             return
-        on_device = c.augment_on == "device" or (c.augment_on == "auto" and self.device.startswith("cuda"))
-        if isinstance(self.teacher, TorchTeacher) and on_device and Augmenter(c.augment).enabled:
+        if isinstance(self.teacher, TorchTeacher) and self.augments_on_device() and Augmenter(c.augment).enabled:
             self.teacher_online = True
             yield Progress("teacher", message=f"{self.teacher.name}: embeds each augmented batch on {self.device}")
             return
@@ -280,11 +282,9 @@ class _Run:
     def build(self) -> None:
         c = self.config
         torch.manual_seed(c.seed)
-        self.start: StartingPoint | None = None
-        if c.init:
-            self.start = getattr(self, "start_point", None) or resolve_start(c.init)
-            self.model_config = ModelConfig(**{**vars(self.start.config), "name": c.name})
-            self.net = self.start.build().to(self.device)
+        if self.start_point is not None:
+            self.model_config = ModelConfig(**{**vars(self.start_point.config), "name": c.name})
+            self.net = self.start_point.build().to(self.device)
         else:
             self.model_config = ModelConfig(name=c.name, backbone=c.backbone, embedding_dim=c.embedding_dim,
                                             input_size=c.input_size, backbone_kwargs=dict(c.backbone_params))
@@ -312,8 +312,7 @@ class _Run:
                                     + ([(self.distill, 1.0)] if self.distill is not None else []))
         self.scaler = torch.amp.GradScaler(torch.device(self.device).type, enabled=needs_grad_scaler(self.precision))
         self.augment = Augmenter(c.augment)
-        on_device = c.augment_on == "device" or (c.augment_on == "auto" and self.device.startswith("cuda"))
-        self.device_augment = TorchAugmenter(c.augment) if on_device and self.augment.enabled else None
+        self.device_augment = TorchAugmenter(c.augment) if self.augments_on_device() and self.augment.enabled else None
         self.device_images: torch.Tensor | None = None
         cpu_augment = self.augment.enabled and self.device_augment is None
         if resolve_data_on_device(c.data_on_device, self.device, cpu_augment, len(self.train_data) * 112 * 112 * 3):
@@ -440,6 +439,11 @@ class _Run:
         assert self.teacher_emb is not None
         return self.teacher_emb[torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(self.device)]
 
+    def augments_on_device(self) -> bool:
+        """Where ``augment_on`` puts augmentation: on the device for "device", and for "auto" when it is CUDA."""
+        c = self.config
+        return c.augment_on == "device" or (c.augment_on == "auto" and self.device.startswith("cuda"))
+
     def backbone_frozen(self) -> bool:
         """True during the first ``freeze_epochs`` epochs: only the loss's parameters (the head) train."""
         return self.step < int(round(self.config.freeze_epochs * self.steps_per_epoch))
@@ -447,7 +451,7 @@ class _Run:
     def init_head(self) -> Job[None]:
         """Start the classifier head at the class centroids of the starting network's embeddings (``head_init``)."""
         c = self.config
-        wanted = c.head_init == "centroids" or (c.head_init == "auto" and self.start is not None)
+        wanted = c.head_init == "centroids" or (c.head_init == "auto" and self.start_point is not None)
         if not wanted or not (hasattr(self.loss, "head") or hasattr(self.loss, "centers")):
             self.head_init_done = "random"
             return
@@ -552,7 +556,6 @@ def _train(run: _Run) -> Job[TrainResult]:
     yield from run.prepare_data()
     yield from run.prepare_teacher()
     run.build()
-    run.head_init_done = "random"
     if c.resume:
         run.resume(c.resume)
     else:
@@ -661,8 +664,8 @@ def check_start_fits(config: TrainConfig) -> None:
 
 def lineage_card(run: "_Run") -> dict[str, Any]:
     """The card's lineage: starting weights, teacher, the data trained on, and what follows for benchmarks."""
-    start = run.start.lineage if getattr(run, "start", None) is not None else None
-    teacher = getattr(run, "teacher_lineage", None)
+    start = run.start_point.lineage if run.start_point is not None else None
+    teacher = run.teacher_lineage
     ms1m = bool((start or {}).get("ms1m_ancestry") or (teacher or {}).get("ms1m_ancestry"))
     names = ", ".join(d["name"] for d in run.data_card)
     packed = [str(p.get("name")) for d in run.data_card for p in d.get("packed") or [] if isinstance(p, dict)]
@@ -715,7 +718,7 @@ def _export(run: _Run, epochs: int) -> Job[TrainResult]:
                      "augment_on": "device" if run.device_augment is not None else "cpu",
                      "threads": torch.get_num_threads(), "augment": c.to_dict()["augment"],
                      "init": c.init or None, "backbone_lr_mult": c.backbone_lr_mult, "freeze_epochs": c.freeze_epochs,
-                     "freeze_bn": c.freeze_bn, "head_init": getattr(run, "head_init_done", "random")},
+                     "freeze_bn": c.freeze_bn, "head_init": run.head_init_done},
         "metrics": metrics,
         "lineage": lineage_card(run),
         "best_checkpoint": best,

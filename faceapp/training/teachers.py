@@ -38,7 +38,8 @@ from torch import nn
 
 from faceapp.core.errors import ExitCode, FaceAppError, ModelAssetError
 from faceapp.embedding.model_folder import CONFIG_FILE, ModelConfig, normalize_bgr, preprocess
-from faceapp.embedding.pretrained import IMAGENET_MEAN, IMAGENET_STD, PRETRAINED, file_sha256, resolve_start
+from faceapp.core.files import file_sha256
+from faceapp.embedding.pretrained import IMAGENET_MEAN, IMAGENET_STD, PRETRAINED, resolve_start
 
 DLIB_INSTALL = 'pip install -e ".[dlib]"'
 ONNX_INSTALL = 'pip install -e ".[onnx]"'

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from faceapp.core.errors import ModelAssetError
+from faceapp.core.files import file_sha256
 from faceapp.core.paths import data_dir, mediapipe_model_dirs
 
 log = logging.getLogger(__name__)
@@ -66,13 +67,7 @@ ASSETS: dict[str, AssetSpec] = {
 }
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_of = file_sha256      # the name the CLI's `assets` command and the tests use
 
 
 def check_asset_file(path: Path, kind: str | None = None) -> None:

@@ -11,10 +11,9 @@ import pytest
 
 from faceapp.app.embeddings import EmbeddingsModel, geometry_choices, projection_methods
 from faceapp.core.errors import DatasetError
-from faceapp.storage import ModelSpec, NewIdentity, NewSample, Store
+from faceapp.storage import NewIdentity, NewSample, Store
+from tests.app.gallery_data import DIM, MODEL
 
-DIM = 16
-MODEL = ModelSpec(model_id="tiny@000000000001", name="tiny", embedding_dim=DIM, folder=None, sha256="0" * 64)
 
 
 @pytest.fixture

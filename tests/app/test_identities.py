@@ -5,29 +5,17 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 
 from faceapp.app.identities import IdentitiesModel
-from faceapp.storage import ModelSpec, NewIdentity, NewSample, Store
-
-DIM = 16
-MODEL = ModelSpec(model_id="tiny@000000000001", name="tiny", embedding_dim=DIM, folder=None, sha256="0" * 64)
-
-
-def _samples(n: int, seed: int) -> list[NewSample]:
-    rng = np.random.default_rng(seed)
-    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return [NewSample(crop=rng.integers(0, 256, (112, 112, 3), dtype=np.uint8), embedding=vectors[i],
-                      quality=0.5, source=f"img{i}.jpg") for i in range(n)]
-
+from faceapp.storage import NewIdentity, Store
+from tests.app.gallery_data import MODEL, samples
 
 @pytest.fixture
 def session(tmp_path):  # noqa: ANN201
     with Store(tmp_path / "gallery.db") as store:
-        store.templates.enroll(NewIdentity("s1"), _samples(3, 1), MODEL, operator="t")
-        store.templates.enroll(NewIdentity("s2"), _samples(2, 2), MODEL, operator="t")
+        store.templates.enroll(NewIdentity("s1"), samples(3, 1, tagged=True), MODEL, operator="t")
+        store.templates.enroll(NewIdentity("s2"), samples(2, 2, tagged=True), MODEL, operator="t")
         yield SimpleNamespace(store=store, embedder=SimpleNamespace(model_id=MODEL.model_id),
                               gallery=SimpleNamespace(operator="desk-1"))
 

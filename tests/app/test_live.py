@@ -13,25 +13,14 @@ from faceapp.app.live import LiveModel, describe_source, parse_source
 from faceapp.core.types import Candidate, IdentifyDecision, VerifyDecision
 from faceapp.services.gallery import Gallery
 from faceapp.services.live import FaceResult, LiveResult, StageTimes
-from faceapp.storage import ModelSpec, NewIdentity, NewSample, Store
-
-DIM = 16
-MODEL = ModelSpec(model_id="tiny@000000000001", name="tiny", embedding_dim=DIM, folder=None, sha256="0" * 64)
-
-
-def _samples(n: int, seed: int) -> list[NewSample]:
-    rng = np.random.default_rng(seed)
-    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return [NewSample(crop=rng.integers(0, 256, (112, 112, 3), dtype=np.uint8), embedding=vectors[i])
-            for i in range(n)]
-
+from faceapp.storage import NewIdentity, Store
+from tests.app.gallery_data import MODEL, samples
 
 @pytest.fixture
 def session(tmp_path):  # noqa: ANN201
     with Store(tmp_path / "gallery.db") as store:
-        store.templates.enroll(NewIdentity("s1"), _samples(2, 1), MODEL)
-        store.templates.enroll(NewIdentity("s2"), _samples(2, 2), MODEL)
+        store.templates.enroll(NewIdentity("s1"), samples(2, 1), MODEL)
+        store.templates.enroll(NewIdentity("s2"), samples(2, 2), MODEL)
         gallery = Gallery(store, MODEL, {}, operator="desk-1")
         gallery.save_thresholds(0.5016, 0.59, source="test")
         yield SimpleNamespace(store=store, gallery=gallery, loading=False, errors={},

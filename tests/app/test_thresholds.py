@@ -11,10 +11,10 @@ import pytest
 
 from faceapp.app.thresholds import ThresholdsModel, fmt_rate
 from faceapp.core.errors import DatasetError
-from faceapp.storage import ModelSpec, NewIdentity, NewSample, Store
+from faceapp.services.gallery import Gallery
+from faceapp.storage import NewIdentity, NewSample, Store
+from tests.app.gallery_data import DIM, MODEL
 
-DIM = 16
-MODEL = ModelSpec(model_id="tiny@000000000001", name="tiny", embedding_dim=DIM, folder=None, sha256="0" * 64)
 
 
 @pytest.fixture
@@ -29,7 +29,8 @@ def session(tmp_path):  # noqa: ANN201
                                    [NewSample(embedding=v.astype(np.float32)) for v in vectors], MODEL)
         embedder = SimpleNamespace(model_id=MODEL.model_id, name="tiny", dim=DIM, card={}, folder=None,
                                    weights_sha256="0" * 64)
-        yield SimpleNamespace(store=store, embedder=embedder)
+        yield SimpleNamespace(store=store, embedder=embedder,
+                              gallery=Gallery(store, MODEL, {}, operator="analyst-7"))
 
 
 def _model(session):  # noqa: ANN001, ANN202
@@ -66,6 +67,7 @@ def test_targets_then_save_and_read_back_exactly(session):
     stored = session.store.thresholds.get(MODEL.model_id)
     assert (stored.verify, stored.identify, stored.target_far) == (model.verify, model.identify, 1e-2)
     assert stored.source.startswith("thresholds tab: ") and "verify at FAR 0.01" in stored.source
+    assert session.store.audit.query(operation="thresholds")[-1].operator == "analyst-7"   # the session's operator
     assert any(e[0] == "thresholds_saved" for e in model.events)
     fresh = _model(session)
     fresh.load_stored()
@@ -81,7 +83,7 @@ def test_what_cannot_be_done_is_said(session):
         model.compute("folder", {})
     model.set_at_target_far(1e-3)                          # nothing scored: nothing moves
     assert model.point is None and model.target == {}
-    model.session = SimpleNamespace(store=None, embedder=None)
+    model.session = SimpleNamespace(store=None, embedder=None, gallery=None)
     model.save()
     assert model.events[-1] == ("message", "warning", "No database or model is loaded: thresholds cannot be saved.")
     assert fmt_rate(None) == "n/a" and fmt_rate(0) == "0" and fmt_rate(0.5) == "50%" and fmt_rate(5e-5) == "5.00e-05"

@@ -107,8 +107,8 @@ def test_activation_asks_first_then_activates_the_session_model(tmp_path):
     new = SimpleNamespace(folder=tmp_path, model_id="new@1")
     outcome = SimpleNamespace(embedder=new, unreachable=["s3"], summary=lambda: "activated new@1; s3 has no crop")
 
-    def start_activation(func, store, folder, device, **callbacks):  # noqa: ANN001, ANN003, ANN202
-        assert (store, folder, device) == ("store", tmp_path, "cpu")
+    def start_activation(func, store, folder, options, **callbacks):  # noqa: ANN001, ANN003, ANN202
+        assert (store, folder, options) == ("store", tmp_path, session.options)   # the operator travels with them
         callbacks["on_result"]((outcome, "gallery"))
 
     preview = SimpleNamespace(folder=str(tmp_path), new=new, text=lambda: "new and current numbers")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from faceapp.app import Workstation, WorkstationOptions, open_workstation
+from faceapp.app.workstation import gallery_for
 from faceapp.core.errors import ModelAssetError
 
 
@@ -50,11 +51,12 @@ def test_the_pipeline_factory_uses_the_options(tmp_path, mediapipe_models):
     ws = open_workstation(_options(tmp_path, mediapipe_dir=mediapipe_models, max_side=640))
     with ws.create_pipeline("image") as pipeline:
         assert not pipeline.fallback_active
+        assert pipeline.max_side == 640 and pipeline._model_dir == mediapipe_models   # the options, not defaults
     ws.close()
 
 
 def test_activate_replaces_the_model_and_its_gallery(tmp_path):
-    with open_workstation(_options(tmp_path)) as ws:
+    with open_workstation(_options(tmp_path, operator="desk-3")) as ws:
         old = ws.gallery
 
         class Other:                           # what activate_model hands over
@@ -62,4 +64,7 @@ def test_activate_replaces_the_model_and_its_gallery(tmp_path):
 
         ws.activate(Other())
         assert ws.embedder.model_id == "other@1" and ws.options.model == tmp_path
-        assert not ws.has("gallery") and old is not None
+        assert not ws.has("gallery")
+        new = ws.gallery                       # rebuilt for the new model, the session's operator kept
+        assert new is not old and new.model.model_id == "other@1" and new.operator == "desk-3"
+        assert gallery_for(ws.store, Other(), ws.options).operator == "desk-3"   # what the Trainer's activation uses

@@ -41,7 +41,7 @@ def test_write_read_round_trip(att_pack: Path, tmp_path: Path) -> None:
     data = assemble([source])
     card = [{"name": "att", "path": "/data/att", "layout": "folder"}]
     out = write_pack(tmp_path / "sub" / "p.npz", data, card, fmt="png")
-    assert out.is_file() and not list(out.parent.glob("*.part"))
+    assert out.is_file() and not list(out.parent.glob("*.part")) and not list(out.parent.glob(".*.tmp"))
     back = read_pack(out)
     assert np.array_equal(back.crops, data.table.crops(np.arange(len(data))))
     assert back.identities == [data.identities[label] for label in data.labels]

@@ -78,10 +78,11 @@ def cmd_db_reembed(args: argparse.Namespace) -> int:
     lines = [f"{report.embedded} crops embedded with {report.model_id}; {report.remaining} left"
              + (" (cancelled: run again to resume)" if report.cancelled else "")]
     if report.without_crops:
-        names = ", ".join(n for _, n in report.without_crops[:10])
-        more = f" and {len(report.without_crops) - 10} more" if len(report.without_crops) > 10 else ""
+        from faceapp.services.activation import name_list
+
+        names = name_list([n for _, n in report.without_crops], limit=10)
         lines.append(f"warning: {len(report.without_crops)} identities have no stored crop and cannot be re-embedded "
-                     f"(enrol them again): {names}{more}")
+                     f"(enrol them again): {names}")
     emit(args, report.as_dict(), "\n".join(lines))
     return int(ExitCode.CANCELLED) if report.cancelled else 0
 

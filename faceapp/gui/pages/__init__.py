@@ -41,6 +41,10 @@ class Page(QWidget):
         super().__init__(parent)
         self.ctx = ctx
 
+    def model_message(self, level: str, text: str, persistent: bool = False) -> None:
+        """What a page model says to the operator (its ``message`` event), shown by the window's banner."""
+        self.ctx.notify(text, level, persistent=persistent)
+
     def activated(self) -> None:
         """Called when the page becomes the visible one (start previews, refresh lists)."""
 

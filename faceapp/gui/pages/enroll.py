@@ -98,8 +98,8 @@ class EnrollPage(Page):
         model.progress.connect(self._on_progress)
         model.plan_ready.connect(self._prepared)
         model.saved.connect(self._saved)
-        model.message.connect(self._message)
-        model.error.connect(self._error)
+        model.message.connect(self.model_message)
+        model.error.connect(self.ctx.report_error)
         model.gallery_changed.connect(ctx.gallery_changed.emit)
         ctx.services_changed.connect(model.services_changed)
         model.services_changed()
@@ -115,12 +115,6 @@ class EnrollPage(Page):
     target_name = property(lambda self: self.model.target_name)
     hint_history = property(lambda self: self.model.hint_history)
     busy = property(lambda self: self.model.busy)
-
-    def _message(self, level: str, text: str) -> None:
-        self.ctx.notify(text, level)
-
-    def _error(self, error: BaseException, context: str) -> None:
-        self.ctx.report_error(error, context)
 
     # ================================================================ layout
     def _build(self) -> None:

@@ -55,7 +55,7 @@ class IdentitiesPage(Page):
         self._build()
         self.model.listed.connect(self._listed)
         self.model.detail_changed.connect(self._show_detail)
-        self.model.message.connect(self._message)
+        self.model.message.connect(self.model_message)
         self.model.gallery_changed.connect(ctx.gallery_changed.emit)
         ctx.services_changed.connect(self.refresh)
         ctx.gallery_changed.connect(self.refresh)
@@ -72,9 +72,6 @@ class IdentitiesPage(Page):
     @last_transfer.setter
     def last_transfer(self, value: dict | None) -> None:
         self.model.last_transfer = value
-
-    def _message(self, level: str, text: str) -> None:
-        self.ctx.notify(text, level)
 
     # ================================================================ layout
     def _build(self) -> None:

@@ -101,7 +101,7 @@ class LivePage(Page):
         model.result_changed.connect(self._result_changed)
         model.thumbs_loaded.connect(self._thumbs_loaded)
         model.start_requested.connect(self._start_requested)
-        model.message.connect(self._message)
+        model.message.connect(self.model_message)
         ctx.services_changed.connect(self._services_changed)
         ctx.gallery_changed.connect(self._gallery_changed)
         ctx.thresholds_changed.connect(model.load_thresholds)
@@ -282,9 +282,6 @@ class LivePage(Page):
         """The page's persistent warning: what is wrong with the services, then with the active model."""
         self.warning.setText("\n".join(lines))
         self.warning.setVisible(bool(lines))
-
-    def _message(self, level: str, text: str) -> None:
-        self.ctx.notify(text, level)
 
     def _identities_loaded(self, identities: list) -> None:
         current = self.claim_box.currentData()

@@ -78,7 +78,7 @@ class ThresholdsPage(Page):
         model.identify_changed.connect(self.identify_slider.setValue)
         model.stored_changed.connect(self._show_stored)
         model.thresholds_saved.connect(self._thresholds_saved)
-        model.message.connect(self._message)
+        model.message.connect(self.model_message)
         self._source_changed()
         self.threshold.value_changed.connect(self._threshold_moved)
         self.identify_slider.value_changed.connect(model.set_identify)
@@ -91,9 +91,6 @@ class ThresholdsPage(Page):
     curves = property(lambda self: self.model.curves)
     point = property(lambda self: self.model.point)
     target = property(lambda self: self.model.target)
-
-    def _message(self, level: str, text: str) -> None:
-        self.ctx.notify(text, level)
 
     # ================================================================ layout
     def _build(self) -> None:

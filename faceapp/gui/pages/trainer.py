@@ -67,8 +67,8 @@ class TrainerPage(Page):
         model.trained.connect(self._trained)
         model.preview_ready.connect(self._confirm_activation)
         model.activated.connect(self._activated)
-        model.message.connect(self._message)
-        model.error.connect(self._error)
+        model.message.connect(self.model_message)
+        model.error.connect(self.ctx.report_error)
         self.curves: dict[str, Any] = {}
         self._outer = QVBoxLayout(self)
         self._outer.setContentsMargins(0, 0, 0, 0)
@@ -107,12 +107,6 @@ class TrainerPage(Page):
     distill_fields = property(lambda self: self.model.distill_fields)
     cuda = property(lambda self: self.model.cuda)
     augment_defaults = property(lambda self: self.model.augment_defaults)
-
-    def _message(self, level: str, text: str, persistent: bool) -> None:
-        self.ctx.notify(text, level, persistent=persistent)
-
-    def _error(self, error: BaseException, context: str) -> None:
-        self.ctx.report_error(error, context)
 
     def _catalogued(self, catalog: dict[str, Any]) -> None:
         self.model.set_catalog(catalog)

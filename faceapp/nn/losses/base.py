@@ -8,7 +8,7 @@ margins (``acos``, ``cos(m*theta)``, square roots) stay accurate and finite unde
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -171,11 +171,11 @@ class FaceLoss(nn.Module):
                 )
 
 
-def resolve_hparams(cls: type[FaceLoss], given: dict[str, Any], *, defaults: bool = True) -> dict[str, Any]:
-    """Defaults of ``cls.hyperparameters`` overridden by ``given``, converted and range-checked
-    (``defaults=False``: only the given ones)."""
-    owner = cls.registry_name or cls.__name__
-    spec = {h.name: h for h in cls.hyperparameters}
+def resolve_spec(hyperparameters: list[HyperParameter], given: dict[str, Any], owner: str, *,
+                 defaults: bool = True) -> dict[str, Any]:
+    """Defaults of ``hyperparameters`` overridden by ``given``, converted and range-checked (``defaults=False``:
+    only the given ones); LossConfigError naming ``owner`` for an unknown name. Shared by losses and distillers."""
+    spec = {h.name: h for h in hyperparameters}
     unknown = sorted(set(given) - set(spec))
     if unknown:
         known = ", ".join(spec) or "none"
@@ -185,18 +185,29 @@ def resolve_hparams(cls: type[FaceLoss], given: dict[str, Any], *, defaults: boo
     }
 
 
+def resolve_hparams(cls: type[FaceLoss], given: dict[str, Any], *, defaults: bool = True) -> dict[str, Any]:
+    """Defaults of ``cls.hyperparameters`` overridden by ``given``, converted and range-checked
+    (``defaults=False``: only the given ones)."""
+    return resolve_spec(cls.hyperparameters, given, cls.registry_name or cls.__name__, defaults=defaults)
+
+
+def class_registrar(registry: Registry[Any]) -> Callable[[str], Callable[[type], type]]:
+    """``register_x(name)`` for ``registry``: a class decorator registering the class and remembering the name
+    on it (``cls.registry_name``). The loss zoo and the distillers both register this way."""
+    def register(name: str) -> Callable[[type], type]:
+        def decorate(cls: type) -> type:
+            cls.registry_name = name
+            registry.register(name)(cls)
+            return cls
+
+        return decorate
+
+    return register
+
+
 LOSSES: Registry[FaceLoss] = Registry("loss")
-
-
-def register_loss(name: str):
-    """Class decorator: register a ``FaceLoss`` subclass under ``name`` and remember the name on it."""
-
-    def decorate(cls: type[FaceLoss]) -> type[FaceLoss]:
-        cls.registry_name = name
-        LOSSES.register(name)(cls)
-        return cls
-
-    return decorate
+register_loss = class_registrar(LOSSES)
+register_loss.__doc__ = "Class decorator: register a ``FaceLoss`` subclass under ``name`` and remember the name on it."
 
 
 def zero_loss(embeddings: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from faceapp.core.registry import Registry
-from faceapp.nn.losses.base import HyperParameter, LossConfigError
+from faceapp.nn.losses.base import HyperParameter, LossConfigError, class_registrar, resolve_spec
 
 TERM_PREFIX = "distill_"
 
@@ -64,28 +64,11 @@ class Distiller(nn.Module):
 
 def resolve_distill_hparams(cls: type[Distiller], given: dict[str, Any], *, defaults: bool = True) -> dict[str, Any]:
     """Defaults of ``cls.hyperparameters`` overridden by ``given`` (converted, range-checked)."""
-    owner = cls.owner()
-    spec = {h.name: h for h in cls.hyperparameters}
-    unknown = sorted(set(given) - set(spec))
-    if unknown:
-        raise LossConfigError(f"{owner}: unknown hyper-parameter(s) {', '.join(unknown)}; known: "
-                              f"{', '.join(spec) or 'none'}")
-    return {name: h.coerce(given.get(name, h.default), owner) for name, h in spec.items()
-            if defaults or name in given}
+    return resolve_spec(cls.hyperparameters, given, cls.owner(), defaults=defaults)
 
 
 DISTILLERS: Registry[Distiller] = Registry("distiller")
-
-
-def register_distiller(name: str):
-    """Class decorator: register a ``Distiller`` under ``name``."""
-
-    def decorate(cls: type[Distiller]) -> type[Distiller]:
-        cls.registry_name = name
-        DISTILLERS.register(name)(cls)
-        return cls
-
-    return decorate
+register_distiller = class_registrar(DISTILLERS)
 
 
 @register_distiller("embed")
