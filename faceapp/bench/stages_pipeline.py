@@ -168,13 +168,22 @@ def stage_align(ctx: BenchContext) -> Timed:
     return Timed(call, unit="face")
 
 
-def _embed_stage(ctx: BenchContext, device: str, batch: int) -> Timed:
+def _torch_engine_embedder(ctx: BenchContext) -> Any:
+    """The active model again, on eager torch (the engine the Embedder falls back to without onnxruntime)."""
+    from faceapp.embedding.embedder import Embedder
+
+    active = embedder(ctx, "cpu")
+    return ctx.shared("embedder:torch", lambda: Embedder.load(active.folder, engine="torch") if active.folder
+                      else Embedder.untrained(engine="torch"))
+
+
+def _embed_stage(ctx: BenchContext, device: str, batch: int, engine: str = "auto") -> Timed:
     if device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise StageSkipped("no CUDA device")
-    model = embedder(ctx, device)
+    model = _torch_engine_embedder(ctx) if engine == "torch" else embedder(ctx, device)
     available = crops(ctx)
     batch_crops = [available[i % len(available)] for i in range(batch)]
     state = "trained" if model.trained else "untrained"
@@ -183,12 +192,17 @@ def _embed_stage(ctx: BenchContext, device: str, batch: int) -> Timed:
         model.embed(batch_crops, batch_size=batch)
 
     return Timed(call, items=batch, unit="face", target=EMBED_TARGET if batch == 1 else None,
-                 note=f"{model.config.backbone} ({state}), dim {model.dim}")
+                 note=f"{model.config.backbone} ({state}), dim {model.dim}, {model.engine}")
 
 
 @bench_stage("embed-b1", summary="Embedder.embed, batch 1, CPU", order=40)
 def stage_embed_b1(ctx: BenchContext) -> Timed:
     return _embed_stage(ctx, "cpu", 1)
+
+
+@bench_stage("embed-b1-torch", summary="Embedder.embed, batch 1, CPU, eager torch engine (the fallback)", order=40.5)
+def stage_embed_b1_torch(ctx: BenchContext) -> Timed:
+    return _embed_stage(ctx, "cpu", 1, engine="torch")
 
 
 @bench_stage("embed-b32", summary="Embedder.embed, batch 32, CPU", order=41)

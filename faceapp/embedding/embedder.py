@@ -6,7 +6,9 @@
     emb.trained                              # False for the untrained fallback: NOT a face recogniser
 
 Runs on CUDA when available (``device="auto"``), else on the CPU with BatchNorm folded into the
-convolutions and channels-last tensors (same function, faster). Optional flip test-time augmentation:
+convolutions, through onnxruntime when it is installed (``engine="auto"``, faceapp.embedding.onnx_engine:
+checked against torch, about twice as fast at batch 1 and robust to shared cores), else eager torch with
+channels-last tensors (same function). Optional flip test-time augmentation:
 embedding(crop) + embedding(mirrored crop), then normalise. One lock serialises calls, so an Embedder
 may be shared between the GUI's worker thread and others.
 """
@@ -27,6 +29,7 @@ from faceapp.core.errors import IncompatibleError
 from faceapp.core.paths import ENV_EMBED_MODEL, bundled_models_dir
 from faceapp.embedding.model_folder import (CONFIG_FILE, ModelConfig, as_crop_list, build_backbone, load_model, model_id_of,
                                              preprocess, weights_sha256)
+from faceapp.embedding.onnx_engine import build_runner, requested_engine, resolve_engine
 from faceapp.nn.backbones import prepare_for_inference, resolved_kwargs
 
 ENV_MODEL = ENV_EMBED_MODEL
@@ -78,8 +81,11 @@ class Embedder:
 
     def __init__(self, net: nn.Module, config: ModelConfig, card: dict[str, Any] | None = None, *,
                  folder: Path | None = None, weights_sha: str | None = None, device: str = "auto",
-                 flip_tta: bool = False, optimize: bool = True) -> None:
-        """Wrap ``net`` (left untouched: a prepared copy is used). ``weights_sha`` defaults to a hash of its state."""
+                 flip_tta: bool = False, optimize: bool = True, engine: str | None = None) -> None:
+        """Wrap ``net`` (left untouched: a prepared copy is used). ``weights_sha`` defaults to a hash of its state.
+
+        ``engine``: auto | torch | onnxruntime (None: ``$FACEAPP_EMBED_ENGINE``, else auto); ``optimize=False``
+        means plain eager torch (no folding, no onnxruntime)."""
         self.config = config
         self.card: dict[str, Any] = dict(card or {})
         self.folder = Path(folder) if folder is not None else None
@@ -92,26 +98,32 @@ class Embedder:
         self.model_id = model_id_of(self.name, self.weights_sha256)
         self._channels_last = optimize
         self.net = prepare_for_inference(net, fuse=optimize, channels_last=optimize, device=self.device)
+        requested = requested_engine(engine)
+        wanted = resolve_engine(requested, self.device) if optimize else "torch"
+        self._onnx = (build_runner(self.net, config, self.weights_sha256, required=requested == "onnxruntime")
+                      if wanted == "onnxruntime" else None)
+        self.engine = "onnxruntime" if self._onnx is not None else "torch"
         self._lock = threading.Lock()
 
     # ----------------------------------------------------------------------------------------- construction
     @classmethod
     def load(cls, model_dir: str | Path | None = None, *, device: str = "auto", flip_tta: bool = False,
-             optimize: bool = True) -> "Embedder":
+             optimize: bool = True, engine: str | None = None) -> "Embedder":
         """Load a model folder; None -> $FACEAPP_EMBED_MODEL, else models/default, else an untrained net.
 
         Raises ModelAssetError naming the file when the folder is missing or broken.
         """
         folder = Path(model_dir).expanduser() if model_dir is not None else default_model_dir()
         if folder is None:
-            return cls.untrained(device=device, flip_tta=flip_tta, optimize=optimize)
+            return cls.untrained(device=device, flip_tta=flip_tta, optimize=optimize, engine=engine)
         net, config, card = load_model(folder)
         return cls(net, config, card, folder=folder, weights_sha=weights_sha256(folder), device=device,
-                   flip_tta=flip_tta, optimize=optimize)
+                   flip_tta=flip_tta, optimize=optimize, engine=engine)
 
     @classmethod
     def untrained(cls, backbone: str = UNTRAINED_BACKBONE, embedding_dim: int = UNTRAINED_DIM, *, seed: int = UNTRAINED_SEED,
-                  device: str = "auto", flip_tta: bool = False, optimize: bool = True, **backbone_kwargs: Any) -> "Embedder":
+                  device: str = "auto", flip_tta: bool = False, optimize: bool = True, engine: str | None = None,
+                  **backbone_kwargs: Any) -> "Embedder":
         """A randomly initialised (seeded, so deterministic) network, ``trained=False``, name ``untrained-<backbone>``.
 
         For plumbing and tests until a trained model exists; its similarities mean nothing.
@@ -123,7 +135,7 @@ class Embedder:
             net = build_backbone(config)
         card = {"trained": False, "name": config.name, "backbone": backbone, "seed": seed,
                 "note": "untrained network: embeddings are not a face recogniser"}
-        return cls(net.eval(), config, card, device=device, flip_tta=flip_tta, optimize=optimize)
+        return cls(net.eval(), config, card, device=device, flip_tta=flip_tta, optimize=optimize, engine=engine)
 
     # ------------------------------------------------------------------------------------------ inference
     def embed(self, crops: Sequence[np.ndarray] | np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -135,6 +147,9 @@ class Embedder:
         with self._lock, torch.inference_mode():
             for start in range(0, len(items), batch_size):
                 chunk = items[start:start + batch_size]
+                if self._onnx is not None:
+                    out[start:start + len(chunk)] = self._embed_onnx(chunk)
+                    continue
                 x = preprocess(chunk, self.config, channels_last=self._channels_last).to(self.device)
                 if self.flip_tta:
                     x = torch.cat([x, x.flip(3)])
@@ -147,6 +162,16 @@ class Embedder:
                 out[start:start + len(chunk)] = y.cpu().numpy()
         return out
 
+    def _embed_onnx(self, chunk: list[np.ndarray]) -> np.ndarray:
+        """One batch through onnxruntime: the same preprocessing, flip TTA and normalisation as the torch path."""
+        x = preprocess(chunk, self.config).numpy()
+        if self.flip_tta:
+            x = np.concatenate([x, x[..., ::-1]])
+        y = self._onnx.run(x)
+        if self.flip_tta:
+            y = y[: len(chunk)] + y[len(chunk):]
+        return y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+
     def embed_one(self, crop: np.ndarray) -> np.ndarray:
         """Embed a single aligned crop -> (dim,) float32 unit vector."""
         return self.embed([crop])[0]
@@ -158,6 +183,7 @@ class Embedder:
         return {
             "name": self.name, "model_id": self.model_id, "trained": self.trained, "dim": self.dim,
             "backbone": self.config.backbone, "input_size": self.config.input_size, "device": self.device,
+            "engine": self.engine,
             "flip_tta": self.flip_tta, "folder": str(self.folder) if self.folder else None,
             "weights_sha256": self.weights_sha256, "created": card.get("created"),
             "metrics": card.get("metrics", {}),
@@ -165,4 +191,5 @@ class Embedder:
 
     def __repr__(self) -> str:
         state = "trained" if self.trained else "UNTRAINED"
-        return f"Embedder({self.model_id}, {state}, dim={self.dim}, device={self.device}, flip_tta={self.flip_tta})"
+        return (f"Embedder({self.model_id}, {state}, dim={self.dim}, device={self.device}, engine={self.engine}, "
+                f"flip_tta={self.flip_tta})")
