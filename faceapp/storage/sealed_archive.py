@@ -7,7 +7,7 @@ Layout::
     chunks: u32 length | nonce (12) | ciphertext | tag (16)
 
 Each chunk's associated data is the header, its index and a "last chunk" flag, so a wrong passphrase fails on
-the first chunk, and a changed, reordered, dropped or truncated chunk fails before anything is imported (the
+the header's check value, and a changed, reordered, dropped or truncated chunk fails before anything is imported (the
 whole archive is opened in memory first). The key is derived from the passphrase with scrypt (the same
 parameters as gallery passphrases).
 """
@@ -31,6 +31,7 @@ CHUNK = 1 << 20
 ENV_EXPORT_PASSPHRASE = "FACEAPP_EXPORT_PASSPHRASE"
 _NONCE = 12
 _MAX_HEADER = 4096
+_CHECK = b"faceapp/export-passphrase-check"     # an empty value sealed in the header: tells a wrong passphrase apart
 
 
 def is_sealed(path: str | Path) -> bool:
@@ -54,8 +55,10 @@ def seal_archive(data: bytes, passphrase: str, out: BinaryIO) -> None:
         raise GalleryKeyError("an encrypted export needs a non-empty passphrase")
     kdf = {"kdf": "scrypt", "salt": base64.b64encode(os.urandom(16)).decode("ascii"),
            "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P}
-    header = json.dumps({"format": FORMAT, "kdf": kdf, "chunk": CHUNK}, sort_keys=True).encode()
     aead = AESGCM(derive_key(passphrase, kdf))
+    nonce = os.urandom(_NONCE)
+    check = base64.b64encode(nonce + aead.encrypt(nonce, b"", _CHECK)).decode("ascii")
+    header = json.dumps({"format": FORMAT, "kdf": kdf, "check": check, "chunk": CHUNK}, sort_keys=True).encode()
     out.write(MAGIC + struct.pack(">I", len(header)) + header)
     count = max(1, -(-len(data) // CHUNK))
     for index in range(count):
@@ -84,8 +87,14 @@ def open_archive(path: str | Path, passphrase: str | None) -> io.BytesIO:
             if meta.get("format") != FORMAT:
                 raise ValueError(f"format {meta.get('format')!r}")
             aead = AESGCM(derive_key(passphrase, kdf))
+            check = base64.b64decode(meta["check"])
         except (ValueError, KeyError, TypeError) as error:
             raise InputFileError(f"{where}: the sealed export's header is damaged ({error})", path=where) from error
+        try:
+            aead.decrypt(check[:_NONCE], check[_NONCE:], _CHECK)
+        except (InvalidTag, ValueError) as error:
+            raise GalleryKeyError(f"{where}: wrong passphrase for this encrypted export: nothing imported",
+                                  path=where) from error
         clear = io.BytesIO()
         index, last_seen = 0, False
         while True:
@@ -102,9 +111,6 @@ def open_archive(path: str | Path, passphrase: str | None) -> io.BytesIO:
             try:
                 clear.write(aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], _aad(header, index, last)))
             except InvalidTag as error:
-                if index == 0:
-                    raise GalleryKeyError(f"{where}: wrong passphrase for this encrypted export (or the file was "
-                                          "changed): nothing imported", path=where) from error
                 raise TamperedDataError(f"{where}: part {index} of the encrypted export failed authentication (the "
                                         "file was changed or cut short): nothing imported", path=where) from error
             index, last_seen = index + 1, last

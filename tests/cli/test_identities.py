@@ -158,7 +158,7 @@ def test_db_thresholds_reembed_and_gallery_transfer(run, att: Path, model_dirs, 
     code, data, _ = run("identify", str(att / "s1" / "1.pgm"), model=model_dirs[1])
     assert data["candidates"][0]["name"] == "Alice"
 
-    code, data, _ = run("gallery", "export", str(tmp_path / "g.zip"), model=False)
+    code, data, _ = run("gallery", "export", str(tmp_path / "g.zip"), "--plaintext", model=False)
     assert code == 0 and (data["identities"], data["crops"], data["templates"]) == (1, 2, 4)
     other_db = tmp_path / "other.db"
     code, data, _ = run("gallery", "import", str(tmp_path / "g.zip"), "--db", str(other_db), model=False, db_arg=False)
