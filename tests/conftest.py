@@ -32,7 +32,10 @@ def _isolated_user_state(tmp_path_factory: pytest.TempPathFactory) -> None:
     root = tmp_path_factory.mktemp("faceapp-user")
     os.environ["FACEAPP_DATA_DIR"] = str(root / "data")
     os.environ["FACEAPP_CACHE_DIR"] = str(root / "cache")
-    os.environ.pop("FACEAPP_DB", None)
+    os.environ["FACEAPP_KEY_DIR"] = str(root / "keys")      # gallery key files, never the user's
+    os.environ["FACEAPP_KEYRING"] = "off"                   # never the user's OS keyring (tests set their own)
+    for name in ("FACEAPP_DB", "FACEAPP_GALLERY_KEY", "FACEAPP_GALLERY_ENCRYPTION", "FACEAPP_EXPORT_PASSPHRASE"):
+        os.environ.pop(name, None)
 
 
 @pytest.fixture(scope="session")

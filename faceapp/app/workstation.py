@@ -50,6 +50,7 @@ class WorkstationOptions:
     max_side: int = 1280
     allow_download: bool = False          # may the pipeline factory download missing MediaPipe models
     download_progress: Callable[[int, int | None], None] | None = field(default=None, repr=False)
+    keys: Any = field(default=None, repr=False)   # faceapp.storage.keys.KeyOptions (None: from the environment)
 
 
 class Workstation:
@@ -74,7 +75,7 @@ class Workstation:
                 from faceapp.storage import Store
 
                 self._store = Store(self.options.db, schema=self.options.schema,
-                                    busy_timeout_s=self.options.db_timeout)
+                                    busy_timeout_s=self.options.db_timeout, keys=self.options.keys)
             return self._store
 
     @property

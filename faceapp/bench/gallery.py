@@ -57,6 +57,53 @@ def time_identify(templates: int, dim: int = 128, *, per_identity: int = 5, top_
             "repeats": repeats, "build_s": round(build_s, 2), "matrix_mb": round(index.matrix.nbytes / 2**20, 1)}
 
 
+def stored_gallery(path: str | Path, templates: int, dim: int = 128, *, per_identity: int = 5, seed: int = 0,
+                   keys: Any = None) -> tuple[Any, dict[str, Any]]:
+    """A SQLite store at ``path`` holding ``templates`` random unit templates (sealed with the gallery key
+    unless the key options switch encryption off), written in bulk with known ids; returns the open store
+    and how long the writing took."""
+    from sqlalchemy import insert
+
+    from faceapp.storage import ModelSpec, Store
+    from faceapp.storage.schema import Identity, Template
+    from faceapp.storage.catalog import ensure_model
+
+    store = Store(path, keys=keys)
+    model = ModelSpec(model_id="synthetic@000000000000", name="synthetic", embedding_dim=dim)
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+
+    def work(session: Any) -> None:
+        ensure_model(session, model)
+        identities = -(-templates // per_identity)
+        session.execute(insert(Identity), [{"id": i + 1, "name": f"p{i + 1}"} for i in range(identities)])
+        for start in range(0, templates, 10_000):
+            vectors = rng.standard_normal((min(10_000, templates - start), dim), dtype=np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            rows = []
+            for offset, vector in enumerate(vectors):
+                row_id = start + offset + 1
+                identity_id = (row_id - 1) // per_identity + 1
+                blob, version = store.vault.seal("template", row_id, identity_id, model.model_id,
+                                                 vector.astype("<f4").tobytes())
+                rows.append({"id": row_id, "identity_id": identity_id, "model_id": model.model_id, "dim": dim,
+                             "embedding": blob, "key_version": version})
+            session.execute(insert(Template), rows)
+
+    store.uow.write(work)
+    return store, {"write_s": round(time.perf_counter() - started, 2), "encrypted": store.encrypted}
+
+
+def index_from_store(store: Any, dim: int = 128) -> tuple[GalleryIndex, float]:
+    """The synthetic model's index loaded from ``store`` the way the workstation loads it (templates opened
+    with the gallery key once, here), and the seconds that took."""
+    begin = time.perf_counter()
+    rows = store.templates.gallery_rows("synthetic@000000000000", dim)
+    index = GalleryIndex("synthetic@000000000000", dim)
+    index.add(rows.template_ids, rows.identity_ids, rows.embeddings)
+    return index, time.perf_counter() - begin
+
+
 def enroll_throughput(att_root: str | Path, embedder: "EmbedderLike", pipeline: "FacePipeline", *,
                       identities: int = 10, images_per_identity: int = 5) -> dict[str, Any]:
     """Images/s and identities/s end to end, and ms per enrolment transaction (5 crops + templates)."""

@@ -45,6 +45,24 @@ def _register_identify_stages() -> None:
 _register_identify_stages()
 
 
+@bench_stage("identify-store-100k", summary="exact 1:N identify over 100k templates loaded from a real store "
+                                             "(sealed unless FACEAPP_GALLERY_ENCRYPTION=off)", order=66)
+def stage_identify_store(ctx: BenchContext) -> Timed:
+    from faceapp.bench.gallery import index_from_store, stored_gallery
+
+    def build() -> tuple[Any, str]:
+        store, info = stored_gallery(ctx.work_dir / "identify-store.db", 100_000, DIM)
+        with store:
+            index, load_s = index_from_store(store, DIM)
+        return index, (f"{'sealed (AES-256-GCM), index loaded and decrypted' if info['encrypted'] else 'clear store, index loaded'}"
+                       f" in {load_s:.2f} s, written in {info['write_s']:.1f} s")
+
+    index, note = ctx.shared("gallery-store:100000", build)
+    probes = itertools.cycle(np.random.default_rng(1).standard_normal((64, DIM), dtype=np.float32))
+    return Timed(call=lambda: index.top_identities(next(probes), 5), items=1, unit="query", target=IDENTIFY_TARGET,
+                 note=f"100,000 x {DIM} templates, {index.identity_count:,} identities, exact top-5; {note}")
+
+
 def _att_images(ctx: BenchContext) -> list[list[Path]]:
     root = Path(ctx.options.get("att_dir") or datasets_dir() / "att_faces")
     subjects = [[root / f"s{s}" / f"{i}.pgm" for i in range(1, ENROL_IMAGES + 1)] for s in range(1, 41)]

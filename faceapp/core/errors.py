@@ -27,6 +27,8 @@ class ExitCode(IntEnum):
     NO_MATCH = 12           # verify answered NO MATCH / identify answered unknown (only with --strict)
     SEVERAL_FACES = 13      # several faces where exactly one was required (enrolment)
     QUALITY = 14            # every image was rejected by the quality gate
+    GALLERY_KEY = 15        # gallery key missing, wrong, refused by the keyring, or rotated away
+    TAMPERED = 16           # an encrypted crop/template failed authentication (changed or moved)
 
 
 class FaceAppError(Exception):
@@ -103,3 +105,17 @@ class QualityError(FaceAppError):
     """Every image offered was rejected by the quality gate."""
 
     exit_code = ExitCode.QUALITY
+
+
+class GalleryKeyError(FaceAppError):
+    """The key that opens an encrypted gallery (or an encrypted export) is missing, wrong, refused by the OS
+    keyring, or was rotated away. The gallery is never read or written in clear instead."""
+
+    exit_code = ExitCode.GALLERY_KEY
+
+
+class TamperedDataError(FaceAppError):
+    """An encrypted crop or template failed its authentication tag: the bytes were changed, or moved to
+    another row or gallery."""
+
+    exit_code = ExitCode.TAMPERED

@@ -41,3 +41,55 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def private_dir(path: str | Path) -> Path:
+    """``path`` as a folder only its owner can enter (0700), created with its missing parents.
+
+    A folder that already exists is tightened to 0700 as well: callers use this only for folders FaceApp owns
+    (its data, key and cache folders), never for a folder the user chose for an export."""
+    path = Path(path)
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    if os.name == "posix" and path.stat().st_mode & 0o777 != PRIVATE_DIR_MODE:
+        path.chmod(PRIVATE_DIR_MODE)
+    return path
+
+
+def restrict_file(path: str | Path) -> None:
+    """Make an existing file readable and writable by its owner only (0600); missing files are ignored."""
+    path = Path(path)
+    if os.name == "posix" and path.exists() and path.stat().st_mode & 0o777 != PRIVATE_FILE_MODE:
+        path.chmod(PRIVATE_FILE_MODE)
+
+
+def create_private_file(path: str | Path) -> Path:
+    """Create ``path`` empty with mode 0600 when it does not exist yet (so that what is written into it later,
+    e.g. by SQLite, is never readable by others even for a moment); an existing file is restricted to 0600."""
+    path = Path(path)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        restrict_file(path)
+    return path
+
+
+def shred_file(path: str | Path, chunk: int = 1 << 20) -> None:
+    """Overwrite a file's bytes with zeros, flush them to disk, then remove it (for files that held faces or keys).
+
+    This clears the bytes in place on ordinary filesystems; copy-on-write or journalling filesystems and SSD
+    wear levelling may keep older blocks, which only full-disk encryption covers."""
+    path = Path(path)
+    if not path.exists():
+        return
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        zeros = bytes(min(chunk, max(size, 1)))
+        for start in range(0, size, chunk):
+            handle.write(zeros[:min(chunk, size - start)])
+        handle.flush()
+        os.fsync(handle.fileno())
+    path.unlink()

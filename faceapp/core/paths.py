@@ -5,6 +5,7 @@
 | MediaPipe assets | FACEAPP_MODEL_DIR | <data>/mediapipe |
 | user data (db, models, settings) | FACEAPP_DATA_DIR | platformdirs user data dir |
 | caches (alignment cache) | FACEAPP_CACHE_DIR | platformdirs user cache dir |
+| gallery key files (0600, folder 0700) | FACEAPP_KEY_DIR | platformdirs user config dir / keys |
 | database URL | FACEAPP_DB | sqlite:///<data>/faceapp.db |
 | active embedding model folder | FACEAPP_EMBED_MODEL | <shipped models>/default, else untrained |
 | datasets (tests, benchmarks) | FACEAPP_DATASETS | <repo>/../shared/datasets |
@@ -55,6 +56,16 @@ def cache_dir() -> Path:
     path = _env_path("FACEAPP_CACHE_DIR") or Path(user_cache_dir(APP_NAME, APP_AUTHOR))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def key_dir() -> Path:
+    """Where gallery key-encryption keys are kept when no OS keyring works: a private folder (0700) in the
+    user config directory, created on demand."""
+    from platformdirs import user_config_dir
+
+    from faceapp.core.files import private_dir
+
+    return private_dir(_env_path("FACEAPP_KEY_DIR") or Path(user_config_dir(APP_NAME, APP_AUTHOR)) / "keys")
 
 
 def mediapipe_model_dirs() -> list[Path]:

@@ -1,6 +1,8 @@
 """Engines for the identity store: URL resolution, SQLite pragmas, explicit BEGIN, clear errors.
 
-SQLite (the default) is opened with ``journal_mode=WAL`` (readers never block the writer),
+SQLite (the default) is opened with ``secure_delete=ON`` (deleted rows - faces, templates - are overwritten
+with zeros in the file and its WAL instead of lingering in free pages; many SQLite builds default to off),
+``journal_mode=WAL`` (readers never block the writer),
 ``foreign_keys=ON``, ``synchronous=NORMAL`` (safe against a killed process; WAL keeps the file
 consistent) and a busy timeout. The sqlite3 driver's own transaction handling is switched off and
 SQLAlchemy emits ``BEGIN`` itself: ``BEGIN IMMEDIATE`` for write units of work, so two writers queue
@@ -94,6 +96,7 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             try:
                 cursor.execute("PRAGMA journal_mode=WAL")
@@ -107,6 +110,21 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float) -> None:
     def _on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def checkpoint_truncate(engine: Engine) -> None:
+    """Copy the WAL into the database file and truncate the WAL to zero bytes (after an erasure, so that no
+    frame of the deleted rows stays in the -wal file). No-op for other backends; a checkpoint that readers
+    keep from finishing is left to the next one (SQLite then resets the WAL when it can)."""
+    if not is_sqlite(engine.url):
+        return
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()   # type: ignore[union-attr]
+    except sqlite3.Error as error:
+        log.debug("wal_checkpoint(TRUNCATE) not done: %s", error)
+    finally:
+        raw.close()
 
 
 _SQLITE_MESSAGES: tuple[tuple[tuple[str, ...], str], ...] = (

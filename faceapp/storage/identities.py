@@ -223,4 +223,4 @@ class IdentityRepository:
                                                       "crops": int(crops)}))
             return DeleteReport(identity_id=identity_id, name=name, templates=int(templates), crops=int(crops))
 
-        return self._uow.write(work)
+        return self._uow.erase(work)

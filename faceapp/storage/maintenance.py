@@ -1,4 +1,10 @@
-"""Store maintenance: online backup of a SQLite store and a consistency check (``faceapp db``)."""
+"""Store maintenance: online backup of a SQLite store, a consistency check, encryption and key rotation
+(``faceapp db``).
+
+Backups are copies of the sealed gallery (0600): they hold a deleted person's ciphertext until they are
+removed. ``rotate_key(full=True)`` after an erasure makes every older backup unreadable with the current key
+files (their key-encryption key is destroyed); with a passphrase, the old passphrase still opens them.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from faceapp.core.errors import DatabaseError, InputFileError
+from faceapp.core.files import create_private_file
+from faceapp.storage.crypto import OVERHEAD, encryption_counts
+from faceapp.storage.migrate import KNOWN_REVISIONS
+from faceapp.storage.engine import checkpoint_truncate
+from faceapp.storage.keys import KeyOptions
 from faceapp.storage.schema import Crop, EmbeddingModel, Identity, Template
 from faceapp.storage.store import Store
 
@@ -32,6 +43,7 @@ class CheckReport:
     identities: int = 0
     crops: int = 0
     templates_by_model: dict[str, int] = field(default_factory=dict)
+    encryption: dict[str, Any] = field(default_factory=dict)   # key source/version, sealed/clear/stale rows
 
     @property
     def problems(self) -> list[str]:
@@ -41,6 +53,12 @@ class CheckReport:
                          "(run `faceapp db upgrade`)")
         if self.integrity not in ("ok", "not checked"):
             found.append(f"SQLite integrity check: {self.integrity}")
+        if self.encryption.get("encrypted"):
+            for name in ("crops_clear", "templates_clear", "crops_stale_key", "templates_stale_key"):
+                if self.encryption.get(name):
+                    found.append(f"{name.replace('_', ' ')}: {self.encryption[name]} (run `faceapp db rotate-key --full`)"
+                                 if "clear" in name else f"{name.replace('_', ' ')}: {self.encryption[name]} (sealed "
+                                 "with a data key that was rotated away: unreadable, delete those samples)")
         for name in ("foreign_key_violations", "orphan_templates", "orphan_crops", "dangling_crop_links",
                      "dimension_mismatches", "damaged_embeddings"):
             if getattr(self, name):
@@ -72,7 +90,8 @@ def consistency_counts(session: Session) -> dict[str, int]:
                                       .where(Template.crop_id.is_not(None), crop.id.is_(None))),
         "dimension_mismatches": _count(session, select(Template.id).join(
             EmbeddingModel, Template.model_id == EmbeddingModel.model_id).where(Template.dim != EmbeddingModel.embedding_dim)),
-        "damaged_embeddings": _count(session, select(Template.id).where(func.length(Template.embedding) != 4 * Template.dim)),
+        "damaged_embeddings": _count(session, select(Template.id).where(
+            func.length(Template.embedding) != 4 * Template.dim + case((Template.key_version.is_(None), 0), else_=OVERHEAD))),
     }
 
 
@@ -93,6 +112,8 @@ def check(store: Store) -> CheckReport:
         report.crops = int(session.scalar(select(func.count()).select_from(Crop)) or 0)
         report.templates_by_model = {m: int(c) for m, c in session.execute(
             select(Template.model_id, func.count()).group_by(Template.model_id))}
+        if status.current in KNOWN_REVISIONS[2:]:          # key_version columns exist from 0003 on
+            report.encryption = encryption_counts(session.connection())
 
     store.uow.read(work)
     return report
@@ -111,7 +132,7 @@ def backup(store: Store, destination: str | Path, *, overwrite: bool = False,
         raise InputFileError(f"backup file {target} already exists: choose another path or remove it")
     if not target.parent.is_dir():
         raise InputFileError(f"backup folder {target.parent} does not exist")
-    partial = target.with_name(target.name + ".partial")
+    partial = create_private_file(target.with_name(target.name + ".partial"))   # 0600 before any byte lands
     raw = store.engine.raw_connection()
     try:
         source: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
@@ -128,3 +149,28 @@ def backup(store: Store, destination: str | Path, *, overwrite: bool = False,
     finally:
         raw.close()
     return target
+
+
+def encrypt(store: Store) -> dict[str, Any] | None:
+    """Seal a gallery kept in clear (``faceapp db encrypt``) in one transaction; None when already encrypted."""
+    from faceapp.storage.crypto import encrypt_gallery
+
+    summary = store.uow.write(lambda session: encrypt_gallery(session.connection(), store.keys, store.where))
+    store.vault.reset()
+    checkpoint_truncate(store.engine)
+    return summary
+
+
+def rotate_key(store: Store, *, full: bool, new_keys: KeyOptions | None = None) -> dict[str, Any]:
+    """``faceapp db rotate-key``: re-wrap the data key (fast) or re-seal every row under a new one (full), in one
+    transaction; the old key-encryption key is destroyed after the commit."""
+    from faceapp.storage.crypto import rotate_key as rotate
+
+    summary, forget_old = store.uow.write(
+        lambda session: rotate(session.connection(), store.keys, store.where, full=full, new_options=new_keys))
+    forget_old()
+    store.vault.reset()
+    if new_keys is not None:
+        store.keys = new_keys
+    checkpoint_truncate(store.engine)
+    return summary

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002")   # oldest first; the last one is the head
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")   # oldest first; the last one is the head
 VERSION_TABLE = "alembic_version"
+KEY_OPTIONS = "faceapp_key_options"     # config.attributes: the KeyOptions that revision 0003 encrypts with
+WHERE = "faceapp_where"                 # config.attributes: the database's name for messages
 
 
 class SchemaError(DatabaseError):
@@ -52,14 +54,16 @@ class SchemaStatus:
         return self.current is not None and self.current not in self.known
 
 
-def alembic_config(connection: Connection | None = None) -> "Config":
-    """An Alembic Config pointing at the packaged migrations; ``connection`` is handed to env.py."""
+def alembic_config(connection: Connection | None = None, attributes: dict[str, Any] | None = None) -> "Config":
+    """An Alembic Config pointing at the packaged migrations; ``connection`` is handed to env.py, and
+    ``attributes`` to the revisions (0003 reads the key options that encrypt the gallery)."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
         config.attributes["connection"] = connection
+    config.attributes.update(attributes or {})
     return config
 
 
@@ -109,19 +113,22 @@ def check_not_newer(status: SchemaStatus) -> None:
         )
 
 
-def upgrade(connection: Connection, revision: str = "head") -> None:
+def upgrade(connection: Connection, revision: str = "head", attributes: dict[str, Any] | None = None) -> None:
     """Upgrade within the caller's transaction (the caller commits)."""
     from alembic import command
 
-    command.upgrade(alembic_config(connection), revision)
+    command.upgrade(alembic_config(connection, attributes), revision)
 
 
-def ensure_schema(read_engine: Engine, write_engine: Engine, *, allow_upgrade: bool = True) -> SchemaStatus:
+def ensure_schema(read_engine: Engine, write_engine: Engine, *, allow_upgrade: bool = True,
+                  attributes: dict[str, Any] | None = None,
+                  before_upgrade: Callable[[SchemaStatus], None] | None = None) -> SchemaStatus:
     """Bring the database to the head revision (or check it), returning the status before any change.
 
     The revision is first read without a write lock; only when an upgrade is due is it re-read under
     ``BEGIN IMMEDIATE`` and applied in that same transaction, so two processes opening a new database at
-    once do not both create the schema.
+    once do not both create the schema. ``before_upgrade`` runs first (the Store's backup of a gallery about
+    to be encrypted in place); ``attributes`` reach the revision scripts.
     """
     with read_engine.connect() as connection:
         status = schema_status(connection)
@@ -133,9 +140,11 @@ def ensure_schema(read_engine: Engine, write_engine: Engine, *, allow_upgrade: b
             f"has schema revision {status.current or 'none (empty)'}, this FaceApp needs {status.head!r}: "
             "run `faceapp db upgrade`"
         )
+    if before_upgrade is not None:
+        before_upgrade(status)
     with write_engine.connect() as connection, connection.begin():
         locked_status = schema_status(connection)
         check_not_newer(locked_status)
         if not locked_status.up_to_date:
-            upgrade(connection)
+            upgrade(connection, attributes=attributes)
     return status

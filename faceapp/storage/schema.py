@@ -104,6 +104,7 @@ class Crop(Base):
     quality: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    key_version: Mapped[int | None] = mapped_column(Integer)     # None: ``png`` in clear; else sealed (0003)
 
     identity: Mapped[Identity] = relationship(back_populates="crops")
 
@@ -138,6 +139,7 @@ class Template(Base):
     quality: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    key_version: Mapped[int | None] = mapped_column(Integer)     # None: ``embedding`` in clear; else sealed (0003)
 
     identity: Mapped[Identity] = relationship(back_populates="templates")
 
@@ -197,5 +199,28 @@ class GalleryState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class GalleryKey(Base):
+    """The gallery's data key, wrapped by a key-encryption key kept outside the database (added in 0003).
+
+    One row or none: none means a gallery kept in clear (``FACEAPP_GALLERY_ENCRYPTION=off`` when it was made).
+    ``key_version`` is the version of the data key that sealed the rows (``crops/templates.key_version``);
+    ``source``/``kek_id``/``kdf_json`` say where the key-encryption key is (``faceapp.storage.keys``).
+    """
+
+    __tablename__ = "gallery_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gallery_id: Mapped[str] = mapped_column(String(36))
+    key_version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))
+    kek_id: Mapped[str] = mapped_column(String(64))
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    kdf_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    rotated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from faceapp.core.errors import IncompatibleError, NotFoundError
 from faceapp.storage.audit import append_audit
 from faceapp.storage.catalog import ensure_model
+from faceapp.storage.crypto import Vault
 from faceapp.storage.codec import decode_embedding, decode_embeddings, encode_embedding, encode_png
 from faceapp.storage.identities import create_identity, identity_info, load_identity
 from faceapp.storage.records import (
@@ -65,14 +66,15 @@ def _encode_samples(samples: Sequence[NewSample], model: ModelSpec | None) -> li
     return encoded
 
 
-def _crop_record(crop: Crop) -> CropRecord:
-    return CropRecord(id=crop.id, identity_id=crop.identity_id, png=crop.png, width=crop.width, height=crop.height,
-                      quality=crop.quality, source=crop.source, created_at=crop.created_at)
+def crop_record(crop: Crop, vault: Vault) -> CropRecord:
+    """A crop row as a record, its PNG opened with the gallery key."""
+    return CropRecord(id=crop.id, identity_id=crop.identity_id, png=vault.open_crop(crop), width=crop.width,
+                      height=crop.height, quality=crop.quality, source=crop.source, created_at=crop.created_at)
 
 
-def _template_record(template: Template) -> TemplateRecord:
+def _template_record(template: Template, vault: Vault) -> TemplateRecord:
     try:
-        vector = decode_embedding(template.embedding, template.dim)
+        vector = decode_embedding(vault.open_template(template), template.dim)
     except IncompatibleError:
         vector = np.empty(0, dtype=np.float32)   # damaged row: shown, never compared
     return TemplateRecord(id=template.id, identity_id=template.identity_id, model_id=template.model_id,
@@ -83,6 +85,15 @@ def _template_record(template: Template) -> TemplateRecord:
 def _chunks(ids: Sequence[int]) -> list[list[int]]:
     values = [int(i) for i in ids]
     return [values[i:i + _IN_CHUNK] for i in range(0, len(values), _IN_CHUNK)]
+
+
+def _open_rows(rows: Sequence[Any], model_id: str, vault: Vault) -> list[tuple[int, int, bytes]]:
+    """(id, identity id, clear embedding bytes) of (id, identity id, stored bytes, key version) rows: the one
+    place where templates are decrypted for the in-memory index."""
+    return [(int(r[0]), int(r[1]), vault.open("template", r[0], r[1], model_id, r[2], r[3])) for r in rows]
+
+
+_GALLERY_COLUMNS = (Template.id, Template.identity_id, Template.embedding, Template.key_version)
 
 
 def _rows_to_gallery(model_id: str, dim: int, rows: list[tuple[int, int, bytes]], names: dict[int, str],
@@ -100,8 +111,9 @@ def _rows_to_gallery(model_id: str, dim: int, rows: list[tuple[int, int, bytes]]
 class TemplateRepository:
     """Crop and template operations, each one unit of work."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, vault: Vault) -> None:
         self._uow = uow
+        self._vault = vault
 
     def enroll(self, identity: NewIdentity | IdentityRef, samples: Sequence[NewSample], model: ModelSpec | None,
                *, operator: str | None = None, details: dict | None = None) -> EnrollmentRecord:
@@ -119,16 +131,21 @@ class TemplateRepository:
                 else load_identity(session, identity)
             if model is not None:
                 ensure_model(session, model)
-            crops = [Crop(identity_id=row.id, png=e.png, width=e.width, height=e.height, quality=e.quality,
+            crops = [Crop(identity_id=row.id, png=b"", width=e.width, height=e.height, quality=e.quality,
                           source=e.source) if e.png is not None else None for e in encoded]
             session.add_all([c for c in crops if c is not None])
-            session.flush()
-            templates = [
-                Template(identity_id=row.id, model_id=model.model_id, crop_id=crop.id if crop else None,
-                         dim=model.embedding_dim, embedding=e.embedding, quality=e.quality, source=e.source)
-                for e, crop in zip(encoded, crops) if e.embedding is not None and model is not None
-            ]
+            session.flush()                              # ids first: each sealed value is bound to its row id
+            for crop, e in zip(crops, encoded):
+                if crop is not None:
+                    self._vault.seal_crop(crop, e.png)
+            pairs = [(Template(identity_id=row.id, model_id=model.model_id, crop_id=crop.id if crop else None,
+                               dim=model.embedding_dim, embedding=b"", quality=e.quality, source=e.source), e.embedding)
+                     for e, crop in zip(encoded, crops) if e.embedding is not None and model is not None]
+            templates = [t for t, _ in pairs]
             session.add_all(templates)
+            session.flush()
+            for template, blob in pairs:
+                self._vault.seal_template(template, blob)
             session.flush()
             bump_revision(session)
             append_audit(session, AuditEntry(
@@ -149,7 +166,7 @@ class TemplateRepository:
             query = select(Template).where(Template.identity_id == identity.id).order_by(Template.id)
             if model_id is not None:
                 query = query.where(Template.model_id == model_id)
-            return [_template_record(t) for t in session.scalars(query)]
+            return [_template_record(t, self._vault) for t in session.scalars(query)]
 
         return self._uow.read(work)
 
@@ -158,7 +175,7 @@ class TemplateRepository:
 
         def work(session: Session) -> list[CropRecord]:
             identity = load_identity(session, ref)
-            return [_crop_record(c) for c in session.scalars(
+            return [crop_record(c, self._vault) for c in session.scalars(
                 select(Crop).where(Crop.identity_id == identity.id).order_by(Crop.id))]
 
         return self._uow.read(work)
@@ -183,7 +200,7 @@ class TemplateRepository:
                                              details={"template_id": template_id, "templates": int(count)}))
             return int(count)
 
-        return self._uow.write(work)
+        return self._uow.erase(work)
 
     # --- gallery index support -------------------------------------------------------------------
 
@@ -192,9 +209,8 @@ class TemplateRepository:
 
         def work(session: Session) -> GalleryRows:
             revision = read_revision(session)
-            rows = [tuple(r) for r in session.execute(
-                select(Template.id, Template.identity_id, Template.embedding)
-                .where(Template.model_id == model_id, Template.dim == dim).order_by(Template.id))]
+            rows = _open_rows(session.execute(select(*_GALLERY_COLUMNS).where(
+                Template.model_id == model_id, Template.dim == dim).order_by(Template.id)).all(), model_id, self._vault)
             skipped = int(session.scalar(select(func.count()).select_from(Template)
                                          .where(Template.model_id == model_id, Template.dim != dim)) or 0)
             names = dict(session.execute(select(Identity.id, Identity.name)).all())
@@ -216,8 +232,8 @@ class TemplateRepository:
             removed = np.setdiff1d(known_ids, current, assume_unique=True)
             rows: list[tuple[int, int, bytes]] = []
             for chunk in _chunks(added_ids.tolist()):
-                rows.extend(tuple(r) for r in session.execute(
-                    select(Template.id, Template.identity_id, Template.embedding).where(Template.id.in_(chunk))))
+                rows.extend(_open_rows(session.execute(select(*_GALLERY_COLUMNS).where(Template.id.in_(chunk))).all(),
+                                       model_id, self._vault))
             rows.sort(key=lambda r: r[0])
             names = dict(session.execute(select(Identity.id, Identity.name)).all())
             return _rows_to_gallery(model_id, dim, rows, names, revision, 0), removed
@@ -246,7 +262,7 @@ class TemplateRepository:
         def work(session: Session) -> list[CropRecord]:
             done = select(Template.crop_id).where(Template.model_id == model_id, Template.crop_id.is_not(None))
             query = (select(Crop).where(Crop.id > after_id, Crop.id.not_in(done)).order_by(Crop.id).limit(limit))
-            return [_crop_record(c) for c in session.scalars(query)]
+            return [crop_record(c, self._vault) for c in session.scalars(query)]
 
         return self._uow.read(work)
 
@@ -276,15 +292,21 @@ class TemplateRepository:
             done = set(session.scalars(select(Template.crop_id).where(Template.model_id == model.model_id,
                                                                      Template.crop_id.in_(wanted))))
             added = 0
+            new: list[tuple[Template, bytes]] = []
             for crop_id, blob in zip(wanted, blobs):
                 crop = crops.get(crop_id)
                 if crop is None or crop_id in done:
                     continue
-                session.add(Template(identity_id=crop.identity_id, model_id=model.model_id, crop_id=crop_id,
-                                     dim=model.embedding_dim, embedding=blob, quality=crop.quality, source=crop.source))
+                template = Template(identity_id=crop.identity_id, model_id=model.model_id, crop_id=crop_id,
+                                    dim=model.embedding_dim, embedding=b"", quality=crop.quality, source=crop.source)
+                session.add(template)
+                new.append((template, blob))
                 done.add(crop_id)
                 added += 1
             if added:
+                session.flush()
+                for template, blob in new:
+                    self._vault.seal_template(template, blob)
                 session.flush()
                 bump_revision(session)
             return added

@@ -7,6 +7,11 @@ Layout (``faceapp-gallery/1``, documented in docs/identity_store.md)::
     crops/<key>.png            one aligned 112x112 face crop per enrolled image
     embeddings/<n>.npy         float32 (rows, dim) matrix of model n; row i is models[n].templates[i]
 
+With a passphrase the zip is written sealed (``faceapp.storage.sealed_archive``: AES-256-GCM, scrypt); import
+opens a sealed export entirely in memory first, so a wrong passphrase or a changed byte stops it before the
+store is touched. Crops and templates are opened with this gallery's key on export and sealed with the
+receiving gallery's key on import (each bound to its new row).
+
 Import adds everything in ONE transaction (a failure leaves the store untouched). A name that already
 exists fails the import, is skipped, or is merged into the existing identity (``on_conflict``); crops
 already present in a merged identity (same PNG bytes) are not duplicated. Stored thresholds of this
@@ -33,6 +38,8 @@ from faceapp.storage.audit import append_audit
 from faceapp.storage.catalog import ensure_model
 from faceapp.storage.migrate import head_revision
 from faceapp.storage.records import AuditEntry, ModelSpec, NameInUseError
+from faceapp.core.files import create_private_file
+from faceapp.storage.sealed_archive import is_sealed, open_archive, seal_archive
 from faceapp.storage.schema import Crop, EmbeddingModel, Identity, Template, ThresholdSet, utcnow
 from faceapp.storage.store import Store
 from faceapp.storage.uow import bump_revision
@@ -56,24 +63,26 @@ def _when(value: Any) -> datetime | None:
 
 
 def export_gallery(store: Store, path: str | Path, *, overwrite: bool = False, include_crops: bool = True,
-                   model_ids: list[str] | None = None) -> dict[str, Any]:
-    """Write the whole gallery (or only some models' templates) to a zip; returns a summary."""
+                   model_ids: list[str] | None = None, passphrase: str | None = None) -> dict[str, Any]:
+    """Write the whole gallery (or only some models' templates) to a zip, sealed with ``passphrase`` when
+    given (the file is created 0600 either way); returns a summary."""
     target = Path(path).expanduser()
     if target.exists() and not overwrite:
         raise InputFileError(f"{target} already exists: choose another file or pass --overwrite", path=str(target))
     if not target.parent.is_dir():
         raise InputFileError(f"folder {target.parent} does not exist", path=str(target))
-    partial = target.with_name(target.name + ".partial")
+    partial = create_private_file(target.with_name(target.name + ".partial"))
+    clear: Any = io.BytesIO() if passphrase else partial
 
     def work(session: Session) -> dict[str, Any]:
         counts = {"identities": 0, "crops": 0, "templates": 0, "skipped_templates": 0}
         identities = []
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
+        with zipfile.ZipFile(clear, "w", compression=zipfile.ZIP_STORED) as archive:
             for identity in session.scalars(select(Identity).order_by(Identity.id)):
                 crops = []
                 if include_crops:
                     for crop in session.scalars(select(Crop).where(Crop.identity_id == identity.id).order_by(Crop.id)):
-                        archive.writestr(f"crops/{crop.id}.png", crop.png)
+                        archive.writestr(f"crops/{crop.id}.png", store.vault.open_crop(crop))
                         crops.append({"key": crop.id, "file": f"crops/{crop.id}.png", "width": crop.width,
                                       "height": crop.height, "quality": crop.quality, "source": crop.source,
                                       "created_at": _iso(crop.created_at)})
@@ -91,10 +100,11 @@ def export_gallery(store: Store, path: str | Path, *, overwrite: bool = False, i
                 rows, vectors = [], []
                 for template in session.scalars(select(Template).where(Template.model_id == model.model_id)
                                                 .order_by(Template.id)):
-                    if template.dim != model.embedding_dim or len(template.embedding) != 4 * template.dim:
+                    embedding = store.vault.open_template(template)
+                    if template.dim != model.embedding_dim or len(embedding) != 4 * template.dim:
                         counts["skipped_templates"] += 1
                         continue
-                    vectors.append(np.frombuffer(template.embedding, dtype="<f4"))
+                    vectors.append(np.frombuffer(embedding, dtype="<f4"))
                     rows.append({"identity": template.identity_id,
                                  "crop": template.crop_id if include_crops else None, "quality": template.quality,
                                  "source": template.source, "created_at": _iso(template.created_at)})
@@ -119,6 +129,9 @@ def export_gallery(store: Store, path: str | Path, *, overwrite: bool = False, i
 
     try:
         counts = store.uow.read(work)
+        if passphrase:
+            with open(partial, "wb") as out:
+                seal_archive(clear.getvalue(), passphrase, out)
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
@@ -161,13 +174,14 @@ def _load_matrix(archive: zipfile.ZipFile, model: dict[str, Any], where: str) ->
 
 
 def import_gallery(store: Store, path: str | Path, *, on_conflict: Conflict = "fail",
-                   operator: str | None = None) -> dict[str, Any]:
-    """Add an exported gallery to ``store`` in one transaction; returns what was added."""
+                   operator: str | None = None, passphrase: str | None = None) -> dict[str, Any]:
+    """Add an exported gallery to ``store`` in one transaction; returns what was added. A sealed export
+    needs its ``passphrase`` (GalleryKeyError when missing or wrong, nothing imported)."""
     where = str(path)
     if on_conflict not in ("fail", "skip", "merge"):
         raise ValueError(f"on_conflict must be fail, skip or merge, got {on_conflict!r}")
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(open_archive(path, passphrase) if is_sealed(path) else path)
     except FileNotFoundError as error:
         raise InputFileError(f"{where}: no such file", path=where) from error
     except zipfile.BadZipFile as error:
@@ -187,6 +201,7 @@ def import_gallery(store: Store, path: str | Path, *, on_conflict: Conflict = "f
         summary = {"identities": 0, "merged": 0, "skipped": 0, "crops": 0, "templates": 0}
         identity_ids: dict[Any, int] = {}
         crop_ids: dict[Any, int] = {}
+        sealed: list[tuple[Template, bytes]] = []
         for entry in manifest.get("identities", []):
             name = " ".join(str(entry["name"]).split())
             existing = session.scalar(select(Identity).where(Identity.name == name))
@@ -209,19 +224,20 @@ def import_gallery(store: Store, path: str | Path, *, on_conflict: Conflict = "f
                 summary["identities"] += 1
             else:
                 identity = existing
-                known_pngs = {hashlib.sha256(p).hexdigest() for p in
-                              session.scalars(select(Crop.png).where(Crop.identity_id == identity.id))}
+                known_pngs = {hashlib.sha256(store.vault.open_crop(c)).hexdigest() for c in
+                              session.scalars(select(Crop).where(Crop.identity_id == identity.id))}
                 summary["merged"] += 1
             identity_ids[entry["key"]] = identity.id
             for crop in entry.get("crops", []):
                 data = pngs[crop["key"]]
                 if hashlib.sha256(data).hexdigest() in known_pngs:
                     continue
-                row = Crop(identity_id=identity.id, png=data, width=int(crop["width"]), height=int(crop["height"]),
+                row = Crop(identity_id=identity.id, png=b"", width=int(crop["width"]), height=int(crop["height"]),
                            quality=crop.get("quality"), source=crop.get("source"),
                            created_at=_when(crop.get("created_at")) or utcnow())
                 session.add(row)
                 session.flush()
+                store.vault.seal_crop(row, data)
                 crop_ids[crop["key"]] = row.id
                 summary["crops"] += 1
         for model, matrix in zip(manifest.get("models", []), matrices):
@@ -239,12 +255,16 @@ def import_gallery(store: Store, path: str | Path, *, on_conflict: Conflict = "f
                 crop_key = row.get("crop")
                 if identity_id is None or (crop_key is not None and crop_key not in crop_ids):
                     continue                          # skipped identity, or a crop already present (merge)
-                session.add(Template(identity_id=identity_id, model_id=spec.model_id,
-                                     crop_id=crop_ids.get(crop_key) if crop_key is not None else None,
-                                     dim=spec.embedding_dim, embedding=vector.astype("<f4").tobytes(),
-                                     quality=row.get("quality"), source=row.get("source"),
-                                     created_at=_when(row.get("created_at")) or utcnow()))
+                template = Template(identity_id=identity_id, model_id=spec.model_id,
+                                    crop_id=crop_ids.get(crop_key) if crop_key is not None else None,
+                                    dim=spec.embedding_dim, embedding=b"", quality=row.get("quality"),
+                                    source=row.get("source"), created_at=_when(row.get("created_at")) or utcnow())
+                session.add(template)
+                sealed.append((template, vector.astype("<f4").tobytes()))
                 summary["templates"] += 1
+        session.flush()
+        for template, blob in sealed:
+            store.vault.seal_template(template, blob)
         session.flush()
         bump_revision(session)
         append_audit(session, AuditEntry("import", operator=operator, details={**summary, "file": Path(where).name}))

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from faceapp.core.errors import FaceAppError
-from faceapp.storage.engine import WRITE_OPTION, is_locked_error, to_database_error
+from faceapp.storage.engine import WRITE_OPTION, checkpoint_truncate, is_locked_error, to_database_error
 from faceapp.storage.schema import GalleryState, utcnow
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,13 @@ class UnitOfWork:
     def write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one write transaction (all or nothing) and return its result."""
         return self._run(work, self._write_sessions, retries=self.retries)
+
+    def erase(self, work: Callable[[Session], T]) -> T:
+        """A write that deletes faces or templates: committed, then the WAL is checkpointed and truncated so
+        that, with ``secure_delete``, no copy of the deleted bytes stays in the database file or its WAL."""
+        result = self.write(work)
+        checkpoint_truncate(self.engine)
+        return result
 
     def _run(self, work: Callable[[Session], T], factory: sessionmaker[Session], *, retries: int) -> T:
         attempt = 0

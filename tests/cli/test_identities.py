@@ -135,7 +135,7 @@ def test_verify_identify_and_audit(run, att: Path) -> None:
 def test_db_thresholds_reembed_and_gallery_transfer(run, att: Path, model_dirs, tmp_path: Path) -> None:
     run("enroll", "Alice", *(str(att / "s1" / f"{i}.pgm") for i in (1, 2)))
     code, data, _ = run("db", "upgrade", model=False)
-    assert code == 0 and not data["upgraded"] and data["to"] == "0002"
+    assert code == 0 and not data["upgraded"] and data["to"] == "0003"
     code, data, _ = run("db", "check", model=False)
     assert code == 0 and data["ok"] and data["identities"] == 1
     code, data, _ = run("db", "backup", str(tmp_path / "copy.db"), model=False)
@@ -158,7 +158,7 @@ def test_db_thresholds_reembed_and_gallery_transfer(run, att: Path, model_dirs, 
     code, data, _ = run("identify", str(att / "s1" / "1.pgm"), model=model_dirs[1])
     assert data["candidates"][0]["name"] == "Alice"
 
-    code, data, _ = run("gallery", "export", str(tmp_path / "g.zip"), model=False)
+    code, data, _ = run("gallery", "export", str(tmp_path / "g.zip"), "--plaintext", model=False)
     assert code == 0 and (data["identities"], data["crops"], data["templates"]) == (1, 2, 4)
     other_db = tmp_path / "other.db"
     code, data, _ = run("gallery", "import", str(tmp_path / "g.zip"), "--db", str(other_db), model=False, db_arg=False)

@@ -4,6 +4,7 @@ and ``faceapp gallery export|import``."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from faceapp.cli.commands.identities import add_store_options, open_store
@@ -11,6 +12,8 @@ from faceapp.cli.commands.pipeline import add_embed_options, load_embedder, work
 from faceapp.cli.output import emit, print_progress
 from faceapp.core.errors import ExitCode
 from faceapp.core.progress import run_to_completion
+
+NEW_PASSPHRASE_ENV = "FACEAPP_NEW_GALLERY_KEY"   # db rotate-key --to passphrase without a prompt
 
 
 # ------------------------------------------------------------------------------------------------------ db
@@ -46,6 +49,14 @@ def cmd_db_check(args: argparse.Namespace) -> int:
              f"(this FaceApp: {report.head_revision}), SQLite integrity {report.integrity}",
              f"{report.identities} identities, {report.crops} crops, templates by model: "
              + (", ".join(f"{m} {n}" for m, n in report.templates_by_model.items()) or "none")]
+    enc = report.encryption
+    if enc:
+        lines.append(f"encryption: key from {enc['key_source']}, data key version {enc['key_version']}; crops "
+                     f"{enc['crops_sealed']} sealed / {enc['crops_clear']} clear / {enc['crops_stale_key']} old key, "
+                     f"templates {enc['templates_sealed']} sealed / {enc['templates_clear']} clear / "
+                     f"{enc['templates_stale_key']} old key" if enc["encrypted"] else
+                     f"encryption: off (gallery kept in clear: {enc['crops_clear']} crops, {enc['templates_clear']} "
+                     "templates; `faceapp db encrypt` seals them)")
     lines += [f"problem: {p}" for p in report.problems] or ["no problems found"]
     emit(args, report.as_dict(), "\n".join(lines))
     return 0 if report.ok else int(ExitCode.DATABASE)
@@ -87,6 +98,51 @@ def cmd_db_reembed(args: argparse.Namespace) -> int:
     return int(ExitCode.CANCELLED) if report.cancelled else 0
 
 
+def cmd_db_encrypt(args: argparse.Namespace) -> int:
+    from faceapp.storage.maintenance import encrypt
+
+    _existing(args.db)
+    with open_store(args) as store:
+        summary = encrypt(store)
+    if summary is None:
+        emit(args, {"database": store.where, "encrypted": True, "changed": False},
+             f"database {store.where} is already encrypted (see `faceapp db rotate-key`)")
+        return 0
+    emit(args, {"database": store.where, "changed": True, **summary},
+         f"encrypted {summary['crops']} crops and {summary['templates']} templates of {store.where} "
+         f"(key from {summary['key_source']})")
+    return 0
+
+
+def cmd_db_rotate_key(args: argparse.Namespace) -> int:
+    import os
+
+    from faceapp.cli.commands.pipeline import ask_secret, key_options
+    from faceapp.storage.maintenance import rotate_key
+
+    _existing(args.db)
+    new_keys = None
+    if args.to is not None or os.environ.get(NEW_PASSPHRASE_ENV):
+        target = args.to or "passphrase"
+        passphrase = os.environ.get(NEW_PASSPHRASE_ENV) or None
+        if target == "passphrase" and passphrase is None:
+            first = ask_secret("new passphrase: ")
+            if first and first != ask_secret("new passphrase again: "):
+                from faceapp.core.errors import GalleryKeyError
+
+                raise GalleryKeyError("the two new passphrases differ: nothing changed")
+            passphrase = first or None
+        new_keys = key_options(prefer=target, passphrase=passphrase if target == "passphrase" else None)
+    with open_store(args) as store:
+        summary = rotate_key(store, full=args.full, new_keys=new_keys)
+    what = (f"re-encrypted {summary['crops']} crops and {summary['templates']} templates under data key version "
+            f"{summary['key_version']}" if args.full else "re-wrapped the data key")
+    emit(args, {"database": store.where, **summary},
+         f"{what} of {store.where}; key now from {summary['key_source']} (the old {summary['from_source']} key "
+         "was destroyed: copies made before, e.g. backups, no longer open with it)")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- thresholds
 def cmd_thresholds_show(args: argparse.Namespace) -> int:
     embedder = load_embedder(args)
@@ -118,22 +174,46 @@ def cmd_thresholds_set(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------- gallery
+def _export_passphrase(*, new: bool) -> str | None:
+    """The export passphrase: $FACEAPP_EXPORT_PASSPHRASE, else asked at the terminal (twice for a new one)."""
+    import os
+
+    from faceapp.cli.commands.pipeline import ask_secret
+    from faceapp.core.errors import GalleryKeyError
+    from faceapp.storage.sealed_archive import ENV_EXPORT_PASSPHRASE
+
+    passphrase = os.environ.get(ENV_EXPORT_PASSPHRASE) or ask_secret("export passphrase: ") or None
+    if new and passphrase is None:
+        raise GalleryKeyError(f"an export is encrypted with a passphrase: set {ENV_EXPORT_PASSPHRASE} or run in a "
+                              "terminal to be asked (or pass --plaintext to write faces in clear)")
+    if new and not os.environ.get(ENV_EXPORT_PASSPHRASE) and ask_secret("export passphrase again: ") != passphrase:
+        raise GalleryKeyError("the two passphrases differ: nothing exported")
+    return passphrase
+
+
 def cmd_gallery_export(args: argparse.Namespace) -> int:
     from faceapp.storage.transfer import export_gallery
 
+    passphrase = None if args.plaintext else _export_passphrase(new=True)
     with open_store(args) as store:
         summary = export_gallery(store, args.path, overwrite=args.overwrite, include_crops=not args.no_crops,
-                                 model_ids=args.model_id or None)
-    emit(args, summary, f"exported {summary['identities']} identities, {summary['crops']} crops and "
-                        f"{summary['templates']} templates to {summary['path']}")
+                                 model_ids=args.model_id or None, passphrase=passphrase)
+    if args.plaintext:
+        print(f"warning: {summary['path']} holds faces and templates in clear (--plaintext)", file=sys.stderr)
+    emit(args, {**summary, "encrypted": passphrase is not None},
+         f"exported {summary['identities']} identities, {summary['crops']} crops and {summary['templates']} "
+         f"templates to {summary['path']}" + (" (encrypted)" if passphrase else ""))
     return 0
 
 
 def cmd_gallery_import(args: argparse.Namespace) -> int:
+    from faceapp.storage.sealed_archive import is_sealed
     from faceapp.storage.transfer import import_gallery
 
+    passphrase = _export_passphrase(new=False) if is_sealed(args.path) else None
     with open_store(args) as store:
-        summary = import_gallery(store, args.path, on_conflict=args.on_conflict, operator=args.operator)
+        summary = import_gallery(store, args.path, on_conflict=args.on_conflict, operator=args.operator,
+                                 passphrase=passphrase)
     text = (f"imported {summary['identities']} identities ({summary['merged']} merged, {summary['skipped']} skipped), "
             f"{summary['crops']} crops and {summary['templates']} templates from {args.path}")
     emit(args, summary, text)
@@ -163,6 +243,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_store_options(q)
     add_embed_options(q)
     q.set_defaults(handler=cmd_db_reembed)
+    q = sub.add_parser("encrypt", help="seal the crops and templates of a gallery kept in clear (one transaction)")
+    add_store_options(q, operator=False)
+    q.set_defaults(handler=cmd_db_encrypt)
+    q = sub.add_parser("rotate-key", help="renew the gallery key: re-wrap the data key under a new key-encryption "
+                                          "key (fast), or re-encrypt every crop and template (--full)",
+                       description="The old key-encryption key is destroyed after the commit. --full also revokes "
+                                   "the data key: run it after deleting people so older backups cannot be opened.")
+    q.add_argument("--full", action="store_true", help="new data key: re-encrypt every crop and template")
+    q.add_argument("--to", choices=("keyring", "keyfile", "passphrase"),
+                   help="where the new key-encryption key lives (default: as now; a new passphrase comes from "
+                        f"${NEW_PASSPHRASE_ENV} or is asked twice)")
+    add_store_options(q, operator=False)
+    q.set_defaults(handler=cmd_db_rotate_key)
 
     p = subparsers.add_parser("thresholds", help="show or set the verify/identify thresholds of the active model",
                               description="Thresholds come from the store, else the model card, else defaults; "
@@ -190,6 +283,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--overwrite", action="store_true", help="replace FILE.zip if it exists")
     q.add_argument("--no-crops", action="store_true", help="leave the face crops out (cannot be re-embedded then)")
     q.add_argument("--model-id", action="append", metavar="ID", help="only templates of this model (repeatable)")
+    q.add_argument("--plaintext", action="store_true",
+                   help="write the zip in clear (default: encrypted with a passphrase from $FACEAPP_EXPORT_PASSPHRASE "
+                        "or asked at the terminal)")
     add_store_options(q, operator=False)
     q.set_defaults(handler=cmd_gallery_export)
     q = sub.add_parser("import", help="add a gallery zip to this store (one transaction)")

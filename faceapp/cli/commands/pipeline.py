@@ -80,6 +80,20 @@ def download_reporter(label: str, *, quiet: bool = False) -> Callable[[int, int 
     return report
 
 
+def ask_secret(prompt: str) -> str:
+    """A passphrase typed at the terminal (not echoed); empty when stdin is not a terminal (scripts, tests)."""
+    import getpass
+
+    return getpass.getpass(prompt) if sys.stdin.isatty() else ""
+
+
+def key_options(**overrides: Any):  # noqa: ANN201 - faceapp.storage.keys.KeyOptions
+    """Gallery key options from the environment; a passphrase gallery asks at the terminal when needed."""
+    from faceapp.storage.keys import KeyOptions
+
+    return KeyOptions.from_environment(prompt=ask_secret, **overrides)
+
+
 def workstation(args: argparse.Namespace, **changes: Any):  # noqa: ANN201 - faceapp.app.Workstation
     """The command's Workstation (store, embedder, gallery, pipeline factory), built once per command from its
     options and the environment by ``faceapp.app.open_workstation``, as the GUI and the bench build theirs."""
@@ -94,7 +108,8 @@ def workstation(args: argparse.Namespace, **changes: Any):  # noqa: ANN201 - fac
         flip_tta=bool(getattr(args, "flip_tta", False)), operator=getattr(args, "operator", None),
         detector=getattr(args, "detector", "auto"), min_confidence=getattr(args, "min_confidence", 0.3),
         max_side=getattr(args, "max_side", 1280), allow_download=not getattr(args, "no_download", False),
-        download_progress=download_reporter("MediaPipe model", quiet=getattr(args, "json", False)), **changes)
+        download_progress=download_reporter("MediaPipe model", quiet=getattr(args, "json", False)),
+        keys=key_options(), **changes)
     ws = open_workstation(options)
     if not changes:
         args._workstation = ws
