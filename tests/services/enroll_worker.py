@@ -56,18 +56,20 @@ def main() -> int:
     with open(args.faces, "rb") as handle:
         faces = pickle.load(handle)
     store = Store(args.db, busy_timeout_s=10.0, retries=8)
-    current = {"name": None, "write": False}
+    current: dict = {"name": None, "write": None}     # write: the Session of the open write transaction
 
     @event.listens_for(Session, "after_begin")
     def _began(session, transaction, connection) -> None:  # noqa: ANN001
         if connection.get_execution_options().get(WRITE_OPTION):
-            current["write"] = True
+            current["write"] = session
             print(f"B {current['name']}", flush=True)
 
     @event.listens_for(Session, "after_commit")
     def _committed(session) -> None:  # noqa: ANN001
-        if current["write"]:
-            current["write"] = False
+        # only the write transaction's own commit: the gallery key is opened by a short read of its own
+        # (another Session) on first use, in the middle of the first enrolment
+        if session is current["write"]:
+            current["write"] = None
             print(f"C {current['name']}", flush=True)
 
     if args.delay_ms:
