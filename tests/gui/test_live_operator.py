@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import (
-    QAbstractButton, QAbstractSlider, QAbstractSpinBox, QComboBox, QLineEdit, QListWidget, QTableWidget, QWidget,
+    QAbstractButton, QAbstractSlider, QAbstractSpinBox, QComboBox, QLineEdit, QListWidget, QScrollBar, QTableWidget, QWidget,
 )
 
 from faceapp.core.types import Candidate, IdentifyDecision
@@ -206,7 +206,8 @@ def test_every_interactive_widget_of_the_live_page_and_the_window_has_a_tooltip(
     others = [window.page(k) for k in window.page_keys() if k != "live"]
     missing = []
     for widget in window.findChildren(QWidget):
-        if not isinstance(widget, INTERACTIVE) or widget.objectName().startswith("qt_"):
+        if (not isinstance(widget, INTERACTIVE) or isinstance(widget, QScrollBar)
+                or widget.objectName().startswith("qt_")):
             continue                                                      # Qt's own (menu-bar overflow...)
         if any(other.isAncestorOf(widget) for other in others):
             continue                                                      # other pages: not this issue part

@@ -290,7 +290,7 @@ class LivePage(Page):
         panel_layout.addWidget(claim_row)
 
         # the verdict: one headline for both modes (identify and verify share it), then the name and numbers
-        self.verdict_label = ElidedLabel("-", point_size=24, min_point_size=13, bold=True)
+        self.verdict_label = ElidedLabel("-", point_size=24, min_point_size=11, bold=True)
         self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.verdict_label.setProperty("role", "verdict-idle")
         self.verdict_label.setMinimumHeight(56)
@@ -307,20 +307,23 @@ class LivePage(Page):
         self.verdict_detail = QLabel("")
         self.verdict_detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.verdict_detail.setWordWrap(True)
-        self.verdict_detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.verdict_detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Maximum)
         self.verdict_detail.setProperty("role", "status-warn")
         panel_layout.addWidget(self.verdict_detail)
 
         self.answer_stack = QStackedWidget()
         self.candidates = QListWidget()
         self.candidates.setIconSize(QSize(40, 40))
-        self.candidates.setMinimumHeight(90)
+        self.candidates.setMinimumHeight(70)
         self.candidates.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.candidates.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.candidates.setToolTip("The best enrolled identities for this face, best first, with their scores")
         self.answer_stack.addWidget(self.candidates)
         self.answer_stack.addWidget(QWidget())                 # verify: nothing under the verdict
         panel_layout.addWidget(self.answer_stack, 1)
+        self._verify_room = QWidget()            # verify has no candidates: the free room goes here
+        self._verify_room.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        panel_layout.addWidget(self._verify_room, 1)
 
         thresholds = QGroupBox("Thresholds (cosine)")
         t_layout = QFormLayout(thresholds)
@@ -433,6 +436,8 @@ class LivePage(Page):
     def _update_mode_widgets(self) -> None:
         verify = self.settings.mode == "verify"
         self.answer_stack.setCurrentIndex(1 if verify else 0)
+        self.answer_stack.setVisible(not verify)
+        self._verify_room.setVisible(verify)
         self.claim_row.setVisible(verify)
         self._show_answer(self.result)
 

@@ -69,6 +69,7 @@ class ElidedLabel(QLabel):
         self._fit()
 
     _fitting = False
+    _shown_pt = 0.0
 
     def _fit(self) -> None:
         if self._fitting:
@@ -87,8 +88,10 @@ class ElidedLabel(QLabel):
         while size > self._min_pt and QFontMetrics(font).horizontalAdvance(self._full) > available:
             size = max(self._min_pt, size - 1)
             font.setPointSizeF(size)
-        if font.pointSizeF() != self.font().pointSizeF():
-            self.setFont(font)
+        if size != self._shown_pt:          # a style sheet would override setFont: the size goes in the widget's own
+            self._shown_pt = size
+            weight = "bold" if font.bold() else "normal"
+            self.setStyleSheet(f"font-size: {size:g}pt; font-weight: {weight};")
         shown = QFontMetrics(font).elidedText(self._full, self._elide, available)
         super().setText(shown)
         self.setToolTip(self._full if self._full else "")
