@@ -9,7 +9,8 @@ about 1,000 images, ~500,000 impostor and ~4,500 genuine pairs), then sets
   searched against 100 enrolled people is then falsely identified about 1% of the time),
 
 and writes ``card["thresholds"]`` (verify, identify, target_far, identify_far, date, source, with the TAR
-at each threshold) with ``--write``. The operator can override them per store (``faceapp thresholds set``).
+at each threshold, and ``far_curve``: FAR and FRR on a grid of thresholds, which the GUI's threshold controls
+read to show the operating point of any value) with ``--write``; ``--curve-only`` writes only ``far_curve``. The operator can override them per store (``faceapp thresholds set``).
 
     python scripts/calibrate_thresholds.py --model models/default --pairs ../shared/datasets/cfp \\
         --format cfp --protocol FF --folds 9,10 --write
@@ -33,6 +34,20 @@ from faceapp.services.thresholds import labelled_scores
 from faceapp.data.evaluate import align_protocol, embed_aligned
 
 
+CURVE_GRID = np.round(np.arange(-0.2, 1.0 + 1e-9, 0.005), 3)
+
+
+def far_curve(scores: np.ndarray, same: np.ndarray) -> dict[str, object]:
+    """FAR and FRR (accepting ``score >= t``) at every threshold of ``CURVE_GRID``, rounded for the card."""
+    impostor = np.sort(scores[~same])
+    genuine = np.sort(scores[same])
+    far = 1.0 - np.searchsorted(impostor, CURVE_GRID, side="left") / impostor.size
+    frr = np.searchsorted(genuine, CURVE_GRID, side="left") / genuine.size
+    return {"threshold": CURVE_GRID.tolist(), "far": [float(f"{v:.4g}") for v in far],
+            "frr": [float(f"{v:.4g}") for v in frr], "impostor_pairs": int(impostor.size),
+            "genuine_pairs": int(genuine.size)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True)
@@ -44,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verify-far", type=float, default=1e-3)
     ap.add_argument("--identify-far", type=float, default=1e-4)
     ap.add_argument("--write", action="store_true", help="write the thresholds into the model card")
+    ap.add_argument("--curve-only", action="store_true",
+                    help="with --write: write only thresholds.far_curve (keep the stored thresholds)")
     args = ap.parse_args(argv)
     folds = [int(f) for f in args.folds.split(",") if f.strip()]
     protocol = read_protocol(args.format, args.pairs, args.root, cfp_protocol=args.protocol, folds=folds or None)
@@ -72,9 +89,12 @@ def main(argv: list[str] | None = None) -> int:
                "source": f"all pairs of {protocol.name} people ({result['images']} images, "
                          f"{result['impostor_pairs']} impostor pairs; scripts/calibrate_thresholds.py)",
                "tar": {"verify": result["verify_tar"], "identify": result["identify_tar"]}}
-    print(json.dumps({**result, "card_thresholds": section}, indent=2))
+    curve = far_curve(scores, same)
+    section["far_curve"] = {**curve, "source": section["source"]}
+    print(json.dumps({**result, "card_thresholds": {k: v for k, v in section.items() if k != "far_curve"},
+                      "far_curve_points": len(curve["threshold"])}, indent=2))
     if args.write:
-        update_card(args.model, thresholds=section)
+        update_card(args.model, thresholds={"far_curve": section["far_curve"]} if args.curve_only else section)
         print(f"thresholds written to {args.model}/model_card.json", file=sys.stderr)
     return 0
 

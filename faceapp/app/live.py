@@ -17,7 +17,14 @@ Events (``faceapp.app.events.Event``):
 - ``mode_changed(mode)``; ``result_changed(result, new_frame)``: the result to show (thresholds applied);
 - ``thumbs_loaded(crops)``: identity id -> first stored crop (BGR) or None;
 - ``start_requested(spec, loop)``: (re)start the live loop on ``spec`` (the model was changed, or --source);
-- ``message(level, text)``: something to tell the operator.
+- ``message(level, text)``: something to tell the operator;
+- ``operating_points_changed(readouts)``: {"verify"|"identify": OperatingReadout} for the sliders' values;
+- ``recent_changed(decisions)``: the recent decisions (newest first, filter applied) for the strip;
+- ``person_audit_loaded(identity_id, name, records)``: the full audit of one person (newest first).
+
+What the answer panel shows is ``panel(face)`` (a ``Panel``): the decision, the name, score, threshold and
+margin, "ambiguous" when the top two identities are within ``ambiguity_margin``, and the empty and error
+states (no source running, no face, empty gallery, nobody claimed) with a hint saying what to do.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,8 +42,84 @@ from faceapp.app.identities import Runner
 from faceapp.services.live import (
     DecisionAuditor, FaceResult, GalleryMatcher, LivePipeline, LiveResult, LiveSettings, apply_thresholds,
 )
+from faceapp.services.operating_point import OperatingReadout, change_summary, model_readouts
 
 MODES = ("identify", "verify")
+DEFAULT_AMBIGUITY_MARGIN = 0.03     # top two identities closer than this (cosine) read "ambiguous"
+RECENT_KEEP = 50                    # decisions kept for the recent strip
+RECENT_KINDS = ("all", "named", "unknown", "match", "no-match")
+NO_SOURCE_HINT = "No source is running: choose a camera, a video or images and press Start (Space)."
+EMPTY_GALLERY_HINT = "The gallery is empty: nobody can be recognised. Enrol people on the Enroll page first."
+
+
+@dataclass(frozen=True)
+class Panel:
+    """What the answer panel shows for the main face (identify or verify)."""
+
+    headline: str                       # NO SOURCE, NO FACE, MATCH, NO MATCH, Unknown, Ambiguous, a name
+    role: str                           # style: verdict-idle / -match / -nomatch / -unknown / -ambiguous
+    name: str = ""                      # the identity the decision is about ("" when none)
+    score: float | None = None
+    threshold: float | None = None
+    ambiguous: bool = False
+    runner_up: str = ""                 # the second identity when ambiguous
+    hint: str = ""                      # an empty or error state: what to do
+
+    @property
+    def margin(self) -> float | None:
+        """Score minus threshold (positive: accepted)."""
+        return None if self.score is None or self.threshold is None else self.score - self.threshold
+
+    @property
+    def numbers(self) -> str:
+        """"score 0.512 · threshold 0.426 · margin +0.086" (empty without a score)."""
+        if self.score is None or self.threshold is None:
+            return ""
+        return f"score {self.score:.3f} · threshold {self.threshold:.3f} · margin {self.margin:+.3f}"
+
+
+@dataclass(frozen=True)
+class RecentDecision:
+    """One audited decision for the recent strip (``crop``: the live probe, kept in memory only)."""
+
+    audit_id: int
+    time: datetime
+    operation: str                      # identify / verify
+    identity_id: int | None
+    name: str                           # the identity, or "Unknown"
+    score: float | None
+    decision: str                       # identified / unknown / match / no-match
+    operator: str
+    crop: Any = None
+
+    @classmethod
+    def from_record(cls, record: Any, crop: Any = None) -> "RecentDecision":
+        unknown = record.decision == "unknown"
+        return cls(record.id, record.time, record.operation, record.identity_id,
+                   "Unknown" if unknown else (record.identity_name or "?"), record.score, record.decision or "",
+                   record.operator or "-", crop)
+
+    def kind(self) -> str:
+        """The filter category: named / unknown / match / no-match."""
+        return {"identified": "named"}.get(self.decision, self.decision)
+
+    def line(self) -> str:
+        score = "-" if self.score is None else f"{self.score:.3f}"
+        when = self.time.astimezone().strftime("%H:%M:%S") if self.time.tzinfo else self.time.strftime("%H:%M:%S")
+        verdict = {"match": "MATCH ", "no-match": "NO MATCH "}.get(self.decision, "")
+        return f"{when}  {verdict}{self.name}  {score}  · {self.operator}"
+
+
+def recent_decisions(store: Any, limit: int = RECENT_KEEP) -> list[RecentDecision]:
+    """The newest identify / verify audit events (runs on a worker)."""
+    records = store.audit.query(limit=limit * 3, newest_first=True)
+    decisions = [RecentDecision.from_record(r) for r in records if r.operation in ("identify", "verify")]
+    return decisions[:limit]
+
+
+def person_audit(store: Any, identity_id: int) -> list[Any]:
+    """Every audit event about one identity, newest first (runs on a worker)."""
+    return store.audit.query(identity_id=identity_id, newest_first=True)
 
 
 def parse_source(text: str) -> int | str:
@@ -107,9 +192,15 @@ class LiveModel:
         self.latency: deque[float] = deque(maxlen=120)
         self.gui_fps = 0.0
         self.display_ms = 0.0
+        self.ambiguity_margin = DEFAULT_AMBIGUITY_MARGIN
+        self.stored = {"identify": self.settings.identify_threshold, "verify": self.settings.verify_threshold}
+        self.recent: deque[RecentDecision] = deque(maxlen=RECENT_KEEP)    # newest first
+        self.recent_filter = ("", "all")                                   # (text in the name, kind)
+        self._auditor: DecisionAuditor | None = None
+        self.source_error = ""                  # why the last source failed ("" when it runs or ran fine)
         for name in ("warnings_changed", "identities_loaded", "thresholds_loaded", "threshold_source_changed",
                      "thresholds_saved", "mode_changed", "result_changed", "thumbs_loaded", "start_requested",
-                     "message"):
+                     "message", "operating_points_changed", "recent_changed", "person_audit_loaded"):
             setattr(self, name, Event(name))
 
     # -- services ---------------------------------------------------------------------------------
@@ -131,6 +222,7 @@ class LiveModel:
         self.load_identities()
         self.load_thresholds()
         self.check_readiness()
+        self.load_recent()
         if self.running and self.source_spec is not None and self.live_embedder is not session.embedder:
             self.start_requested.emit(self.source_spec, self.live_loop)      # another model was activated
         errors = getattr(session, "errors", None)
@@ -142,6 +234,7 @@ class LiveModel:
         self.thumbs.clear()
         self.load_identities()
         self.check_readiness()
+        self.operating_points_changed.emit(self.readouts())     # N changed
 
     def warnings(self) -> list[str]:
         """The page's persistent warning lines: what is wrong with the services, then with the active model."""
@@ -168,6 +261,7 @@ class LiveModel:
     def _identities_loaded(self, identities: list) -> None:
         self.identities = list(identities)
         self.identities_loaded.emit(self.identities)
+        self.operating_points_changed.emit(self.readouts())
 
     # -- thresholds -------------------------------------------------------------------------------
     def load_thresholds(self) -> None:
@@ -176,6 +270,7 @@ class LiveModel:
         self.run(self.session.gallery.thresholds, on_result=self._thresholds_loaded, context="Reading thresholds")
 
     def _thresholds_loaded(self, thresholds: Any) -> None:
+        self.stored = {"identify": float(thresholds.identify), "verify": float(thresholds.verify)}
         self.set_thresholds(thresholds.identify, thresholds.verify)
         self.thresholds_loaded.emit(thresholds)              # the view's sliders take the exact values
         self._set_source(thresholds.source)
@@ -191,6 +286,7 @@ class LiveModel:
         self.settings.identify_threshold = float(identify)
         self.settings.verify_threshold = float(verify)
         self.settings.thresholds_source = "slider"            # until thresholds are (re)loaded or saved
+        self.operating_points_changed.emit(self.readouts())
         if self.result is not None:
             self.result = apply_thresholds(self.result, self.settings.identify_threshold,
                                            self.settings.verify_threshold)
@@ -205,7 +301,27 @@ class LiveModel:
         self.run(gallery.save_thresholds, self.settings.verify_threshold, self.settings.identify_threshold,
                  source="manual", on_result=self._thresholds_saved, context="Saving thresholds")
 
+    def gallery_size(self) -> int:
+        """N of identification: identities with a template of the active model."""
+        gallery = self.session.gallery
+        return int(gallery.index.identity_count) if gallery is not None else 0
+
+    def readouts(self, identify: float | None = None, verify: float | None = None) -> dict[str, OperatingReadout]:
+        """The operating point of the thresholds in use (or of the given values), from the model's calibration."""
+        gallery = self.session.gallery
+        return model_readouts(gallery.card if gallery is not None else None,
+                              verify=self.settings.verify_threshold if verify is None else verify,
+                              identify=self.settings.identify_threshold if identify is None else identify,
+                              gallery_size=self.gallery_size())
+
+    def save_summary(self) -> str:
+        """The confirmation text before saving: stored and new value of each threshold with its operating point."""
+        new = {"identify": self.settings.identify_threshold, "verify": self.settings.verify_threshold}
+        return change_summary(self.stored, new, self.readouts(),
+                              self.readouts(identify=self.stored["identify"], verify=self.stored["verify"]))
+
     def _thresholds_saved(self, record: Any) -> None:
+        self.stored = {"identify": float(record.identify), "verify": float(record.verify)}
         self._set_source(f"store:{record.source}")
         self.message.emit("info", f"Thresholds saved for {record.model_id}: verify {record.verify:.4g}, "
                                   f"identify {record.identify:.4g}.")
@@ -233,6 +349,7 @@ class LiveModel:
         self.source_spec = spec
         self.live_embedder, self.live_loop = self.session.embedder, loop   # restarted when the model changes
         self.result = None
+        self.source_error = ""
         self._shown.clear()
         self.latency.clear()
         return spec
@@ -248,6 +365,7 @@ class LiveModel:
         auditor = None
         if gallery is not None and session.store is not None:
             auditor = DecisionAuditor(session.store, gallery.model.model_id, gallery.operator)
+        self._auditor = auditor
         return LivePipeline(self._pipeline, session.embedder, matcher, self.settings, auditor=auditor)
 
     def take(self, result: LiveResult, ready_at: float | None = None, *, now: float | None = None) -> LiveResult:
@@ -262,6 +380,7 @@ class LiveModel:
                 self.gui_fps = (len(self._shown) - 1) / (self._shown[-1] - self._shown[0])
             self.latency.append(result.times.total_ms)
         self.result_changed.emit(result, True)
+        self._collect_audited()
         return result
 
     def close(self) -> None:
@@ -270,37 +389,150 @@ class LiveModel:
             self._pipeline = None
 
     # -- what to show -----------------------------------------------------------------------------
-    def verdict(self, face: FaceResult | None) -> tuple[str, str, str]:
-        """Verify mode: (big text, role, detail line)."""
-        if face is None or face.verify is None:
-            if not self.identities:
-                detail = "No identity enrolled yet: enrol someone first"
-            elif self.settings.claimed_identity_id is None:
-                detail = "Choose the claimed identity"
-            else:
-                detail = "" if face is None else "Waiting for the next frame"
-            return ("NO FACE" if face is None else "-"), "verdict-idle", detail
-        verdict = face.verify
-        return ("MATCH" if verdict.match else "NO MATCH", "verdict-match" if verdict.match else "verdict-nomatch",
-                f"{verdict.name}: score {verdict.score:.3f} {'>=' if verdict.match else '<'} "
-                f"threshold {verdict.threshold:.3f}")
+    def set_ambiguity_margin(self, margin: float) -> None:
+        """Top two identities whose scores differ by less than ``margin`` (cosine, in [0, 1]) read "ambiguous"."""
+        margin = float(margin)
+        if not 0.0 <= margin <= 1.0:
+            raise ValueError(f"ambiguity margin must be in [0, 1], not {margin}")
+        self.ambiguity_margin = margin
+        if self.result is not None:
+            self.result_changed.emit(self.result, False)
 
-    def answer(self, face: FaceResult | None) -> tuple[str, str, list[tuple[str, int]]]:
-        """Identify mode: (big text, role, [(candidate line, identity id)]); asks for missing thumbnails."""
+    def is_ambiguous(self, face: FaceResult | None) -> bool:
+        """Identify: a named answer whose runner-up scores within ``ambiguity_margin`` of it."""
+        decision = face.identify if face is not None else None
+        if decision is None or decision.is_unknown or len(decision.candidates) < 2:
+            return False
+        first, second = decision.candidates[0], decision.candidates[1]
+        return first.score - second.score < self.ambiguity_margin
+
+    def _idle(self, face: FaceResult | None) -> Panel | None:
+        """The empty and error states shared by both modes (None when there is an answer to show)."""
+        if face is None:
+            if not self.running:
+                hint = self.source_error or NO_SOURCE_HINT
+                return Panel("NO SOURCE" if not self.source_error else "SOURCE FAILED", "verdict-idle", hint=hint)
+            return Panel("NO FACE", "verdict-idle", hint="No face in view.")
+        return None
+
+    def panel(self, face: FaceResult | None) -> Panel:
+        """What the answer panel shows for the main face in the current mode (see ``Panel``)."""
+        idle = self._idle(face)
+        verify_mode = self.settings.mode == "verify"
+        if not verify_mode and self.session.gallery is not None and self.gallery_size() == 0:
+            return Panel("GALLERY EMPTY", "verdict-idle", hint=EMPTY_GALLERY_HINT)
+        if idle is not None and not verify_mode:
+            return idle
+        if verify_mode:                          # nobody to claim, or no claim: said before "no source"
+            if not self.identities:
+                return Panel("NOBODY ENROLLED", "verdict-idle", hint="No identity enrolled yet: enrol someone "
+                                                                     "on the Enroll page first.")
+            if self.settings.claimed_identity_id is None:
+                return Panel("-", "verdict-idle", hint="Choose the claimed identity.")
+            if face is None or face.verify is None:
+                return idle or Panel("-", "verdict-idle", hint="Waiting for the next frame.")
+            v = face.verify
+            return Panel("MATCH" if v.match else "NO MATCH", "verdict-match" if v.match else "verdict-nomatch",
+                         name=v.name, score=v.score, threshold=v.threshold)
         if face is None or face.identify is None:
-            return ("NO FACE" if face is None else "-"), "verdict-idle", []
+            return idle or Panel("-", "verdict-idle", hint="Not matched (no model or gallery).")
         decision = face.identify
-        if decision.is_unknown:
-            text, role = "Unknown", "verdict-unknown"
-        else:
-            text, role = (decision.best.name if decision.best else "?"), "verdict-match"
+        best = decision.best
+        score = best.score if best is not None else None
+        if decision.is_unknown or best is None:
+            return Panel("Unknown", "verdict-unknown", score=score, threshold=decision.threshold)
+        if self.is_ambiguous(face):
+            second = decision.candidates[1]
+            return Panel("Ambiguous", "verdict-ambiguous", name=best.name, score=score, threshold=decision.threshold,
+                         ambiguous=True, runner_up=second.name,
+                         hint=f"{best.name} {best.score:.3f} and {second.name} {second.score:.3f} are within "
+                              f"{self.ambiguity_margin:.3f}: check the person.")
+        return Panel(best.name, "verdict-match", name=best.name, score=score, threshold=decision.threshold)
+
+    def candidate_lines(self, face: FaceResult | None) -> list[tuple[str, str, int]]:
+        """Identify: [(name, "0.800 >= 0.590", identity id)] best first; asks for missing thumbnails."""
+        if face is None or face.identify is None:
+            return []
+        decision = face.identify
         lines = []
         for rank, candidate in enumerate(decision.candidates, 1):
             above = candidate.score >= decision.threshold
-            lines.append((f"{rank}. {candidate.name}   {candidate.score:.3f} {'>=' if above else '<'} "
-                          f"{decision.threshold:.3f}", candidate.identity_id))
+            lines.append((f"{rank}. {candidate.name}",
+                          f"{candidate.score:.3f} {'>=' if above else '<'} {decision.threshold:.3f}",
+                          candidate.identity_id))
         self.request_thumbs([c.identity_id for c in decision.candidates])
-        return text, role, lines
+        return lines
+
+    def health(self) -> tuple[str, str]:
+        """The source-health badge on the video: (text, colour name of the theme)."""
+        if self.source_error and not self.running:
+            return "✕ SOURCE FAILED", "bad"
+        if not self.running:
+            return "■ STOPPED", "unknown"
+        result = self.result
+        if result is None:
+            return "● OPENING…", "warn"
+        h, w = result.frame.image.shape[:2]
+        color = "good" if result.dropped == 0 or self.gui_fps >= 10 else "warn"
+        return (f"● LIVE {w}×{h} · {self.gui_fps:.1f} fps shown / {result.fps:.1f} processed · "
+                f"{result.dropped} dropped"), color
+
+    def source_failed(self, text: str) -> None:
+        """The source could not open or stopped with an error (shown in the panel and the health badge)."""
+        self.source_error = text
+        self.running = False
+
+    # -- recent decisions -------------------------------------------------------------------------
+    def load_recent(self) -> None:
+        """Read the newest decisions from the audit log (worker) for the recent strip."""
+        if self.session.store is None:
+            return
+        self.run(recent_decisions, self.session.store, on_result=self._recent_loaded, context="Reading the audit log")
+
+    def _recent_loaded(self, decisions: list) -> None:
+        known = {d.audit_id: d for d in self.recent}
+        merged = [known.get(d.audit_id, d) for d in decisions]           # keep the live crops already held
+        newer = [d for d in self.recent if d.audit_id not in {m.audit_id for m in merged}]
+        self.recent = deque(sorted(newer + merged, key=lambda d: -d.audit_id)[:RECENT_KEEP], maxlen=RECENT_KEEP)
+        self.recent_changed.emit(self.filtered_recent())
+
+    def _collect_audited(self) -> None:
+        """Move the decisions the live loop audited since the last frame into the recent strip."""
+        auditor = self._auditor
+        if auditor is None or not auditor.recent:
+            return
+        added = False
+        while auditor.recent:
+            try:
+                record, crop = auditor.recent.popleft()
+            except IndexError:
+                break
+            self.recent.appendleft(RecentDecision.from_record(record, crop))
+            added = True
+        if added:
+            self.recent_changed.emit(self.filtered_recent())
+
+    def set_recent_filter(self, text: str = "", kind: str = "all") -> None:
+        """Show only decisions whose name contains ``text`` (any case) and of ``kind`` (RECENT_KINDS)."""
+        if kind not in RECENT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(RECENT_KINDS)}, not {kind!r}")
+        self.recent_filter = (text.strip(), kind)
+        self.recent_changed.emit(self.filtered_recent())
+
+    def filtered_recent(self) -> list[RecentDecision]:
+        text, kind = self.recent_filter
+        needle = text.casefold()
+        return [d for d in self.recent
+                if (kind == "all" or d.kind() == kind) and (not needle or needle in d.name.casefold())]
+
+    def open_person_audit(self, identity_id: int, name: str = "") -> None:
+        """Load the full audit of one person (worker); answered by ``person_audit_loaded``."""
+        if self.session.store is None:
+            self.message.emit("warning", "No database is open: the audit log cannot be read.")
+            return
+        self.run(person_audit, self.session.store, int(identity_id),
+                 on_result=lambda records: self.person_audit_loaded.emit(int(identity_id), name, records),
+                 context="Reading the audit log")
 
     def request_thumbs(self, identity_ids: list[int]) -> None:
         missing = [i for i in identity_ids if i not in self.thumbs and i not in self._thumbs_loading]

@@ -37,6 +37,7 @@ class AppContext(QObject):
     """Shared state of one workstation window (lives on the GUI thread)."""
 
     message = Signal(str, str, bool)    # level, text, persistent -> banner
+    retracted = Signal(str)             # text of a banner whose problem went away
     status = Signal(str, str, str)      # key, text, role -> status bar
     services_changed = Signal()         # store / embedder (re)loaded
     gallery_changed = Signal()          # identities or templates added, renamed or removed
@@ -165,6 +166,10 @@ class AppContext(QObject):
         title, text = describe_error(error, context)
         log.info("%s: %s", title, text)
         self.message.emit("error", text, True)
+
+    def retract(self, text: str) -> None:
+        """Take back a message that no longer holds (its banner is dismissed)."""
+        self.retracted.emit(text)
 
     def describe(self) -> dict[str, str]:
         """Status-bar texts (model, device, database) and their roles (warn/bad/good)."""

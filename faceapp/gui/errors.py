@@ -47,6 +47,7 @@ class MessageBanner(QFrame):
         layout.addWidget(self.label, 1)
         if action:
             button = QPushButton(action)
+            button.setToolTip(action)
             button.clicked.connect(self.action_triggered)
             layout.addWidget(button)
         close = QToolButton()
@@ -74,7 +75,9 @@ class MessageBanner(QFrame):
 
 
 class BannerArea(QWidget):
-    """A vertical stack of banners at the top of the window; identical messages are not repeated."""
+    """The banners at the top of the window, compact: only the newest one shows, the others wait behind a
+    "N more" button that expands them (so a burst of messages never pushes the pages down); identical
+    messages are not repeated."""
 
     MAX = 4
 
@@ -82,8 +85,16 @@ class BannerArea(QWidget):
         super().__init__(parent)
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 4, 6, 0)
-        self._layout.setSpacing(4)
+        self._layout.setSpacing(2)
         self._banners: list[MessageBanner] = []
+        self.expanded = False
+        self.more_button = QToolButton()
+        self.more_button.setObjectName("banner_more")
+        self.more_button.setAutoRaise(True)
+        self.more_button.setToolTip("Show or hide the older messages")
+        self.more_button.clicked.connect(self.toggle_expanded)
+        self.more_button.hide()
+        self._layout.addWidget(self.more_button, 0, Qt.AlignmentFlag.AlignRight)
 
     def show_message(self, text: str, level: str = "info", *, action: str | None = None,
                      timeout_ms: int | None = None) -> MessageBanner:
@@ -97,9 +108,10 @@ class BannerArea(QWidget):
         # last reference to the wrapper while Qt destroys the C++ object (crashes PySide6)
         banner.closed.connect(self._prune)
         self._banners.append(banner)
-        self._layout.addWidget(banner)
+        self._layout.insertWidget(0, banner)            # newest on top
         while len(self._banners) > self.MAX:
             self._banners[0].dismiss()
+        self._arrange()
         return banner
 
     def _remove(self, banner: MessageBanner) -> None:
@@ -108,10 +120,31 @@ class BannerArea(QWidget):
 
     def _prune(self) -> None:
         self._banners = [b for b in self._banners if not b.dismissed]
+        self._arrange()
+
+    def toggle_expanded(self) -> None:
+        """Show every message, or only the newest."""
+        self.expanded = not self.expanded
+        self._arrange()
+
+    def _arrange(self) -> None:
+        live = [b for b in self._banners if not b.dismissed]
+        for index, banner in enumerate(reversed(live)):          # newest first
+            banner.setVisible(self.expanded or index == 0)
+        hidden = len(live) - 1
+        self.more_button.setVisible(hidden > 0)
+        if hidden > 0:
+            self.more_button.setText("Show fewer ▴" if self.expanded else
+                                     f"{hidden} more message{'s' if hidden > 1 else ''} ▾")
 
     def messages(self, level: str | None = None) -> list[str]:
-        """Texts of the visible banners (optionally of one level), oldest first."""
+        """Texts of the banners (shown or waiting behind "N more"; optionally of one level), oldest first."""
         return [b.text for b in self._banners if level is None or b.level == level]
+
+    def dismiss_text(self, text: str) -> None:
+        """Dismiss the banners showing ``text`` (a problem that went away, e.g. a camera that now works)."""
+        for banner in [b for b in self._banners if b.text == text]:
+            banner.dismiss()
 
     def clear(self) -> None:
         """Dismiss every banner."""

@@ -1,7 +1,9 @@
 """The live loop on its own QThread, handing the GUI only the newest result ("latest frame wins").
 
 The thread opens the source (a camera can take a second, or fail), runs ``services.live.LiveRunner``
-(which already drops frames between capture and processing) and converts each frame to a QImage. It
+(which already drops frames between capture and processing) and converts each frame to a QImage already
+scaled to the view (``display_size``, set by the GUI) in the format the screen paints directly, so the GUI
+thread's paint is a pixel copy: no scaling, no colour conversion. It
 signals ``result_ready`` only when the GUI has taken the previous result, so results never queue up in
 the event loop either: when drawing is behind, the GUI simply gets the newest one next time.
 """
@@ -19,7 +21,7 @@ from PySide6.QtGui import QImage
 
 from faceapp.core.errors import CameraError, FaceAppError
 from faceapp.core.progress import CancelToken
-from faceapp.gui.widgets.images import bgr_to_qimage
+from faceapp.gui.widgets.video_view import display_frame
 from faceapp.services.live import LivePipeline, LiveResult, LiveRunner, is_still_source
 
 log = logging.getLogger(__name__)
@@ -30,8 +32,14 @@ class Delivery:
     """One result for the GUI, with its frame already converted and the time it became ready."""
 
     result: LiveResult
-    image: QImage
+    image: QImage                   # the frame scaled to the view's size when it was converted
     ready_at: float
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """The native frame's (w, h): the overlays' pixels."""
+        h, w = self.result.frame.image.shape[:2]
+        return w, h
 
 
 class LiveThread(QThread):
@@ -60,6 +68,7 @@ class LiveThread(QThread):
         self.delivered = 0       # results handed to the GUI
         self.skipped = 0         # results replaced before the GUI took them
         self.runner: LiveRunner | None = None
+        self.display_size: tuple[int, int] | None = None    # (w, h) of the view; None: native size
 
     def stop(self) -> None:
         """Ask the loop to end (returns at once; ``wait()`` joins)."""
@@ -95,7 +104,7 @@ class LiveThread(QThread):
             with LiveRunner(source, live) as runner:
                 self.runner = runner
                 for result in runner.results(self.cancel):
-                    image = bgr_to_qimage(result.frame.image)
+                    image = display_frame(result.frame.image, self.display_size)
                     self._offer(Delivery(result, image, time.perf_counter()))
                     self.delivered += 1
                     if stills and self.still_interval_s > 0:

@@ -27,6 +27,7 @@ from faceapp.gui.workers import shutdown_workers
 log = logging.getLogger(__name__)
 
 STATUS_FIELDS = ("model", "device", "database", "camera", "fps")
+ANALYST_PAGES = ("trainer", "embeddings", "thresholds")    # hidden in operator mode
 
 
 class MainWindow(QMainWindow):
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setMinimumWidth(130)
         self.sidebar.setMaximumWidth(220)
+        self.sidebar.setToolTip("Pages (Ctrl+1..Ctrl+9); View > Operator mode hides the analyst pages")
         self.sidebar.currentRowChanged.connect(self._row_changed)
         self.stack = QStackedWidget()
         self.splitter.addWidget(self.sidebar)
@@ -75,6 +77,7 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         ctx.message.connect(self.show_message)
+        ctx.retracted.connect(self.banners.dismiss_text)
         ctx.status.connect(self.set_status)
         ctx.services_changed.connect(self._refresh_service_status)
         ctx.loading_changed.connect(self._loading_changed)
@@ -94,6 +97,7 @@ class MainWindow(QMainWindow):
             self.add_page(page, spec.key, spec.title, tooltip=spec.tooltip)
         self._install_page_shortcuts()
         self._restore_state()
+        self.set_operator_mode(read_setting("window/operator_mode", False, bool))
         self._refresh_service_status()
 
     # -- pages ----------------------------------------------------------------------------------
@@ -191,7 +195,26 @@ class MainWindow(QMainWindow):
     def _page_shortcut(self) -> None:
         shortcut = self.sender()
         if shortcut is not None:
-            self.sidebar.setCurrentRow(int(shortcut.property("row")))
+            row = int(shortcut.property("row"))
+            if not self.sidebar.item(row).isHidden():
+                self.sidebar.setCurrentRow(row)
+
+    # -- operator mode --------------------------------------------------------------------------
+    def set_operator_mode(self, on: bool) -> None:
+        """Hide (or show again) the analyst pages (Trainer, Embeddings, Thresholds) and remember it."""
+        on = bool(on)
+        self.operator_mode = on
+        for row, key in enumerate(self.page_keys()):
+            self.sidebar.item(row).setHidden(on and key in ANALYST_PAGES)
+        if on and self._current in ANALYST_PAGES and "live" in self.page_keys():
+            self.show_page("live")
+        if self.operator_action.isChecked() != on:
+            self.operator_action.setChecked(on)
+        write_setting("window/operator_mode", on)
+
+    def visible_page_keys(self) -> list[str]:
+        """Keys of the pages the side bar shows (operator mode hides the analyst pages)."""
+        return [key for row, key in enumerate(self.page_keys()) if not self.sidebar.item(row).isHidden()]
 
     # -- messages and status --------------------------------------------------------------------
     def show_message(self, level: str, text: str, persistent: bool = False) -> None:
@@ -255,6 +278,10 @@ class MainWindow(QMainWindow):
         toggle.triggered.connect(self.toggle_theme)
         view.addAction(toggle)
         view.addSeparator()
+        self.operator_action = QAction("Operator mode (hide analyst pages)", self, checkable=True)
+        self.operator_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.operator_action.toggled.connect(self.set_operator_mode)
+        view.addAction(self.operator_action)
         full = QAction("Full screen", self, checkable=True)
         full.setShortcut(QKeySequence.StandardKey.FullScreen)
         full.toggled.connect(self._set_full_screen)
@@ -301,6 +328,7 @@ class MainWindow(QMainWindow):
         """(keys, what) for every window and page shortcut, for the help dialog."""
         rows = [(f"Ctrl+{i + 1}", f"show {self.sidebar.item(i).text()}") for i in range(min(9, self.sidebar.count()))]
         rows += [("Ctrl+R", "reload model and database"), ("Ctrl+Shift+T", "toggle dark/light theme"),
+                 ("Ctrl+Shift+O", "operator mode (hide the analyst pages)"),
                  ("F11", "full screen"), ("Ctrl+Q", "quit"), ("F1", "this list")]
         for page in self._pages.values():
             source = page.spec.factory if isinstance(page, PendingPage) else page

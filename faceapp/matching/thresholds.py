@@ -75,3 +75,55 @@ def resolve_thresholds(stored: Any | None, card: Mapping[str, Any] | None = None
         return Thresholds(verify=float(stored.verify), identify=float(stored.identify), target_far=stored.target_far,
                           source=f"store:{stored.source}", calibrated_at=stored.calibrated_at)
     return from_model_card(card) or Thresholds()
+
+
+@dataclass(frozen=True)
+class FarCurve:
+    """A model's calibration curve: FAR and FRR measured at a grid of thresholds (ascending) on
+    ``impostor_pairs`` impostor and ``genuine_pairs`` genuine pairs of people it never trained on.
+
+    Stored in the model card as ``card["thresholds"]["far_curve"]`` by ``scripts/calibrate_thresholds.py``.
+    A FAR of 0 only says "below 1 / impostor_pairs": ``far_floor`` is what the calibration can measure.
+    """
+
+    thresholds: tuple[float, ...]
+    far: tuple[float, ...]
+    frr: tuple[float, ...]
+    impostor_pairs: int
+    genuine_pairs: int
+    source: str = ""
+
+    @property
+    def far_floor(self) -> float:
+        """The smallest non-zero FAR the calibration can measure (one impostor pair)."""
+        return 1.0 / max(1, self.impostor_pairs)
+
+    def at(self, threshold: float) -> tuple[float, float]:
+        """(FAR, FRR) at ``threshold``: linear interpolation between the grid points (rates are step
+        functions of the threshold; the grid is fine enough that the error is below the grid's step)."""
+        import numpy as np
+
+        t = np.asarray(self.thresholds, dtype=float)
+        return (float(np.interp(threshold, t, np.asarray(self.far, dtype=float))),
+                float(np.interp(threshold, t, np.asarray(self.frr, dtype=float))))
+
+
+def far_curve_from_card(card: Mapping[str, Any] | None) -> FarCurve | None:
+    """The calibration curve of a model card (``thresholds.far_curve``), or None when it has none or it
+    is malformed (lists of different lengths, thresholds not ascending, rates outside [0, 1])."""
+    section = (card or {}).get("thresholds")
+    curve = section.get("far_curve") if isinstance(section, Mapping) else None
+    if not isinstance(curve, Mapping):
+        return None
+    try:
+        thresholds = tuple(float(v) for v in curve["threshold"])
+        far = tuple(float(v) for v in curve["far"])
+        frr = tuple(float(v) for v in curve["frr"])
+        impostors, genuines = int(curve["impostor_pairs"]), int(curve["genuine_pairs"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    ascending = all(a < b for a, b in zip(thresholds, thresholds[1:]))
+    in_range = all(0.0 <= v <= 1.0 for v in far + frr)
+    if len(thresholds) < 2 or not (len(thresholds) == len(far) == len(frr)) or not ascending or not in_range:
+        return None
+    return FarCurve(thresholds, far, frr, impostors, genuines, str(section.get("source", "")))

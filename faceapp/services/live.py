@@ -176,6 +176,7 @@ class DecisionAuditor:
         self.operator = operator
         self._last: tuple[Any, ...] | None = None
         self.written = 0
+        self.recent: deque[tuple[Any, np.ndarray]] = deque(maxlen=20)   # (AuditRecord, probe crop), newest last
 
     def observe(self, result: "LiveResult", thresholds_source: str | None = None) -> bool:
         """Audit ``result``'s main face if its decision differs from the last audited one; True if written."""
@@ -194,11 +195,12 @@ class DecisionAuditor:
             key = ("identify", decision.identity_id)
         if key == self._last:
             return False
-        self.store.audit.append(decision_entry(decision, model_id=self.model_id, operator=self.operator,
+        record = self.store.audit.append(decision_entry(decision, model_id=self.model_id, operator=self.operator,
                                                thresholds_source=thresholds_source or "live",
                                                details={"source": "live", "frame": result.frame.source}))
         self._last = key
         self.written += 1
+        self.recent.append((record, face.crop.copy()))   # in memory only: the Live page's recent strip
         return True
 
 

@@ -31,7 +31,8 @@ def _model(session, **kwargs):  # noqa: ANN001, ANN003, ANN202
     model = LiveModel(session, **kwargs)
     model.events = []
     for name in ("warnings_changed", "identities_loaded", "thresholds_loaded", "threshold_source_changed",
-                 "thresholds_saved", "mode_changed", "result_changed", "thumbs_loaded", "start_requested", "message"):
+                 "thresholds_saved", "mode_changed", "result_changed", "thumbs_loaded", "start_requested", "message",
+                 "operating_points_changed"):
         getattr(model, name).connect(lambda *args, name=name: model.events.append((name, *args)))
     return model
 
@@ -90,17 +91,121 @@ def test_mode_claim_and_the_answers(session):
         model.set_mode("detect")
     model.set_mode("verify")
     assert model.settings.mode == "verify" and ("mode_changed", "verify") in model.events
-    assert model.verdict(None) == ("NO FACE", "verdict-idle", "Choose the claimed identity")
+    assert model.panel(None).hint == "Choose the claimed identity."
     s1 = model.identities[0]
     model.set_claimed(s1.id, "s1")
     assert model.settings.claimed_identity_id == s1.id
-    text, role, detail = model.verdict(model.take(_result(0.7, s1.id, verify=True)).faces[0])
-    assert (text, role) == ("MATCH", "verdict-match") and "0.700 >= threshold 0.502" in detail
+    panel = model.panel(model.take(_result(0.7, s1.id, verify=True)).faces[0])
+    assert (panel.headline, panel.role, panel.name) == ("MATCH", "verdict-match", "s1")
+    assert panel.numbers == "score 0.700 · threshold 0.502 · margin +0.198"
     model.set_mode("identify")
-    text, role, lines = model.answer(model.take(_result(0.8, s1.id)).faces[0])
-    assert (text, role) == ("s1", "verdict-match") and lines[0] == ("1. s1   0.800 >= 0.590", s1.id)
+    face = model.take(_result(0.8, s1.id)).faces[0]
+    panel = model.panel(face)
+    assert (panel.headline, panel.role, panel.ambiguous) == ("s1", "verdict-match", False)
+    assert model.candidate_lines(face)[0] == ("1. s1", "0.800 >= 0.590", s1.id)
     assert model.thumbs[s1.id].shape == (112, 112, 3)         # thumbnails asked for and loaded
     assert any(e[0] == "thumbs_loaded" for e in model.events)
+
+
+def _two(first: float, second: float, threshold: float = 0.5) -> FaceResult:
+    aligned = SimpleNamespace(image=np.zeros((112, 112, 3), np.uint8), face=None)
+    candidates = (Candidate(1, "s1", first), Candidate(2, "s2", second))
+    return FaceResult(aligned, candidates=candidates,
+                      identify=IdentifyDecision(candidates, threshold, 1 if first >= threshold else None))
+
+
+def test_top_two_within_the_margin_read_ambiguous_and_the_margin_is_settable(session):
+    """Issue 13 point 1: two candidates 0.016 apart were shown as a confident answer."""
+    model = _model(session)
+    model.services_changed()
+    model.running = True
+    panel = model.panel(_two(0.612, 0.596))
+    assert panel.ambiguous and panel.headline == "Ambiguous" and panel.role == "verdict-ambiguous"
+    assert panel.name == "s1" and panel.runner_up == "s2" and "0.612" in panel.hint
+    assert not model.panel(_two(0.70, 0.596)).ambiguous                      # 0.104 apart: a clear answer
+    model.set_ambiguity_margin(0.01)
+    assert not model.panel(_two(0.612, 0.596)).ambiguous
+    model.set_ambiguity_margin(0.2)
+    assert model.panel(_two(0.70, 0.596)).ambiguous
+    with pytest.raises(ValueError):
+        model.set_ambiguity_margin(-0.1)
+    assert not model.panel(_two(0.45, 0.44)).ambiguous                        # unknown is never ambiguous
+    unknown = model.panel(_two(0.45, 0.30))
+    assert unknown.headline == "Unknown" and unknown.name == "" and unknown.margin == pytest.approx(-0.05)
+
+
+def test_empty_and_error_states_say_what_to_do(session, tmp_path):
+    """Issue 13 point 4: verify with no source said "NO FACE"; identify on an empty gallery gave no hint."""
+    model = _model(session)
+    model.services_changed()
+    model.set_mode("verify")
+    model.set_claimed(model.identities[0].id, "s1")
+    idle = model.panel(None)
+    assert idle.headline == "NO SOURCE" and "Start" in idle.hint                # not "NO FACE"
+    model.running = True
+    assert model.panel(None).headline == "NO FACE"
+    model.source_failed("camera 0 not found")
+    assert model.panel(None).headline == "SOURCE FAILED" and model.health() == ("✕ SOURCE FAILED", "bad")
+    model.begin("video.avi")                                                   # a new source clears the failure
+    assert model.source_error == "" and model.health()[0] == "■ STOPPED"
+    with Store(tmp_path / "empty.db") as store:
+        session.store, session.gallery = store, Gallery(store, MODEL, {}, operator="desk-1")
+        empty = _model(session)
+        empty.services_changed()
+        empty.running = True
+        panel = empty.panel(_two(0.3, 0.2))
+        assert panel.headline == "GALLERY EMPTY" and "Enrol" in panel.hint
+        empty.set_mode("verify")
+        assert empty.panel(None).headline == "NOBODY ENROLLED"
+
+
+def test_the_operating_point_comes_from_the_models_calibration(session):
+    """Issue 13 point 2: the sliders showed a raw cosine only."""
+    model = _model(session)
+    model.services_changed()
+    points = model.readouts()
+    assert not points["verify"].calibrated and points["identify"].text == "uncalibrated"
+    curve = {"threshold": [0.0, 0.5, 0.6, 1.0], "far": [0.5, 0.01, 0.001, 0.0], "frr": [0.0, 0.02, 0.05, 1.0],
+             "impostor_pairs": 10_000, "genuine_pairs": 500}
+    session.gallery.card = {"thresholds": {"verify": 0.5, "identify": 0.6, "far_curve": curve}}
+    model.set_thresholds(0.6, 0.5)
+    shown = [e[1] for e in model.events if e[0] == "operating_points_changed"][-1]
+    assert shown["verify"].far == pytest.approx(0.01) and shown["verify"].text == "FAR 1.0 % · FRR 2.0 %"
+    fpir = 1 - (1 - 0.001) ** 2                                               # two identities enrolled
+    assert shown["identify"].fpir == pytest.approx(fpir) and "at N=2" in shown["identify"].text
+    assert "Lower it" in shown["verify"].tooltip and "10,000 impostor" in shown["verify"].tooltip
+    assert model.readouts(verify=1.0)["verify"].text.startswith("FAR < 0.01 %")   # below 1 / 10,000: a bound
+    summary = model.save_summary()                                           # stored 0.5016 / 0.59 -> 0.5 / 0.6
+    assert "Identify: 0.5900" in summary and "→  0.6000" in summary and "Verify: 0.5016" in summary
+
+
+def test_recent_decisions_come_from_the_audit_log_filtered(session):
+    """Issue 13 point 3: recent decisions (name or Unknown, score, time, operator) with a filter."""
+    from faceapp.services.audit import decision_entry
+    from faceapp.services.live import DecisionAuditor
+
+    model = _model(session)
+    s1 = session.store.identities.list()[0]
+    session.store.audit.append(decision_entry(_two(0.8, 0.3).identify, model_id=MODEL.model_id, operator="ann"))
+    model.services_changed()
+    assert [d.name for d in model.recent] == ["s1"] and model.recent[0].operator == "ann"
+    auditor = DecisionAuditor(session.store, MODEL.model_id, "bob")
+    model._auditor = auditor                                                  # as make_live sets it
+    result = _result(0.3, s1.id)                                              # unknown
+    result = LiveResult(frame=SimpleNamespace(image=None, source="cam"), faces=result.faces, times=result.times)
+    auditor.observe(result)
+    model.take(result)
+    newest = model.recent[0]
+    assert newest.name == "Unknown" and newest.operator == "bob" and newest.crop.shape == (112, 112, 3)
+    assert "Unknown" in newest.line() and "bob" in newest.line()
+    model.set_recent_filter("", "unknown")
+    assert [d.name for d in model.filtered_recent()] == ["Unknown"]
+    model.set_recent_filter("S1")
+    assert [d.name for d in model.filtered_recent()] == ["s1"]
+    loaded = []
+    model.person_audit_loaded.connect(lambda *args: loaded.append(args))
+    model.open_person_audit(s1.id, "s1")
+    assert loaded[0][0] == s1.id and all(r.identity_id == s1.id for r in loaded[0][2]) and loaded[0][2]
 
 
 def test_frame_rate_from_the_frames_shown(session):

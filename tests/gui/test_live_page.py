@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+from PySide6.QtWidgets import QMessageBox
 
 from faceapp.capture.sources import VideoFileSource
 from faceapp.core.errors import CameraError
@@ -76,7 +77,8 @@ def test_verify_verdict_follows_the_threshold_slider(open_window, db_copy, gui_v
     slider.setValue(round((score + 0.005) * 1000))
     assert page.verdict_label.text() == "NO MATCH" and page.verdict_label.property("role") == "verdict-nomatch"
     assert page.view.overlays[0].label == "NO MATCH s2" and page.view.overlays[0].color == "bad"
-    assert "s2: score" in page.verdict_detail.text()
+    assert page.verdict_name.text() == "s2" and page.verdict_numbers.text().startswith(f"score {score:.3f}")
+    assert "margin -0.00" in page.verdict_numbers.text()
 
 
 def test_saved_thresholds_are_stored_for_the_model(open_window, db_copy, qtbot):
@@ -84,7 +86,19 @@ def test_saved_thresholds_are_stored_for_the_model(open_window, db_copy, qtbot):
     page = _ready(window, qtbot)
     page.identify_threshold.setValue(0.42)
     page.verify_threshold.setValue(0.37)
+    page.save_thresholds()                       # asks first, with the old and new values
+    dialog = page.save_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert "Identify: 0.9000" in dialog.informativeText() and "→  0.4200" in dialog.informativeText()
+    assert "Verify: 0.9000" in dialog.informativeText() and "→  0.3700" in dialog.informativeText()
+    dialog.button(QMessageBox.StandardButton.Cancel).click()
+    qtbot.waitUntil(lambda: page.save_dialog is None, timeout=5000)
+    window.ctx.thresholds_changed.emit()         # nothing was stored: the store still says 0.9
+    qtbot.waitUntil(lambda: page.identify_threshold.value() == pytest.approx(THRESHOLD), timeout=10000)
+    page.identify_threshold.setValue(0.42)
+    page.verify_threshold.setValue(0.37)
     page.save_thresholds()
+    page.save_dialog.button(QMessageBox.StandardButton.Save).click()
     qtbot.waitUntil(lambda: page.threshold_source.text() == "source: store:manual", timeout=10000)
     stored = window.ctx.store.thresholds.get(window.ctx.embedder.model_id)
     assert (stored.identify, stored.verify) == (pytest.approx(0.42), pytest.approx(0.37))

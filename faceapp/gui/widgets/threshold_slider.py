@@ -6,12 +6,18 @@ a target FAR (just above an impostor score, ``np.nextafter``) must be used exact
 read-outs would differ from ``faceapp verify`` / ``faceapp eval``, and saving would write the rounded value
 back. So the control keeps the float it was set to and only displays it rounded (the tooltip shows it in
 full); moving the slider or typing in the box replaces it.
+
+Under the slider, ``set_operating_point`` shows what the value costs (FAR / FPIR from the model's
+calibration, ``faceapp.services.operating_point``; "uncalibrated" in the warning colour) and the tooltip
+says what moving it trades. The owner of the control computes the read-out; the widget only shows it.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QSlider, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
+
+from faceapp.gui.theme import repolish
 
 
 class ThresholdSlider(QWidget):
@@ -23,8 +29,18 @@ class ThresholdSlider(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.low, self.high, self.steps = float(low), float(high), int(steps)
-        layout = QHBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(1)
+        layout = QHBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(layout)
+        self.operating_point = QLabel("")          # hidden until the owner sets a read-out
+        self.operating_point.setObjectName("operating_point")
+        self.operating_point.setWordWrap(True)
+        self.operating_point.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.operating_point.hide()
+        outer.addWidget(self.operating_point)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, self.steps)
         self.spin = QDoubleSpinBox()
@@ -62,9 +78,26 @@ class ThresholdSlider(QWidget):
             self.spin.blockSignals(True)
             self.spin.setValue(value)
             self.spin.blockSignals(False)
-        self.spin.setToolTip(f"threshold {value:.6g}")
+        self._tooltips()
         if changed:
             self.value_changed.emit(value)
+
+    def set_operating_point(self, text: str, *, calibrated: bool = True, tooltip: str = "") -> None:
+        """Show ``text`` (e.g. "FAR 0.1 % · FRR 1.6 %") under the control, in the warning colour when
+        ``calibrated`` is False, and ``tooltip`` (what moving it trades) on the slider and the box."""
+        self.operating_point.setText(text)
+        self.operating_point.setProperty("role", "muted" if calibrated else "status-warn")
+        repolish(self.operating_point)
+        self.operating_point.setVisible(bool(text))
+        self._trade = tooltip
+        self._tooltips()
+
+    _trade = ""
+
+    def _tooltips(self) -> None:
+        exact = f"threshold {self._value:.6g}"
+        for widget in (self.slider, self.spin, self.operating_point):
+            widget.setToolTip(f"{exact}\n\n{self._trade}" if self._trade else exact)
 
     def value(self) -> float:
         """The exact threshold."""

@@ -2,7 +2,9 @@
 
 Overlays are plain records in frame pixels, so the same drawing serves the screen (scaled) and a
 snapshot file (native resolution). Image files dropped on the view are offered through
-``files_dropped``.
+``files_dropped``. The live thread hands frames already scaled to the view (``display_frame``), so
+painting copies pixels without scaling or format conversion; the native frame is kept for snapshots.
+A badge in the top-left corner shows the source's health (``set_health``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QFont, QImage, QPainter, QPaintEvent, QPen
@@ -76,6 +79,21 @@ def paint_overlays(painter: QPainter, overlays: list[Overlay], scale: float, off
             painter.drawText(QPointF(tag.left() + pad, tag.top() + pad + metrics.ascent() + i * metrics.height()), text)
 
 
+def display_frame(image: np.ndarray, size: tuple[int, int] | None) -> QImage:
+    """``image`` (BGR or grey) fitted into ``size`` (w, h; None: native) as an RGB32 QImage, the format the
+    screen paints without converting. Runs on the live thread, so the GUI thread never scales a frame."""
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    h, w = image.shape[:2]
+    if size is not None and size[0] > 0 and size[1] > 0:
+        scale = min(size[0] / w, size[1] / h)
+        tw, th = max(1, round(w * scale)), max(1, round(h * scale))
+        if (tw, th) != (w, h):
+            image = cv2.resize(image, (tw, th), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    bgra = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+    return QImage(bgra.data, bgra.shape[1], bgra.shape[0], bgra.strides[0], QImage.Format.Format_RGB32).copy()
+
+
 class VideoView(QWidget):
     """Shows the newest frame with overlays; keeps the aspect ratio; accepts dropped image files."""
 
@@ -89,7 +107,10 @@ class VideoView(QWidget):
         self.placeholder = placeholder or "No source.\nChoose a camera, a video or images, or drop image files here."
         self.show_landmarks = False
         self._image: QImage | None = None
+        self._frame_size: tuple[int, int] | None = None    # the frame's native (w, h): overlays are in its pixels
+        self._native: np.ndarray | None = None             # the native BGR frame, for snapshots
         self._overlays: list[Overlay] = []
+        self.health_text, self.health_color = "", "unknown"
         self.frames_shown = 0
         self.last_paint_ms = 0.0
         themes.notifier().changed.connect(self._theme_changed)
@@ -98,9 +119,14 @@ class VideoView(QWidget):
         self.update()
 
     # -- content --------------------------------------------------------------------------------
-    def set_frame(self, image: QImage | None, overlays: list[Overlay] | None = None) -> None:
-        """Show ``image`` (a QImage, already converted off the GUI thread) with ``overlays``."""
+    def set_frame(self, image: QImage | None, overlays: list[Overlay] | None = None, *,
+                  frame_size: tuple[int, int] | None = None, native: np.ndarray | None = None) -> None:
+        """Show ``image`` (a QImage, already converted off the GUI thread, possibly scaled to the view) with
+        ``overlays`` in the pixels of the native frame of ``frame_size`` (default: the image's own size);
+        ``native`` (BGR) is what a snapshot saves."""
         self._image = image
+        self._frame_size = frame_size or ((image.width(), image.height()) if image is not None else None)
+        self._native = native
         self._overlays = list(overlays or [])
         self.frames_shown += 1
         self.update()
@@ -112,8 +138,16 @@ class VideoView(QWidget):
 
     def clear(self) -> None:
         self._image = None
+        self._native = None
+        self._frame_size = None
         self._overlays = []
         self.update()
+
+    def set_health(self, text: str, color: str = "unknown") -> None:
+        """The source-health badge (e.g. "● LIVE 640×480 · 25.0 fps · 0 dropped"; ``color``: a theme field)."""
+        if (text, color) != (self.health_text, self.health_color):
+            self.health_text, self.health_color = text, color
+            self.update()
 
     @property
     def overlays(self) -> list[Overlay]:
@@ -124,13 +158,16 @@ class VideoView(QWidget):
         return self._image is not None
 
     def frame_size(self) -> tuple[int, int] | None:
-        return (self._image.width(), self._image.height()) if self._image is not None else None
+        return self._frame_size if self._image is not None else None
 
     def render_snapshot(self) -> QImage | None:
         """The current frame at native resolution with its overlays drawn (for "Snapshot")."""
         if self._image is None:
             return None
-        image = self._image.convertToFormat(QImage.Format.Format_RGB888)
+        if self._native is not None:
+            image = display_frame(self._native, None)
+        else:
+            image = self._image.convertToFormat(QImage.Format.Format_RGB32)
         painter = QPainter(image)
         try:
             paint_overlays(painter, self._overlays, 1.0, QPointF(0, 0), show_landmarks=self.show_landmarks)
@@ -150,8 +187,8 @@ class VideoView(QWidget):
 
     # -- painting -------------------------------------------------------------------------------
     def _geometry(self) -> tuple[float, QPointF]:
-        assert self._image is not None
-        w, h = self._image.width(), self._image.height()
+        assert self._image is not None and self._frame_size is not None
+        w, h = self._frame_size
         scale = min(self.width() / max(1, w), self.height() / max(1, h))
         offset = QPointF((self.width() - w * scale) / 2.0, (self.height() - h * scale) / 2.0)
         return scale, offset
@@ -167,13 +204,33 @@ class VideoView(QWidget):
                 painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
                 return
             scale, offset = self._geometry()
-            target = QRectF(offset.x(), offset.y(), self._image.width() * scale, self._image.height() * scale)
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-            painter.drawImage(target, self._image)
+            w, h = self._frame_size
+            target = QRectF(offset.x(), offset.y(), w * scale, h * scale)
+            if abs(target.width() - self._image.width()) < 1.5 and abs(target.height() - self._image.height()) < 1.5:
+                painter.drawImage(QPointF(round(offset.x()), round(offset.y())), self._image)   # pre-scaled: a copy
+            else:                                                                            # resized since: scale
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+                painter.drawImage(target, self._image)
             paint_overlays(painter, self._overlays, scale, offset, show_landmarks=self.show_landmarks, theme=theme)
         finally:
+            if self.health_text:
+                self._paint_health(painter, theme)
             painter.end()
             self.last_paint_ms = (time.perf_counter() - start) * 1000.0
+
+    def _paint_health(self, painter: QPainter, theme: themes.Theme) -> None:
+        font = QFont(self.font())
+        font.setPointSizeF(9.0)
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        text = metrics.elidedText(self.health_text, Qt.TextElideMode.ElideRight, max(40, self.width() - 24))
+        box = QRectF(8, 8, metrics.horizontalAdvance(text) + 12, metrics.height() + 6)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 160))
+        painter.drawRoundedRect(box, 4, 4)
+        painter.setPen(QColor(getattr(theme, self.health_color, theme.text_muted)))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
     # -- drag and drop --------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
