@@ -27,6 +27,8 @@ class ExitCode(IntEnum):
     NO_MATCH = 12           # verify answered NO MATCH / identify answered unknown (only with --strict)
     SEVERAL_FACES = 13      # several faces where exactly one was required (enrolment)
     QUALITY = 14            # every image was rejected by the quality gate
+    ATTACK_SUSPECTED = 15   # liveness: a presentation attack is suspected (passive score low, challenge failed)
+    LIVENESS_NOT_CHECKED = 16  # liveness could not be judged (video too short or too dark, no usable frames)
 
 
 class FaceAppError(Exception):
