@@ -19,6 +19,7 @@ LAYER = {
     # the domain, in order: a package imports packages of its own rank or below
     "capture": 2, "vision": 2, "embedding": 2, "matching": 2, "storage": 2, "evaluation": 2,
     "data": 3,              # datasets, alignment cache, packs, pair protocols embedded and scored
+    "liveness": 3,          # presentation-attack detection: PAD nets on face boxes, the active challenge
     "training": 4,          # the trainer
     "services": 5,
     "app": 6,               # the Workstation session and the page models

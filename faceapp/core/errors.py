@@ -29,6 +29,8 @@ class ExitCode(IntEnum):
     QUALITY = 14            # every image was rejected by the quality gate
     GALLERY_KEY = 15        # gallery key missing, wrong, refused by the keyring, or rotated away
     TAMPERED = 16           # an encrypted crop/template failed authentication (changed or moved)
+    ATTACK_SUSPECTED = 17   # liveness: a presentation attack is suspected (passive score low, challenge failed)
+    LIVENESS_NOT_CHECKED = 18  # liveness could not be judged (video too short or too dark, no usable frames)
 
 
 class FaceAppError(Exception):

@@ -10,6 +10,7 @@
 | active embedding model folder | FACEAPP_EMBED_MODEL | <shipped models>/default, else untrained |
 | datasets (tests, benchmarks) | FACEAPP_DATASETS | <repo>/../shared/datasets |
 | pretrained weights / teachers | FACEAPP_TEACHERS_DIR | <data>/teachers, then <repo>/../shared/teachers |
+| liveness (PAD) weights | FACEAPP_PAD_MODEL_DIR | <data>/pad_models, then <repo>/../shared/pad_models |
 
 Command-line options override the variables. Nothing is written inside the installed package.
 
@@ -129,4 +130,16 @@ def teachers_dirs() -> list[Path]:
         dirs.append(env)
     dirs.append(data_dir() / "teachers")
     dirs.append(REPO_DIR.parent / "shared" / "teachers")
+    return dirs
+
+
+def pad_models_dirs(option: Path | None = None) -> list[Path]:
+    """Folders searched for the liveness (presentation-attack detection) weights, in order: ``option`` (the
+    CLI's ``--pad-model-dir``), $FACEAPP_PAD_MODEL_DIR, <data>/pad_models, then ``../shared/pad_models``."""
+    dirs = [Path(option).expanduser()] if option is not None else []
+    env = _env_path("FACEAPP_PAD_MODEL_DIR")
+    if env is not None:
+        dirs.append(env)
+    dirs.append(data_dir() / "pad_models")
+    dirs.append(REPO_DIR.parent / "shared" / "pad_models")
     return dirs

@@ -104,16 +104,24 @@ def find_weight_file(filename: str) -> Path:
 def load_pretrained_state(source: PretrainedSource, path: Path | None = None) -> tuple[dict[str, torch.Tensor], Path]:
     """The source's state_dict, checked against its SHA-256; ModelAssetError naming the file otherwise."""
     file = path or find_weight_file(source.filename)
-    data = file.read_bytes()                       # read once: hashed, then loaded from memory (a few MB)
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != source.sha256:
-        raise ModelAssetError(f"{file}: SHA-256 {digest[:16]}... is not the published {source.name} weights "
-                              f"({source.sha256[:16]}...): the file is corrupt or a different model", path=str(file))
+    return read_checked_state(file, source.sha256, f"{source.name} weights"), file
+
+
+def read_checked_state(file: Path, sha256: str, what: str) -> dict[str, torch.Tensor]:
+    """The state_dict in ``file`` if its SHA-256 is ``sha256`` (the published ``what``); ModelAssetError naming
+    the file when it cannot be read, has another hash or is no PyTorch state_dict."""
     try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        data = file.read_bytes()                   # read once: hashed, then loaded from memory (a few MB)
+    except OSError as exc:
+        raise ModelAssetError(f"{file}: cannot read {what} ({exc})", path=str(file)) from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise ModelAssetError(f"{file}: SHA-256 {digest[:16]}... is not the published {what} "
+                              f"({sha256[:16]}...): the file is corrupt or a different model", path=str(file))
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
         raise ModelAssetError(f"{file}: not a readable PyTorch state_dict: {exc}", path=str(file)) from exc
-    return state, file
 
 
 def load_strict(net: nn.Module, state: dict[str, torch.Tensor], *, what: str, backbone: str) -> None:

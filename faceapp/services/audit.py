@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from faceapp.core.types import IdentifyDecision, VerifyDecision
+from faceapp.liveness.policy import LivenessDecision
 from faceapp.storage import AuditEntry
 
 
@@ -40,3 +41,20 @@ def decision_entry(decision: VerifyDecision | IdentifyDecision, *, model_id: str
             details={"candidates": [[c.identity_id, round(c.score, 6)] for c in decision.candidates],
                      "thresholds": thresholds_source, **(details or {})})
     raise TypeError(f"not a decision: {type(decision).__name__}")
+
+
+def liveness_entry(decision: LivenessDecision, *, operation: str = "liveness", identity_id: int | None = None,
+                   identity_name: str | None = None, operator: str | None = None,
+                   details: Mapping[str, Any] | None = None) -> AuditEntry:
+    """The audit entry of a liveness decision (operation "liveness", or "enroll-liveness" for the wizard):
+    decision = the state ("live", "attack suspected", "not checked"), score/threshold = the passive ones
+    when that check ran, model_id = the PAD scorer's id; details = mode, reason, the per-model scores, the
+    challenge's steps and outcome (no image, no landmarks)."""
+    body = decision.as_dict()
+    passive = body.get("passive") or {}
+    threshold = body.get("threshold") or {}
+    return AuditEntry(operation, identity_id=identity_id, identity_name=identity_name, model_id=decision.pad_id,
+                      score=passive.get("score"), threshold=threshold.get("value"), decision=decision.state.value,
+                      operator=operator,
+                      details={k: v for k, v in body.items() if k not in ("state", "live", "pad_model")}
+                      | dict(details or {}))

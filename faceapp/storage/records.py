@@ -26,7 +26,7 @@ class NameInUseError(FieldError):
 
 
 OPERATIONS = ("enroll", "verify", "identify", "rename", "update", "delete", "delete-template", "reembed",
-              "thresholds", "import")
+              "thresholds", "import", "liveness", "liveness-threshold")
 """The operations audit events record."""
 
 IdentityRef = int | str

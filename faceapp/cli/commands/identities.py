@@ -27,6 +27,22 @@ VERIFY_POLICIES = ("max", "mean", "centroid")   # see faceapp.matching.matcher
 
 
 # ------------------------------------------------------------------------------------------- shared options
+def add_liveness_flag(parser: argparse.ArgumentParser) -> None:
+    """--liveness (require a passive liveness pass before MATCH / an identification) and --pad-model-dir."""
+    group = parser.add_argument_group("liveness")
+    group.add_argument("--liveness", action="store_true",
+                       help="also check the probe face for a presentation attack (passive MiniFASNet); the answer "
+                            "is accepted only when live. Exit 15 attack suspected, 5 PAD weights missing (audited)")
+    add_pad_model_option(group)
+
+
+def add_pad_model_option(parser) -> None:  # noqa: ANN001 - a parser or an argument group
+    """--pad-model-dir: where the MiniFASNet weights are."""
+    parser.add_argument("--pad-model-dir", type=Path, metavar="DIR",
+                        help="folder holding the MiniFASNet .pth files (searched before $FACEAPP_PAD_MODEL_DIR, "
+                             "<data>/pad_models and ../shared/pad_models)")
+
+
 def add_store_options(parser: argparse.ArgumentParser, *, operator: bool = True) -> None:
     """--db, --json and (for commands that write audit events) --operator."""
     parser.add_argument("--db", metavar="URL", help="database: SQLAlchemy URL or SQLite file "
@@ -189,19 +205,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
         store.identities.get(args.name)                      # NotFoundError before detecting anything
         probe = embed_probe(pipeline, embedder, args.image)
         override = _threshold_override(args, "verify", gallery)
+        live = _probe_liveness(args, store, probe, identity=args.name)
         decision = gallery.verify(args.name, probe.embedding, policy=args.policy, thresholds=override,
-                                  details={"probe": str(args.image), "faces_in_probe": probe.faces})
+                                  details={"probe": str(args.image), "faces_in_probe": probe.faces,
+                                           **_liveness_details(live)})
         source = (override or gallery.thresholds()).source
     data = {"identity_id": decision.identity_id, "name": decision.name, "score": decision.score,
             "threshold": decision.threshold, "match": decision.match, "policy": decision.policy,
             "thresholds_source": source, "faces_in_probe": probe.faces, "probe": str(args.image),
             "model": _model_info(embedder)}
     verdict = "MATCH" if decision.match else "NO MATCH"
+    if live is not None and decision.match and not live.is_live:
+        verdict = f"MATCH WITHHELD (liveness {live.state.value})"
     text = (f"{verdict}: {args.image} vs {decision.name!r} score {decision.score:.3f} "
             f"{'>=' if decision.match else '<'} {decision.threshold:.3f} (policy {decision.policy}, thresholds {source})")
     if probe.faces > 1:
         text += f"\nnote: {probe.faces} faces in the image; the largest was used"
+    if live is not None:
+        data["liveness"] = live.as_dict()
+        data["accepted"] = decision.match and live.is_live
+        text += f"\nliveness: {live.state.value.upper()}: {live.reason}"
     emit(args, data, text)
+    if live is not None and not live.is_live:
+        return int(live.exit_code)
     return int(ExitCode.NO_MATCH) if args.strict and not decision.match else 0
 
 
@@ -211,12 +237,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise FieldError(f"--top-k must be at least 1, got {args.top_k}")
     embedder = load_embedder(args)
-    with open_store(args), open_pipeline(args) as pipeline:
+    with open_store(args) as store, open_pipeline(args) as pipeline:
         gallery = open_gallery(args)
         probe = embed_probe(pipeline, embedder, args.image)
         override = _threshold_override(args, "identify", gallery)
+        live = _probe_liveness(args, store, probe)
         decision = gallery.identify(probe.embedding, top_k=args.top_k, thresholds=override,
-                                    details={"probe": str(args.image), "faces_in_probe": probe.faces})
+                                    details={"probe": str(args.image), "faces_in_probe": probe.faces,
+                                             **_liveness_details(live)})
         source = (override or gallery.thresholds()).source
     candidates = [{"rank": r, "identity_id": c.identity_id, "name": c.name, "score": c.score}
                   for r, c in enumerate(decision.candidates, 1)]
@@ -234,8 +262,37 @@ def cmd_identify(args: argparse.Namespace) -> int:
     lines = [head] + [f"  {c['rank']:>2}. {c['name']:<30} {c['score']:.3f}" for c in candidates]
     if probe.faces > 1:
         lines.append(f"note: {probe.faces} faces in the image; the largest was used")
+    if live is not None:
+        data["liveness"] = live.as_dict()
+        data["accepted"] = not decision.is_unknown and live.is_live
+        lines.append(f"liveness: {live.state.value.upper()}: {live.reason}")
     emit(args, data, "\n".join(lines))
+    if live is not None and not live.is_live:
+        return int(live.exit_code)
     return int(ExitCode.NO_MATCH) if args.strict and decision.is_unknown else 0
+
+
+def _probe_liveness(args: argparse.Namespace, store, probe, identity: str | None = None):  # noqa: ANN001, ANN202
+    """With ``--liveness``: the passive liveness decision of the probe's main face, recorded in the audit log
+    (one owner: services.audit.liveness_entry); None without the option."""
+    if not getattr(args, "liveness", False):
+        return None
+    from faceapp.capture.images import read_image
+    from faceapp.liveness import LivenessChecker
+    from faceapp.services.audit import liveness_entry
+    from faceapp.services.gallery import default_operator
+
+    checker = LivenessChecker("passive", pad_model_dir=getattr(args, "pad_model_dir", None))
+    faces = [probe.aligned.face]                  # the face verify/identify uses (the largest when several)
+    decision = checker.check_image(read_image(args.image), faces)
+    store.audit.append(liveness_entry(decision, operator=getattr(args, "operator", None) or default_operator(),
+                                      details={"probe": str(args.image), "for": args.command,
+                                               "claimed": identity}))
+    return decision
+
+
+def _liveness_details(live) -> dict[str, Any]:  # noqa: ANN001
+    return {} if live is None else {"liveness": live.state.value}
 
 
 # --------------------------------------------------------------------------------------------------- audit
@@ -318,6 +375,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_store_options(p)
     add_vision_options(p)
     add_embed_options(p)
+    add_liveness_flag(p)
     p.set_defaults(handler=cmd_verify)
 
     p = subparsers.add_parser("identify", help="1:N: who is in IMAGE? (or unknown)",
@@ -331,6 +389,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_store_options(p)
     add_vision_options(p)
     add_embed_options(p)
+    add_liveness_flag(p)
     p.set_defaults(handler=cmd_identify)
 
     p = subparsers.add_parser("audit", help="the audit log of decisions and gallery changes",

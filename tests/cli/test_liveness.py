@@ -1,0 +1,100 @@
+"""``faceapp liveness`` / ``--liveness`` end to end on real NUAA photos, the real blink video and real SQLite:
+JSON decision, exit codes, the audit log, bad input never passing."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from faceapp.cli.main import main
+from faceapp.core.errors import ExitCode
+from faceapp.liveness.passive import PAD_MODELS
+
+
+@pytest.fixture
+def run(tmp_path: Path, capsys: pytest.CaptureFixture):
+    db = tmp_path / "cli.db"
+
+    def invoke(*argv: str):
+        code = main([*argv, "--db", str(db), "--json"])
+        out = capsys.readouterr().out
+        return code, json.loads(out) if out.strip() else None
+
+    invoke.db = db
+    return invoke
+
+
+def _audit(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as con:
+        return con.execute("select operation, decision, score, threshold from audit_events "
+                           "where operation like 'liveness%' order by id").fetchall()
+
+
+def test_live_photo_and_printed_photo(run, datasets: Path) -> None:  # noqa: ANN001
+    live = sorted((datasets / "nuaa_pad/live/0007").glob("*.jpg"))[0]
+    attack = sorted((datasets / "nuaa_pad/print_still/0007").glob("*.jpg"))[0]
+    code, data = run("liveness", str(live))
+    assert code == ExitCode.OK and data["state"] == "live" and data["passive"]["score"] >= data["threshold"]["value"]
+    code, data = run("liveness", str(attack))
+    assert code == ExitCode.ATTACK_SUSPECTED and data["state"] == "attack suspected"
+    assert set(data["passive"]["per_model"]) == {s.name for s in PAD_MODELS}
+    rows = _audit(run.db)
+    assert [r[1] for r in rows] == ["live", "attack suspected"] and all(r[2] is not None for r in rows)
+
+
+def test_corrupt_weights_give_not_checked_and_exit_5(run, datasets: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    pad = tmp_path / "pad"
+    pad.mkdir()
+    (pad / PAD_MODELS[0].filename).write_bytes(b"\0" * 100)
+    live = sorted((datasets / "nuaa_pad/live/0007").glob("*.jpg"))[0]
+    code, data = run("liveness", str(live), "--pad-model-dir", str(pad))
+    assert code == ExitCode.MODEL_ASSET
+    assert data["state"] == "not checked" and not data["live"] and "SHA-256" in data["reason"]
+    assert _audit(run.db)[-1][1] == "not checked"
+
+
+def test_no_face_and_several_faces(run, datasets: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((240, 320, 3), 128, np.uint8))
+    code, data = run("liveness", str(blank))
+    assert code == ExitCode.NO_FACE and data["state"] == "not checked"
+    pair = tmp_path / "pair.png"
+    a, b = (cv2.imread(str(sorted((datasets / f"nuaa_pad/live/{s}").glob("*.jpg"))[0])) for s in ("0001", "0004"))
+    cv2.imwrite(str(pair), np.hstack([a, b]))
+    code, data = run("liveness", str(pair))
+    assert code == ExitCode.SEVERAL_FACES and data["state"] == "not checked"
+
+
+def test_a_short_video_is_not_checked(run, datasets: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    source = cv2.VideoCapture(str(datasets / "blink_videos/mahie_test_1.avi"))
+    clip = tmp_path / "short.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
+    for _ in range(5):
+        writer.write(source.read()[1])
+    writer.release()
+    code, data = run("liveness", str(clip))
+    assert code == ExitCode.LIVENESS_NOT_CHECKED and data["state"] == "not checked" and "too short" in data["reason"]
+
+
+def test_a_dark_video_is_not_checked(run, datasets: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    source = cv2.VideoCapture(str(datasets / "blink_videos/mahie_test_1.avi"))
+    clip = tmp_path / "dark.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
+    for _ in range(60):
+        writer.write((source.read()[1] * 0.1).astype(np.uint8))
+    writer.release()
+    code, data = run("liveness", str(clip), "--mode", "challenge")
+    assert data["state"] == "not checked" and "dark" in data["reason"]
+    assert code == ExitCode.LIVENESS_NOT_CHECKED
+
+
+def test_unreadable_input_is_an_input_error(run, tmp_path: Path) -> None:  # noqa: ANN001
+    bad = tmp_path / "x.txt"
+    bad.write_text("hello")
+    assert run("liveness", str(bad))[0] == ExitCode.INPUT_FILE
+    assert run("liveness", str(tmp_path / "missing.jpg"))[0] == ExitCode.INPUT_FILE
