@@ -316,6 +316,8 @@ class LivePage(Page):
         self.candidates = QListWidget()
         self.candidates.setIconSize(QSize(40, 40))
         self.candidates.setMinimumHeight(70)
+        # the list takes the room left, never more: its default size hint (~190 px) made the panel scroll at 640 px
+        self.candidates.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.candidates.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.candidates.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.candidates.setToolTip("The best enrolled identities for this face, best first, with their scores")
@@ -343,10 +345,10 @@ class LivePage(Page):
         self.margin_box.setDecimals(3)
         self.margin_box.setSingleStep(0.005)
         self.margin_box.setValue(self.model.ambiguity_margin)
-        self.margin_box.setToolTip("Identify answers whose top two identities score closer than this read "
-                                   "\"Ambiguous\" (0 turns it off)")
+        self.margin_box.setToolTip("Ambiguity margin: an identify answer whose top two identities score closer "
+                                   "than this names nobody and reads \"Ambiguous\" (audited so; 0 turns it off)")
         self.margin_box.valueChanged.connect(self.model.set_ambiguity_margin)
-        t_layout.addRow("Ambiguous within", self.margin_box)
+        t_layout.addRow("Ambiguity", self.margin_box)
         row = QHBoxLayout()
         self.threshold_source = ElidedLabel("source: -")
         self.threshold_source.setProperty("role", "muted")
