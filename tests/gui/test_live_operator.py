@@ -158,6 +158,29 @@ def test_operating_point_beside_the_sliders_and_uncalibrated_in_warning_colour(o
     assert readout.text() == "FAR 0.2 % · FRR 1.0 %" and readout.property("role") == "muted"
 
 
+def test_the_thresholds_tab_sliders_show_the_operating_point_too(open_window, db_copy, qtbot):
+    """Issue 13 point 2 ("beside every threshold control"): the Thresholds tab's sliders showed a bare cosine."""
+    window = open_window("--db", str(db_copy), "--page", "thresholds")
+    page = window.page("thresholds")
+    gallery = window.ctx.gallery
+    verify, identify = page.threshold.operating_point, page.identify_slider.operating_point
+    qtbot.waitUntil(lambda: identify.isVisible() and verify.isVisible(), timeout=10000)
+    calibrated = far_curve_from_card(gallery.card) is not None
+    assert identify.text().startswith("FPIR " if calibrated else "uncalibrated")
+    curve = {"threshold": [0.0, 0.5, 1.0], "far": [0.2, 0.002, 0.0], "frr": [0.0, 0.01, 1.0],
+             "impostor_pairs": 1000, "genuine_pairs": 100}
+    gallery.card = {**gallery.card, "thresholds": {"far_curve": curve}}
+    page.threshold.setValue(0.5)
+    assert verify.text() == "FAR 0.2 % · FRR 1.0 %" and verify.property("role") == "muted"
+    page.gallery_size.setValue(10)
+    page.identify_slider.setValue(0.5)
+    assert identify.text().startswith("FPIR 2.0 % at N=10")            # 1 - (1 - 0.002)^10
+    assert "strangers named" in page.identify_slider.slider.toolTip()      # what moving it trades
+    gallery.card = {k: v for k, v in gallery.card.items() if k != "thresholds"}
+    page.identify_slider.setValue(0.6)
+    assert identify.text() == "uncalibrated" and identify.property("role") == "status-warn"
+
+
 @pytest.mark.slow
 def test_recent_strip_health_badge_and_the_full_audit_of_a_person(open_window, db_copy, gui_videos, qtbot):
     window = open_window("--db", str(db_copy), "--page", "live")
