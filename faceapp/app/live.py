@@ -20,7 +20,8 @@ Events (``faceapp.app.events.Event``):
 - ``message(level, text)``: something to tell the operator;
 - ``operating_points_changed(readouts)``: {"verify"|"identify": OperatingReadout} for the sliders' values;
 - ``recent_changed(decisions)``: the recent decisions (newest first, filter applied) for the strip;
-- ``person_audit_loaded(identity_id, name, records)``: the full audit of one person (newest first).
+- ``audit_loaded(title, rows)``: the audit behind a recent decision (``AuditRow``s): every event of the
+  person it names, or the row of an Unknown / Ambiguous decision with its best candidates apart.
 
 What the answer panel shows is ``panel(face)`` (a ``Panel``): the decision, the name, score, threshold and
 margin, "ambiguous" when the top two identities are within ``ambiguity_margin``, and the empty and error
@@ -42,12 +43,12 @@ from faceapp.app.identities import Runner
 from faceapp.services.live import (
     DecisionAuditor, FaceResult, GalleryMatcher, LivePipeline, LiveResult, LiveSettings, apply_thresholds,
 )
+from faceapp.matching.matcher import check_ambiguity_margin
 from faceapp.services.operating_point import OperatingReadout, change_summary, model_readouts
 
 MODES = ("identify", "verify")
-DEFAULT_AMBIGUITY_MARGIN = 0.03     # top two identities closer than this (cosine) read "ambiguous"
 RECENT_KEEP = 50                    # decisions kept for the recent strip
-RECENT_KINDS = ("all", "named", "unknown", "match", "no-match")
+RECENT_KINDS = ("all", "named", "ambiguous", "unknown", "match", "no-match")
 NO_SOURCE_HINT = "No source is running: choose a camera, a video or images and press Start (Space)."
 EMPTY_GALLERY_HINT = "The gallery is empty: nobody can be recognised. Enrol people on the Enroll page first."
 
@@ -94,9 +95,9 @@ class RecentDecision:
 
     @classmethod
     def from_record(cls, record: Any, crop: Any = None) -> "RecentDecision":
-        unknown = record.decision == "unknown"
+        shown = {"unknown": "Unknown", "ambiguous": "Ambiguous"}.get(record.decision or "")
         return cls(record.id, record.time, record.operation, record.identity_id,
-                   "Unknown" if unknown else (record.identity_name or "?"), record.score, record.decision or "",
+                   shown or (record.identity_name or "?"), record.score, record.decision or "",
                    record.operator or "-", crop)
 
     def kind(self) -> str:
@@ -117,9 +118,51 @@ def recent_decisions(store: Any, limit: int = RECENT_KEEP) -> list[RecentDecisio
     return decisions[:limit]
 
 
-def person_audit(store: Any, identity_id: int) -> list[Any]:
+AUDIT_COLUMNS = ("time", "operation", "decision", "name", "best candidate", "score", "threshold", "operator", "model")
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One audit event as the audit dialog shows it (``AUDIT_COLUMNS``). The name column holds the answer
+    only: an Unknown or Ambiguous decision names nobody there, its best candidates (with their scores) stand
+    in their own column, so they never read as the answer."""
+
+    audit_id: int
+    identity_id: int | None
+    values: tuple[str, ...]
+
+
+def audit_rows(records: Sequence[Any], names: dict[int, str]) -> list[AuditRow]:
+    """``records`` (AuditRecord) as dialog rows; ``names``: identity id -> current name (for candidates)."""
+    rows = []
+    for r in records:
+        named_nobody = r.operation == "identify" and r.decision in ("unknown", "ambiguous")
+        best = ""
+        if named_nobody:
+            ranked = r.details.get("candidates") or []
+            best = " / ".join(f"{names.get(int(i), f'#{i} (deleted)')} {float(score):.3f}"
+                              for i, score in ranked[:2 if r.decision == "ambiguous" else 1])
+        name = {"unknown": "Unknown", "ambiguous": "Ambiguous"}.get(r.decision or "") if named_nobody else None
+        values = (r.time.astimezone().strftime("%Y-%m-%d %H:%M:%S") if r.time.tzinfo else
+                  r.time.strftime("%Y-%m-%d %H:%M:%S"), r.operation, r.decision or "", name or r.identity_name or "",
+                  best, "" if r.score is None else f"{r.score:.3f}",
+                  "" if r.threshold is None else f"{r.threshold:.3f}", r.operator or "", r.model_id or "")
+        rows.append(AuditRow(r.id, r.identity_id, values))
+    return rows
+
+
+def _names(store: Any) -> dict[int, str]:
+    return {info.id: info.name for info in store.identities.list()}
+
+
+def person_audit(store: Any, identity_id: int) -> list[AuditRow]:
     """Every audit event about one identity, newest first (runs on a worker)."""
-    return store.audit.query(identity_id=identity_id, newest_first=True)
+    return audit_rows(store.audit.query(identity_id=identity_id, newest_first=True), _names(store))
+
+
+def decision_audit(store: Any, audit_id: int) -> list[AuditRow]:
+    """The audit row of one decision (an Unknown or Ambiguous one names no person; runs on a worker)."""
+    return audit_rows(store.audit.query(event_id=audit_id), _names(store))
 
 
 def parse_source(text: str) -> int | str:
@@ -192,7 +235,6 @@ class LiveModel:
         self.latency: deque[float] = deque(maxlen=120)
         self.gui_fps = 0.0
         self.display_ms = 0.0
-        self.ambiguity_margin = DEFAULT_AMBIGUITY_MARGIN
         self.stored = {"identify": self.settings.identify_threshold, "verify": self.settings.verify_threshold}
         self.recent: deque[RecentDecision] = deque(maxlen=RECENT_KEEP)    # newest first
         self.recent_filter = ("", "all")                                   # (text in the name, kind)
@@ -200,7 +242,7 @@ class LiveModel:
         self.source_error = ""                  # why the last source failed ("" when it runs or ran fine)
         for name in ("warnings_changed", "identities_loaded", "thresholds_loaded", "threshold_source_changed",
                      "thresholds_saved", "mode_changed", "result_changed", "thumbs_loaded", "start_requested",
-                     "message", "operating_points_changed", "recent_changed", "person_audit_loaded"):
+                     "message", "operating_points_changed", "recent_changed", "audit_loaded"):
             setattr(self, name, Event(name))
 
     # -- services ---------------------------------------------------------------------------------
@@ -288,8 +330,13 @@ class LiveModel:
         self.settings.thresholds_source = "slider"            # until thresholds are (re)loaded or saved
         self.operating_points_changed.emit(self.readouts())
         if self.result is not None:
+            self._redecide()
+
+    def _redecide(self) -> None:
+        """Re-decide the result on screen at the settings in use (the matcher decides) and show it again."""
+        if self.result is not None:
             self.result = apply_thresholds(self.result, self.settings.identify_threshold,
-                                           self.settings.verify_threshold)
+                                           self.settings.verify_threshold, self.settings.ambiguity_margin)
             self.result_changed.emit(self.result, False)
 
     def save_thresholds(self) -> None:
@@ -370,7 +417,8 @@ class LiveModel:
 
     def take(self, result: LiveResult, ready_at: float | None = None, *, now: float | None = None) -> LiveResult:
         """A new frame's result is shown: apply the current thresholds, count it (frame rate, display time)."""
-        result = apply_thresholds(result, self.settings.identify_threshold, self.settings.verify_threshold)
+        result = apply_thresholds(result, self.settings.identify_threshold, self.settings.verify_threshold,
+                                  self.settings.ambiguity_margin)
         self.result = result
         if ready_at is not None:
             now = time.perf_counter() if now is None else now
@@ -389,22 +437,20 @@ class LiveModel:
             self._pipeline = None
 
     # -- what to show -----------------------------------------------------------------------------
-    def set_ambiguity_margin(self, margin: float) -> None:
-        """Top two identities whose scores differ by less than ``margin`` (cosine, in [0, 1]) read "ambiguous"."""
-        margin = float(margin)
-        if not 0.0 <= margin <= 1.0:
-            raise ValueError(f"ambiguity margin must be in [0, 1], not {margin}")
-        self.ambiguity_margin = margin
-        if self.result is not None:
-            self.result_changed.emit(self.result, False)
+    @property
+    def ambiguity_margin(self) -> float:
+        return self.settings.ambiguity_margin
 
-    def is_ambiguous(self, face: FaceResult | None) -> bool:
-        """Identify: a named answer whose runner-up scores within ``ambiguity_margin`` of it."""
-        decision = face.identify if face is not None else None
-        if decision is None or decision.is_unknown or len(decision.candidates) < 2:
-            return False
-        first, second = decision.candidates[0], decision.candidates[1]
-        return first.score - second.score < self.ambiguity_margin
+    def set_ambiguity_margin(self, margin: float) -> None:
+        """Top two identities whose scores differ by less than ``margin`` (cosine, in [0, 1]) name nobody: the
+        answer is "ambiguous" (decided by the matcher, audited as such); applies to the result on screen too."""
+        self.settings.ambiguity_margin = check_ambiguity_margin(margin)
+        self._redecide()
+
+    @staticmethod
+    def is_ambiguous(face: FaceResult | None) -> bool:
+        """Identify: the matcher found the runner-up within the ambiguity margin of the best."""
+        return face is not None and face.identify is not None and face.identify.ambiguous
 
     def _idle(self, face: FaceResult | None) -> Panel | None:
         """The empty and error states shared by both modes (None when there is an answer to show)."""
@@ -439,14 +485,14 @@ class LiveModel:
         decision = face.identify
         best = decision.best
         score = best.score if best is not None else None
-        if decision.is_unknown or best is None:
-            return Panel("Unknown", "verdict-unknown", score=score, threshold=decision.threshold)
-        if self.is_ambiguous(face):
+        if decision.ambiguous:
             second = decision.candidates[1]
             return Panel("Ambiguous", "verdict-ambiguous", name=best.name, score=score, threshold=decision.threshold,
                          ambiguous=True, runner_up=second.name,
                          hint=f"{best.name} {best.score:.3f} and {second.name} {second.score:.3f} are within "
-                              f"{self.ambiguity_margin:.3f}: check the person.")
+                              f"{decision.ambiguity_margin:.3f}: check the person.")
+        if decision.is_unknown or best is None:
+            return Panel("Unknown", "verdict-unknown", score=score, threshold=decision.threshold)
         return Panel(best.name, "verdict-match", name=best.name, score=score, threshold=decision.threshold)
 
     def candidate_lines(self, face: FaceResult | None) -> list[tuple[str, str, int]]:
@@ -525,13 +571,27 @@ class LiveModel:
         return [d for d in self.recent
                 if (kind == "all" or d.kind() == kind) and (not needle or needle in d.name.casefold())]
 
+    def open_audit(self, decision: RecentDecision) -> None:
+        """The full audit behind a recent decision (worker), answered by ``audit_loaded(title, rows)``: every
+        event of the person it names, or, for an Unknown / Ambiguous one (nobody named), that decision's own
+        audit row with its best candidates kept out of the name column."""
+        if decision.identity_id is not None:
+            self.open_person_audit(decision.identity_id, decision.name)
+            return
+        when = decision.time.astimezone() if decision.time.tzinfo else decision.time
+        title = f"Audit of the {decision.name} decision #{decision.audit_id} at {when:%Y-%m-%d %H:%M:%S}"
+        self._load_audit(decision_audit, decision.audit_id, title)
+
     def open_person_audit(self, identity_id: int, name: str = "") -> None:
-        """Load the full audit of one person (worker); answered by ``person_audit_loaded``."""
+        """Load the full audit of one person (worker); answered by ``audit_loaded(title, rows)``."""
+        self._load_audit(person_audit, int(identity_id),
+                         f"Audit of {name or identity_id} (id {identity_id}): every event, newest first")
+
+    def _load_audit(self, read: Any, key: int, title: str) -> None:
         if self.session.store is None:
             self.message.emit("warning", "No database is open: the audit log cannot be read.")
             return
-        self.run(person_audit, self.session.store, int(identity_id),
-                 on_result=lambda records: self.person_audit_loaded.emit(int(identity_id), name, records),
+        self.run(read, self.session.store, key, on_result=lambda rows: self.audit_loaded.emit(title, rows),
                  context="Reading the audit log")
 
     def request_thumbs(self, identity_ids: list[int]) -> None:

@@ -108,11 +108,24 @@ class IdentifyDecision:
 
     candidates: tuple[Candidate, ...]
     threshold: float
-    identity_id: int | None      # None means unknown
+    identity_id: int | None      # None: unknown, or ambiguous (nobody is named)
+    ambiguous: bool = False      # the best two reach the threshold within the ambiguity margin of each other
+    ambiguity_margin: float = 0.0
 
     @property
     def is_unknown(self) -> bool:
-        return self.identity_id is None
+        """Nobody reaches the threshold (an ambiguous answer is not unknown: someone does, but who is open)."""
+        return self.identity_id is None and not self.ambiguous
+
+    @property
+    def outcome(self) -> str:
+        """"identified", "ambiguous" or "unknown" (the audit log's decision)."""
+        return "ambiguous" if self.ambiguous else "unknown" if self.identity_id is None else "identified"
+
+    @property
+    def runner_up(self) -> Candidate | None:
+        """The second-ranked identity (the one the best is confused with when ambiguous)."""
+        return self.candidates[1] if len(self.candidates) > 1 else None
 
     @property
     def best(self) -> Candidate | None:

@@ -4,8 +4,10 @@ Pure numpy; the services layer keeps an index in sync with the store (``faceapp.
 """
 
 from faceapp.matching.index import GalleryIndex, normalize_rows
-from faceapp.matching.matcher import POLICIES, Matcher, combine, decide_identify, decide_verify, redecide
+from faceapp.matching.matcher import (
+    DEFAULT_AMBIGUITY_MARGIN, POLICIES, Matcher, combine, decide_identify, decide_verify, redecide,
+)
 from faceapp.matching.thresholds import Thresholds, from_model_card, resolve_thresholds
 
-__all__ = ["GalleryIndex", "Matcher", "POLICIES", "Thresholds", "combine", "decide_identify", "decide_verify",
+__all__ = ["DEFAULT_AMBIGUITY_MARGIN", "GalleryIndex", "Matcher", "POLICIES", "Thresholds", "combine", "decide_identify", "decide_verify",
            "from_model_card", "normalize_rows", "redecide", "resolve_thresholds"]

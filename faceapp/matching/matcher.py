@@ -17,6 +17,10 @@ This module is the one owner of both decisions: ``decide_verify`` / ``decide_ide
 answers, ``Matcher`` searches an index and applies them, and ``redecide`` re-applies them to an answer
 already given (the Live page's slider moves the threshold without new inference). Every call takes an
 optional per-call ``threshold`` that overrides the matcher's ``Thresholds`` for that one decision.
+
+Identify has three answers: a name, "unknown" (nobody reaches the threshold) and "ambiguous" (the best
+two reach it within ``ambiguity_margin`` of each other: nobody is named). ``DEFAULT_AMBIGUITY_MARGIN`` is
+the interfaces' default; the matcher's own default is 0 (a plain threshold decision).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from faceapp.matching.index import GalleryIndex, as_probe, normalize_rows
 from faceapp.matching.thresholds import Thresholds
 
 Decision = TypeVar("Decision", VerifyDecision, IdentifyDecision)
+
+DEFAULT_AMBIGUITY_MARGIN = 0.03    # what the Live page and `faceapp identify` use unless told otherwise (cosine)
 
 POLICIES: dict[str, str] = {
     "max": "best cosine over the identity's templates (default)",
@@ -59,21 +65,38 @@ def decide_verify(identity_id: int, name: str, score: float, threshold: float, p
                           match=bool(score >= threshold), policy=policy)
 
 
-def decide_identify(candidates: Sequence[Candidate], threshold: float) -> IdentifyDecision:
+def check_ambiguity_margin(margin: float) -> float:
+    """``margin`` as a float in [0, 1], else a ValueError naming the field."""
+    margin = float(margin)
+    if not 0.0 <= margin <= 1.0:
+        raise ValueError(f"ambiguity margin must be in [0, 1], not {margin}")
+    return margin
+
+
+def decide_identify(candidates: Sequence[Candidate], threshold: float,
+                    ambiguity_margin: float = 0.0) -> IdentifyDecision:
     """Open-set answer over ranked ``candidates`` (best first): the best one when its score reaches
-    ``threshold``, else unknown (also when there is no candidate)."""
+    ``threshold``, else unknown (also when there is no candidate). When the runner-up scores within
+    ``ambiguity_margin`` of the best (best - second < margin), nobody is named: the answer is ambiguous
+    (``identity_id`` None, ``ambiguous`` True), for the operator to check the person."""
     ranked = tuple(candidates)
+    margin = check_ambiguity_margin(ambiguity_margin)
     best = ranked[0] if ranked else None
-    identity = best.identity_id if best is not None and best.score >= threshold else None
-    return IdentifyDecision(candidates=ranked, threshold=float(threshold), identity_id=identity)
+    reached = best is not None and best.score >= threshold
+    ambiguous = reached and len(ranked) > 1 and best.score - ranked[1].score < margin
+    identity = best.identity_id if reached and not ambiguous else None
+    return IdentifyDecision(candidates=ranked, threshold=float(threshold), identity_id=identity,
+                            ambiguous=bool(ambiguous), ambiguity_margin=margin)
 
 
-def redecide(decision: Decision, threshold: float) -> Decision:
-    """The same answer decided again at ``threshold`` from its kept scores (no search, no inference)."""
+def redecide(decision: Decision, threshold: float, *, ambiguity_margin: float | None = None) -> Decision:
+    """The same answer decided again at ``threshold`` (and ``ambiguity_margin``, else the one it was decided
+    with) from its kept scores (no search, no inference)."""
     if isinstance(decision, VerifyDecision):
         return decide_verify(decision.identity_id, decision.name, decision.score, threshold, decision.policy)
     if isinstance(decision, IdentifyDecision):
-        return decide_identify(decision.candidates, threshold)
+        margin = decision.ambiguity_margin if ambiguity_margin is None else ambiguity_margin
+        return decide_identify(decision.candidates, threshold, margin)
     raise TypeError(f"not a decision: {type(decision).__name__}")
 
 
@@ -99,15 +122,18 @@ class Matcher:
         used = self.thresholds.verify if threshold is None else threshold
         return decide_verify(identity_id, self.index.name(identity_id), score, used, policy)
 
-    def identify(self, probe: np.ndarray, top_k: int = 5, *, threshold: float | None = None) -> IdentifyDecision:
+    def identify(self, probe: np.ndarray, top_k: int = 5, *, threshold: float | None = None,
+                 ambiguity_margin: float = 0.0) -> IdentifyDecision:
         """Ranked candidates (best template per identity) and the open-set answer at ``threshold``, else
-        the identify threshold."""
+        the identify threshold; ambiguous when the top two are within ``ambiguity_margin`` (with a margin,
+        the runner-up is kept among the candidates even when ``top_k`` is 1)."""
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
         used = self.thresholds.identify if threshold is None else threshold
         if len(self.index) == 0:
             as_probe(probe, self.index.dim)   # still reject a probe of the wrong size
-            return decide_identify((), used)
-        ranked = self.index.top_identities(probe, top_k)
-        return decide_identify([Candidate(identity_id=i, name=self.index.name(i), score=s) for i, s in ranked], used)
+            return decide_identify((), used, ambiguity_margin)
+        ranked = self.index.top_identities(probe, max(top_k, 2) if ambiguity_margin > 0 else top_k)
+        return decide_identify([Candidate(identity_id=i, name=self.index.name(i), score=s) for i, s in ranked], used,
+                               ambiguity_margin)
 

@@ -6,9 +6,10 @@ the same fields whichever desk or command made it:
 
 - verify: operation "verify", the claimed identity's id and name, score, threshold, decision
   "match"/"no-match"; details ``policy`` and ``thresholds`` (where the threshold came from);
-- identify: operation "identify", the identified id and name (none when unknown), the best score,
-  threshold, decision "identified"/"unknown"; details ``candidates`` ([[id, score], ...], best first)
-  and ``thresholds``.
+- identify: operation "identify", the identified id and name (none when unknown or ambiguous: the best
+  candidate is never written as the answer then), the best score, threshold, decision
+  "identified"/"ambiguous"/"unknown"; details ``candidates`` ([[id, score], ...], best first),
+  ``thresholds`` and ``ambiguity_margin`` (when one was used).
 
 What only one interface knows (the probe file, the live frame, ``top_k``) goes into ``details`` as well.
 """
@@ -33,13 +34,14 @@ def decision_entry(decision: VerifyDecision | IdentifyDecision, *, model_id: str
             details={"policy": decision.policy, "thresholds": thresholds_source, **(details or {})})
     if isinstance(decision, IdentifyDecision):
         best = decision.best
+        margin = {"ambiguity_margin": decision.ambiguity_margin} if decision.ambiguity_margin else {}
         return AuditEntry(
             "identify", identity_id=decision.identity_id,
-            identity_name=best.name if best is not None and not decision.is_unknown else None, model_id=model_id,
-            score=best.score if best is not None else None, threshold=decision.threshold,
-            decision="unknown" if decision.is_unknown else "identified", operator=operator,
+            identity_name=best.name if best is not None and decision.identity_id is not None else None,
+            model_id=model_id, score=best.score if best is not None else None, threshold=decision.threshold,
+            decision=decision.outcome, operator=operator,
             details={"candidates": [[c.identity_id, round(c.score, 6)] for c in decision.candidates],
-                     "thresholds": thresholds_source, **(details or {})})
+                     "thresholds": thresholds_source, **margin, **(details or {})})
     raise TypeError(f"not a decision: {type(decision).__name__}")
 
 

@@ -177,14 +177,16 @@ class Gallery:
         return decision
 
     def identify(self, embedding: np.ndarray, *, top_k: int = 5, thresholds: Thresholds | None = None,
-                 threshold: float | None = None, audit: bool = True,
+                 threshold: float | None = None, ambiguity_margin: float = 0.0, audit: bool = True,
                  details: Mapping[str, Any] | None = None) -> IdentifyDecision:
         """Who is this? Ranked candidates and "unknown" under ``threshold`` when given, else under
-        ``thresholds.identify`` / this model's identify threshold (the matcher decides); audited."""
+        ``thresholds.identify`` / this model's identify threshold, "ambiguous" when the top two are within
+        ``ambiguity_margin`` (the matcher decides); audited."""
         with self._lock:
             self.sync()
             used = thresholds or self._thresholds_unless(threshold)
-            decision = Matcher(self.index, used).identify(embedding, top_k, threshold=threshold)
+            decision = Matcher(self.index, used).identify(embedding, top_k, threshold=threshold,
+                                                          ambiguity_margin=ambiguity_margin)
         if audit:
             self.store.audit.append(decision_entry(
                 decision, model_id=self.model.model_id, operator=self.operator,

@@ -31,7 +31,7 @@ import numpy as np
 from faceapp.core.errors import CameraError, FaceAppError
 from faceapp.core.progress import CancelToken
 from faceapp.core.types import AlignedFace, Candidate, Face, Frame, IdentifyDecision, VerifyDecision
-from faceapp.matching.matcher import redecide
+from faceapp.matching.matcher import DEFAULT_AMBIGUITY_MARGIN, redecide
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ MODES = ("identify", "verify", "detect")
 class Matcher(Protocol):
     """What the live pipeline needs from the matching layer: decisions at a per-call threshold."""
 
-    def identify(self, embedding: np.ndarray, top_k: int, threshold: float) -> IdentifyDecision:
+    def identify(self, embedding: np.ndarray, top_k: int, threshold: float,
+                 ambiguity_margin: float = 0.0) -> IdentifyDecision:
         """Best ``top_k`` identities (one score per identity, best first) and the open-set answer."""
 
     def verify(self, identity_id: int, embedding: np.ndarray, threshold: float) -> VerifyDecision:
@@ -62,6 +63,7 @@ class LiveSettings:
     max_faces: int = 4              # faces embedded and matched per frame (largest first)
     quality_gate: Any = None        # a vision.quality.QualityGate: fills reasons/hints per face
     thresholds_source: str = "live"  # where the thresholds came from (store:..., model-card, slider): audited
+    ambiguity_margin: float = DEFAULT_AMBIGUITY_MARGIN   # identify: top two closer than this name nobody
 
 
 @dataclass
@@ -107,11 +109,13 @@ class FaceResult:
 
     @property
     def label(self) -> str:
-        """What to draw over the face: a name, "Unknown", MATCH/NO MATCH, or "" when not matched."""
+        """What to draw over the face: a name, "Unknown", "Ambiguous", MATCH/NO MATCH, or "" when not matched."""
         if self.verify is not None:
             return ("MATCH " if self.verify.match else "NO MATCH ") + self.verify.name
         if self.identify is not None:
             best = self.identify.best
+            if self.identify.ambiguous:
+                return "Ambiguous"
             return "Unknown" if self.identify.is_unknown or best is None else best.name
         return ""
 
@@ -138,11 +142,14 @@ class LiveResult:
     mode: str = "identify"
 
 
-def apply_thresholds(result: LiveResult, identify_threshold: float, verify_threshold: float) -> LiveResult:
-    """The same result re-decided by the matcher under new thresholds (no inference: scores are kept)."""
+def apply_thresholds(result: LiveResult, identify_threshold: float, verify_threshold: float,
+                     ambiguity_margin: float | None = None) -> LiveResult:
+    """The same result re-decided by the matcher under new thresholds (and ambiguity margin, else the one each
+    answer was decided with): no inference, the scores are kept."""
     faces = []
     for fr in result.faces:
-        identify = redecide(fr.identify, identify_threshold) if fr.identify is not None else None
+        identify = (redecide(fr.identify, identify_threshold, ambiguity_margin=ambiguity_margin)
+                    if fr.identify is not None else None)
         verify = redecide(fr.verify, verify_threshold) if fr.verify is not None else None
         faces.append(replace(fr, identify=identify, verify=verify))
     return replace(result, faces=faces)
@@ -159,8 +166,10 @@ class GalleryMatcher:
         self.gallery = gallery
         self.policy = policy
 
-    def identify(self, embedding: np.ndarray, top_k: int, threshold: float) -> IdentifyDecision:
-        return self.gallery.identify(embedding, top_k=top_k, threshold=threshold, audit=False)
+    def identify(self, embedding: np.ndarray, top_k: int, threshold: float,
+                 ambiguity_margin: float = 0.0) -> IdentifyDecision:
+        return self.gallery.identify(embedding, top_k=top_k, threshold=threshold,
+                                     ambiguity_margin=ambiguity_margin, audit=False)
 
     def verify(self, identity_id: int, embedding: np.ndarray, threshold: float) -> VerifyDecision:
         return self.gallery.verify(identity_id, embedding, policy=self.policy, threshold=threshold, audit=False)
@@ -192,7 +201,7 @@ class DecisionAuditor:
         else:
             assert face.identify is not None
             decision = face.identify
-            key = ("identify", decision.identity_id)
+            key = ("identify", decision.outcome, decision.identity_id)
         if key == self._last:
             return False
         record = self.store.audit.append(decision_entry(decision, model_id=self.model_id, operator=self.operator,
@@ -254,7 +263,8 @@ class LivePipeline:
         assert self.matcher is not None
         if settings.mode == "identify":
             for fr in faces:
-                fr.identify = self.matcher.identify(fr.embedding, max(1, settings.top_k), settings.identify_threshold)
+                fr.identify = self.matcher.identify(fr.embedding, max(1, settings.top_k), settings.identify_threshold,
+                                                    settings.ambiguity_margin)
                 fr.candidates = fr.identify.candidates
         elif settings.mode == "verify" and settings.claimed_identity_id is not None:
             for fr in faces:

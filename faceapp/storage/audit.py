@@ -50,8 +50,10 @@ class AuditRepository:
         return self._uow.write(lambda session: to_record(append_audit(session, entry)))
 
     def query(self, *, since: datetime | None = None, operation: str | None = None,
-              identity_id: int | None = None, limit: int | None = None, newest_first: bool = False) -> list[AuditRecord]:
-        """Audit events at or after ``since`` (aware or naive-UTC), optionally of one operation or identity."""
+              identity_id: int | None = None, event_id: int | None = None, limit: int | None = None,
+              newest_first: bool = False) -> list[AuditRecord]:
+        """Audit events at or after ``since`` (aware or naive-UTC), optionally of one operation or identity,
+        or the one event ``event_id``."""
 
         def work(session: Session) -> list[AuditRecord]:
             order = AuditEvent.id.desc() if newest_first else AuditEvent.id
@@ -62,6 +64,8 @@ class AuditRepository:
                 query = query.where(AuditEvent.operation == operation)
             if identity_id is not None:
                 query = query.where(AuditEvent.identity_id == identity_id)
+            if event_id is not None:
+                query = query.where(AuditEvent.id == event_id)
             if limit is not None:
                 query = query.limit(limit)
             return [to_record(event) for event in session.scalars(query)]

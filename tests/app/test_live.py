@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from faceapp.app.live import LiveModel, describe_source, parse_source
+from faceapp.app.live import AUDIT_COLUMNS, LiveModel, describe_source, parse_source
 from faceapp.core.types import Candidate, IdentifyDecision, VerifyDecision
 from faceapp.services.gallery import Gallery
 from faceapp.services.live import FaceResult, LiveResult, StageTimes
@@ -107,30 +107,44 @@ def test_mode_claim_and_the_answers(session):
     assert any(e[0] == "thumbs_loaded" for e in model.events)
 
 
-def _two(first: float, second: float, threshold: float = 0.5) -> FaceResult:
+def _two(first: float, second: float, threshold: float = 0.5) -> LiveResult:
+    """A frame whose face was decided without a margin (as a plain threshold would): the model re-decides it."""
     aligned = SimpleNamespace(image=np.zeros((112, 112, 3), np.uint8), face=None)
     candidates = (Candidate(1, "s1", first), Candidate(2, "s2", second))
-    return FaceResult(aligned, candidates=candidates,
+    face = FaceResult(aligned, candidates=candidates,
                       identify=IdentifyDecision(candidates, threshold, 1 if first >= threshold else None))
+    return LiveResult(frame=SimpleNamespace(image=None, source="cam"), faces=[face], times=StageTimes())
 
 
-def test_top_two_within_the_margin_read_ambiguous_and_the_margin_is_settable(session):
-    """Issue 13 point 1: two candidates 0.016 apart were shown as a confident answer."""
+def test_top_two_within_the_margin_are_decided_ambiguous_and_audited_so(session):
+    """Issue 13 point 1: two candidates 0.016 apart were shown as a confident answer (and the decision, the
+    overlay and the audit row still named the best: "ambiguous" was only the panel's wording)."""
+    from faceapp.services.audit import decision_entry
+
     model = _model(session)
     model.services_changed()
+    model.set_thresholds(0.5, 0.5016)
     model.running = True
-    panel = model.panel(_two(0.612, 0.596))
+    face = model.take(_two(0.612, 0.596)).faces[0]
+    decision = face.identify
+    assert decision.ambiguous and decision.identity_id is None and decision.outcome == "ambiguous"
+    assert face.label == "Ambiguous"
+    entry = decision_entry(decision, model_id=MODEL.model_id)             # what the auditor writes for it
+    assert (entry.decision, entry.identity_id, entry.identity_name) == ("ambiguous", None, None)
+    panel = model.panel(face)
     assert panel.ambiguous and panel.headline == "Ambiguous" and panel.role == "verdict-ambiguous"
     assert panel.name == "s1" and panel.runner_up == "s2" and "0.612" in panel.hint
-    assert not model.panel(_two(0.70, 0.596)).ambiguous                      # 0.104 apart: a clear answer
+    assert not model.panel(model.take(_two(0.70, 0.596)).faces[0]).ambiguous      # 0.104 apart: a clear answer
+    model.set_ambiguity_margin(0.2)                                       # re-decides the result on screen
+    assert model.result.faces[0].identify.ambiguous and model.events[-1][0] == "result_changed"
     model.set_ambiguity_margin(0.01)
-    assert not model.panel(_two(0.612, 0.596)).ambiguous
-    model.set_ambiguity_margin(0.2)
-    assert model.panel(_two(0.70, 0.596)).ambiguous
+    face = model.take(_two(0.612, 0.596)).faces[0]
+    assert not model.panel(face).ambiguous and face.identify.identity_id == 1
     with pytest.raises(ValueError):
         model.set_ambiguity_margin(-0.1)
-    assert not model.panel(_two(0.45, 0.44)).ambiguous                        # unknown is never ambiguous
-    unknown = model.panel(_two(0.45, 0.30))
+    model.set_ambiguity_margin(0.03)
+    assert not model.panel(model.take(_two(0.45, 0.44)).faces[0]).ambiguous     # unknown is never ambiguous
+    unknown = model.panel(model.take(_two(0.45, 0.30)).faces[0])
     assert unknown.headline == "Unknown" and unknown.name == "" and unknown.margin == pytest.approx(-0.05)
 
 
@@ -186,7 +200,7 @@ def test_recent_decisions_come_from_the_audit_log_filtered(session):
 
     model = _model(session)
     s1 = session.store.identities.list()[0]
-    session.store.audit.append(decision_entry(_two(0.8, 0.3).identify, model_id=MODEL.model_id, operator="ann"))
+    session.store.audit.append(decision_entry(_two(0.8, 0.3).faces[0].identify, model_id=MODEL.model_id, operator="ann"))
     model.services_changed()
     assert [d.name for d in model.recent] == ["s1"] and model.recent[0].operator == "ann"
     auditor = DecisionAuditor(session.store, MODEL.model_id, "bob")
@@ -203,9 +217,43 @@ def test_recent_decisions_come_from_the_audit_log_filtered(session):
     model.set_recent_filter("S1")
     assert [d.name for d in model.filtered_recent()] == ["s1"]
     loaded = []
-    model.person_audit_loaded.connect(lambda *args: loaded.append(args))
-    model.open_person_audit(s1.id, "s1")
-    assert loaded[0][0] == s1.id and all(r.identity_id == s1.id for r in loaded[0][2]) and loaded[0][2]
+    model.audit_loaded.connect(lambda *args: loaded.append(args))
+    model.open_audit(next(d for d in model.recent if d.name == "s1"))
+    title, rows = loaded[-1]
+    assert "s1" in title and rows and all(r.identity_id == s1.id for r in rows)
+    assert {r.values[1] for r in rows} >= {"identify", "enroll"}          # the person's whole history
+
+
+def test_the_full_audit_of_an_unknown_decision_is_its_row_with_the_best_candidate_apart(session):
+    """Issue 13 point 3: "Full audit" on an Unknown decision gave a bare note; its audit row is offered, the
+    best candidate (a name with a score) in its own column, never in the name column."""
+    from faceapp.services.live import DecisionAuditor
+
+    model = _model(session)
+    model.services_changed()
+    auditor = DecisionAuditor(session.store, MODEL.model_id, "bob")
+    model._auditor = auditor
+    s1 = session.store.identities.list()[0]
+    for result in (_result(0.8, s1.id), _result(0.3, s1.id)):           # s1, then an Unknown scoring 0.3 on s1
+        result = LiveResult(frame=SimpleNamespace(image=None, source="cam"), faces=result.faces, times=result.times)
+        auditor.observe(result)
+        model.take(result)
+    unknown = model.recent[0]
+    assert unknown.name == "Unknown" and unknown.identity_id is None
+    loaded = []
+    model.audit_loaded.connect(lambda *args: loaded.append(args))
+    model.open_audit(unknown)
+    title, rows = loaded[-1]
+    assert f"#{unknown.audit_id}" in title and "Unknown" in title
+    (row,) = rows
+    values = dict(zip(AUDIT_COLUMNS, row.values))
+    assert row.audit_id == unknown.audit_id
+    assert (values["operation"], values["decision"], values["name"]) == ("identify", "unknown", "Unknown")
+    assert values["best candidate"] == "s1 0.300" and values["score"] == "0.300" and values["operator"] == "bob"
+    assert values["time"] and values["threshold"] == "0.500"                 # the threshold it was decided at
+    session.store.identities.delete(s1.id)                                # the candidate is gone: said so
+    model.open_audit(unknown)
+    assert loaded[-1][1][0].values[4] == f"#{s1.id} (deleted) 0.300"
 
 
 def test_frame_rate_from_the_frames_shown(session):

@@ -109,8 +109,8 @@ def test_verify_identify_and_audit(run, att: Path) -> None:
     code, _, err = run("verify", "Carol", str(att / "s1" / "3.pgm"))
     assert code == ExitCode.NOT_FOUND and "Carol" in err
 
-    code, data, _ = run("identify", str(att / "s2" / "2.pgm"), "--top-k", "2")
-    assert code == 0 and data["name"] == "Bob" and not data["unknown"]
+    code, data, _ = run("identify", str(att / "s2" / "2.pgm"), "--top-k", "2", "--ambiguity-margin", "0")
+    assert code == 0 and data["name"] == "Bob" and not data["unknown"]      # (untrained: Alice may be close)
     assert [c["name"] for c in data["candidates"]] == ["Bob", "Alice"]
     code, data, _ = run("identify", str(att / "s2" / "3.pgm"), "--threshold", "1.0", "--strict")
     assert code == ExitCode.NO_MATCH and data["unknown"] and data["name"] is None
@@ -130,6 +130,25 @@ def test_verify_identify_and_audit(run, att: Path) -> None:
     assert events == []
     code, _, err = run("audit", "--since", "yesterday-ish", model=False)
     assert code == ExitCode.USAGE and "--since" in err
+
+    # ambiguous: the top two within --ambiguity-margin name nobody (the matcher's decision, audited as such)
+    code, data, _ = run("identify", str(att / "s2" / "2.pgm"), "--top-k", "1", "--ambiguity-margin", "0")
+    assert data["decision"] == "identified" and len(data["candidates"]) == 1     # no margin: top_k as asked
+    code, data, _ = run("identify", str(att / "s2" / "2.pgm"), "--top-k", "1")
+    gap = data["candidates"][0]["score"] - data["candidates"][1]["score"]        # the runner-up is kept for it
+    assert data["ambiguity_margin"] == 0.03 and data["ambiguous"] == (gap < 0.03)
+    code, data, _ = run("identify", str(att / "s2" / "2.pgm"), "--ambiguity-margin", f"{gap + 0.001:.6f}",
+                        "--strict")
+    assert code == ExitCode.NO_MATCH and data["decision"] == "ambiguous" and data["ambiguous"]
+    assert data["name"] is None and data["identity_id"] is None and not data["unknown"]
+    code, text, _ = run("identify", str(att / "s2" / "2.pgm"), "--ambiguity-margin", f"{gap + 0.001:.6f}",
+                        as_json=False)
+    assert code == 0 and text.startswith("AMBIGUOUS: 'Bob'") and "'Alice'" in text
+    code, events, _ = run("audit", "--operation", "identify", "--limit", "1", model=False)
+    assert events[0]["decision"] == "ambiguous" and events[0]["identity_name"] is None
+    assert events[0]["details"]["ambiguity_margin"] == pytest.approx(gap + 0.001, abs=1e-6)
+    code, _, err = run("identify", str(att / "s2" / "2.pgm"), "--ambiguity-margin", "1.5")
+    assert code == ExitCode.USAGE and "--ambiguity-margin" in err
 
 
 def test_db_thresholds_reembed_and_gallery_transfer(run, att: Path, model_dirs, tmp_path: Path) -> None:

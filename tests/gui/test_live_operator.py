@@ -11,13 +11,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QRect
+from PySide6.QtGui import QRegion
 from PySide6.QtWidgets import (
     QAbstractButton, QAbstractSlider, QAbstractSpinBox, QComboBox, QLineEdit, QListWidget, QScrollBar, QTableWidget, QWidget,
 )
 
-from faceapp.core.types import Candidate, IdentifyDecision
+from faceapp.core.types import Candidate
 from faceapp.gui.errors import BannerArea
 from faceapp.gui.pages.live import PANEL_WIDTH, overlays_for
+from faceapp.matching.matcher import decide_identify
 from faceapp.matching.thresholds import far_curve_from_card
 from faceapp.services.live import FaceResult, LiveResult, StageTimes
 
@@ -71,20 +73,67 @@ def test_long_and_right_to_left_names_never_widen_the_panel_at_1024(open_window,
         assert page.candidates.horizontalScrollBar().maximum() == 0
 
 
+def _fully_shown(widget: QWidget) -> bool:
+    """Shown and painted whole: no part clipped by a scroll area, the window's edge or a neighbour."""
+    return widget.isVisible() and (QRegion(widget.rect()) - widget.visibleRegion()).isEmpty()
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_save_the_spin_boxes_and_export_are_whole_at_1024x640_in_both_modes(qtbot, qapp, theme):
+    """Issue 13 point 1: at 1024 x 640 "Save for model" was cut off at the bottom of the answer panel (two-line
+    operating-point read-outs and the candidate list's size hint made the panel scroll vertically)."""
+    import json
+    from pathlib import Path
+
+    from faceapp.app.live import Panel
+    from faceapp.gui import theme as themes
+    from faceapp.gui.app import build_parser, create_window
+    from faceapp.services.operating_point import model_readouts
+
+    card = json.loads((Path(__file__).parents[2] / "models" / "default" / "model_card.json").read_text())
+    window = create_window(build_parser().parse_args(["--page", "live"]), load=False)
+    qtbot.addWidget(window)
+    themes.apply_theme(qapp, theme)
+    try:
+        window.resize(1024, 640)
+        window.show()
+        page = window.page("live")
+        # what the model emits with the default model's calibration, N = 5 (the longest read-outs: FPIR at N)
+        page._operating_points_changed(model_readouts(card, verify=0.3517, identify=0.4261, gallery_size=5))
+        for mode in ("identify", "verify"):
+            page.set_mode(mode)
+            hint = f"{LONG_NAME} 0.612 and Celeb 07488 0.596 are within 0.030: check the person."
+            page._show_panel(Panel("Ambiguous", "verdict-ambiguous", name=LONG_NAME, score=0.612, threshold=0.4261,
+                                   ambiguous=True, runner_up="Celeb 07488", hint=hint) if mode == "identify"
+                             else Panel("NO MATCH", "verdict-nomatch", name=LONG_NAME, score=0.2, threshold=0.3517))
+            qtbot.wait(20)
+            for slider in (page.identify_threshold, page.verify_threshold):
+                readout = slider.operating_point
+                assert readout.text().startswith(("FAR ", "FPIR "))
+                assert readout.height() < 2 * readout.fontMetrics().height()         # one line
+            assert page.panel_scroll.verticalScrollBar().maximum() == 0, f"{mode}: the answer panel scrolls"
+            for widget in (page.save_thresholds_button, page.identify_threshold.spin, page.verify_threshold.spin,
+                           page.margin_box, page.latency_plot.export_button, page.verdict_label):
+                assert _fully_shown(widget), f"{theme} {mode}: {widget.objectName() or type(widget).__name__} is cut"
+    finally:
+        themes.apply_theme(qapp, "dark")
+        window.close()
+
+
 def test_unknown_overlays_carry_no_name_and_close_calls_read_ambiguous():
     aligned = SimpleNamespace(image=np.zeros((112, 112, 3), np.uint8), face=SimpleNamespace(
         box=(10, 10, 50, 50), is_fallback=False, five_points=None, landmarks=None))
 
     def result(first: float, second: float) -> LiveResult:
         ranked = (Candidate(1, "Celeb 07488", first), Candidate(2, "Priya", second))
-        face = FaceResult(aligned, candidates=ranked, identify=IdentifyDecision(ranked, 0.5, 1 if first >= 0.5 else None))
+        face = FaceResult(aligned, candidates=ranked, identify=decide_identify(ranked, 0.5, 0.03))
         return LiveResult(frame=SimpleNamespace(image=None), faces=[face], times=StageTimes())
 
-    unknown = overlays_for(result(0.315, 0.2), 0.03)[0]
+    unknown = overlays_for(result(0.315, 0.2))[0]
     assert unknown.label == "Unknown" and "Celeb" not in unknown.detail and unknown.detail == "0.315 < 0.500"
-    close = overlays_for(result(0.612, 0.596), 0.03)[0]
+    close = overlays_for(result(0.612, 0.596))[0]
     assert close.label == "Ambiguous: Celeb 07488 / Priya" and close.color == "warn"
-    assert overlays_for(result(0.7, 0.5), 0.03)[0].label == "Celeb 07488"
+    assert overlays_for(result(0.7, 0.5))[0].label == "Celeb 07488"
 
 
 def test_operating_point_beside_the_sliders_and_uncalibrated_in_warning_colour(open_window, db_copy, qtbot):
@@ -107,6 +156,29 @@ def test_operating_point_beside_the_sliders_and_uncalibrated_in_warning_colour(o
     gallery.card = {**gallery.card, "thresholds": {"far_curve": curve}}
     page.verify_threshold.setValue(0.5)
     assert readout.text() == "FAR 0.2 % · FRR 1.0 %" and readout.property("role") == "muted"
+
+
+def test_the_thresholds_tab_sliders_show_the_operating_point_too(open_window, db_copy, qtbot):
+    """Issue 13 point 2 ("beside every threshold control"): the Thresholds tab's sliders showed a bare cosine."""
+    window = open_window("--db", str(db_copy), "--page", "thresholds")
+    page = window.page("thresholds")
+    gallery = window.ctx.gallery
+    verify, identify = page.threshold.operating_point, page.identify_slider.operating_point
+    qtbot.waitUntil(lambda: identify.isVisible() and verify.isVisible(), timeout=10000)
+    calibrated = far_curve_from_card(gallery.card) is not None
+    assert identify.text().startswith("FPIR " if calibrated else "uncalibrated")
+    curve = {"threshold": [0.0, 0.5, 1.0], "far": [0.2, 0.002, 0.0], "frr": [0.0, 0.01, 1.0],
+             "impostor_pairs": 1000, "genuine_pairs": 100}
+    gallery.card = {**gallery.card, "thresholds": {"far_curve": curve}}
+    page.threshold.setValue(0.5)
+    assert verify.text() == "FAR 0.2 % · FRR 1.0 %" and verify.property("role") == "muted"
+    page.gallery_size.setValue(10)
+    page.identify_slider.setValue(0.5)
+    assert identify.text().startswith("FPIR 2.0 % at N=10")            # 1 - (1 - 0.002)^10
+    assert "strangers named" in page.identify_slider.slider.toolTip()      # what moving it trades
+    gallery.card = {k: v for k, v in gallery.card.items() if k != "thresholds"}
+    page.identify_slider.setValue(0.6)
+    assert identify.text() == "uncalibrated" and identify.property("role") == "status-warn"
 
 
 @pytest.mark.slow

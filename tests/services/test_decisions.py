@@ -5,13 +5,15 @@ embeddings (the decisions, not the network, are under test)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 import faceapp.services.live as live_module
 from faceapp.core.progress import run_to_completion
 from faceapp.core.types import Frame
-from faceapp.matching import Matcher, Thresholds
+from faceapp.matching import DEFAULT_AMBIGUITY_MARGIN, Matcher, Thresholds
 from faceapp.services.activation import activate_model, activation_preview, readiness_warnings
 from faceapp.services.audit import decision_entry
 from faceapp.services.gallery import Gallery, model_spec
@@ -43,7 +45,8 @@ def _near(seed: int, noise_seed: int, scale: float) -> np.ndarray:
 
 
 def _live_faces(gallery: Gallery, settings: LiveSettings, probes: list[np.ndarray]) -> list[FaceResult]:
-    faces = [FaceResult(aligned=None, embedding=p) for p in probes]       # the embedding is all _match reads
+    crop = SimpleNamespace(image=np.zeros((112, 112, 3), np.uint8))      # the auditor keeps the probe crop
+    faces = [FaceResult(aligned=crop, embedding=p) for p in probes]       # the embedding is all _match reads
     LivePipeline(None, None, GalleryMatcher(gallery), settings)._match(faces, settings)
     return faces
 
@@ -66,10 +69,13 @@ def test_live_identify_and_verify_decisions_at_the_slider_threshold_are_the_matc
         matcher = Matcher(gallery.index, Thresholds(verify=threshold, identify=threshold))
         settings = LiveSettings(mode="identify", identify_threshold=threshold, top_k=2)
         faces = _live_faces(gallery, settings, probes)
-        assert [f.identify for f in faces] == [matcher.identify(p, 2) for p in probes]
+        assert [f.identify for f in faces] == [matcher.identify(p, 2, ambiguity_margin=settings.ambiguity_margin)
+                                               for p in probes]
         assert all(f.identify.threshold == threshold for f in faces)       # the slider's float, not rounded
         moved = apply_thresholds(_result(faces), identify_threshold=threshold + 0.05, verify_threshold=0.5)
-        assert [f.identify for f in moved.faces] == [matcher.identify(p, 2, threshold=threshold + 0.05) for p in probes]
+        assert [f.identify for f in moved.faces] == [matcher.identify(p, 2, threshold=threshold + 0.05,
+                                                                      ambiguity_margin=settings.ambiguity_margin)
+                                                     for p in probes]
 
         settings = LiveSettings(mode="verify", verify_threshold=threshold, claimed_identity_id=alice)
         faces = _live_faces(gallery, settings, probes)
@@ -89,7 +95,7 @@ def test_the_cli_route_and_the_live_route_audit_a_decision_with_the_same_fields(
     probe = _near(1, 10, 0.3)
     # what `faceapp identify` / `faceapp verify` do
     if mode == "identify":
-        cli = gallery.identify(probe, top_k=2, details={"probe": "p.jpg"})
+        cli = gallery.identify(probe, top_k=2, ambiguity_margin=DEFAULT_AMBIGUITY_MARGIN, details={"probe": "p.jpg"})
     else:
         cli = gallery.verify("Alice", probe, details={"probe": "p.jpg"})
     # what the Live page does: decide, then audit the change of answer
@@ -110,6 +116,34 @@ def test_the_cli_route_and_the_live_route_audit_a_decision_with_the_same_fields(
     # and both are exactly what the one builder makes of the decision
     built = decision_entry(cli, model_id=MODEL.model_id, operator="desk", thresholds_source=used.source)
     assert {k: getattr(built, k) for k in CORE} == {k: getattr(cli_row, k) for k in CORE}
+
+
+def test_an_ambiguous_identify_names_nobody_on_either_route_and_is_audited_as_ambiguous(store: Store) -> None:
+    _enrol(store, "Alice", [1])
+    _enrol(store, "Alicia", [2])
+    gallery = Gallery(store, MODEL, operator="desk")
+    gallery.save_thresholds(0.5, 0.0, source="calibration")
+    probe = _unit(1) + _unit(2)
+    probe /= np.linalg.norm(probe)                                         # as close to both: a tie
+    cli = gallery.identify(probe, top_k=1, ambiguity_margin=0.03)          # what `faceapp identify` does
+    assert cli.ambiguous and cli.identity_id is None and not cli.is_unknown and cli.outcome == "ambiguous"
+    assert {c.name for c in cli.candidates} == {"Alice", "Alicia"}         # the runner-up kept, top_k 1 or not
+    settings = LiveSettings(mode="identify", identify_threshold=0.0, top_k=1, ambiguity_margin=0.03,
+                            thresholds_source="store:calibration")
+    faces = _live_faces(gallery, settings, [probe])
+    assert faces[0].identify == cli and faces[0].label == "Ambiguous"
+    auditor = DecisionAuditor(store, MODEL.model_id, operator="desk")
+    assert auditor.observe(_result(faces), settings.thresholds_source)
+    cli_row, live_row = store.audit.query(operation="identify")
+    for row in (cli_row, live_row):
+        assert (row.decision, row.identity_id, row.identity_name) == ("ambiguous", None, None)
+        assert row.details["ambiguity_margin"] == 0.03
+    # no margin: the same scores give the best a name; the change of answer is audited again
+    plain = apply_thresholds(_result(faces), 0.0, 0.5, ambiguity_margin=0.0)
+    assert plain.faces[0].identify.outcome == "identified" and plain.faces[0].label == cli.best.name
+    assert auditor.observe(plain) and store.audit.query(operation="identify")[-1].identity_name == cli.best.name
+    with pytest.raises(ValueError, match="ambiguity margin"):
+        gallery.identify(probe, ambiguity_margin=-0.1)
 
 
 def test_one_route_saves_thresholds_exactly_with_source_date_and_operator(store: Store, monkeypatch) -> None:

@@ -21,6 +21,7 @@ from faceapp.cli.commands.pipeline import (
 from faceapp.cli.output import emit, print_progress
 from faceapp.core.errors import ExitCode
 from faceapp.core.progress import run_to_completion
+from faceapp.matching.matcher import DEFAULT_AMBIGUITY_MARGIN, check_ambiguity_margin
 from faceapp.storage.records import OPERATIONS, FieldError
 
 VERIFY_POLICIES = ("max", "mean", "centroid")   # see faceapp.matching.matcher
@@ -236,25 +237,35 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise FieldError(f"--top-k must be at least 1, got {args.top_k}")
+    try:
+        margin = check_ambiguity_margin(args.ambiguity_margin)
+    except ValueError as error:
+        raise FieldError(f"--ambiguity-margin: {error}") from None
     embedder = load_embedder(args)
     with open_store(args) as store, open_pipeline(args) as pipeline:
         gallery = open_gallery(args)
         probe = embed_probe(pipeline, embedder, args.image)
         override = _threshold_override(args, "identify", gallery)
         live = _probe_liveness(args, store, probe)
-        decision = gallery.identify(probe.embedding, top_k=args.top_k, thresholds=override,
+        decision = gallery.identify(probe.embedding, top_k=args.top_k, thresholds=override, ambiguity_margin=margin,
                                     details={"probe": str(args.image), "faces_in_probe": probe.faces,
                                              **_liveness_details(live)})
         source = (override or gallery.thresholds()).source
     candidates = [{"rank": r, "identity_id": c.identity_id, "name": c.name, "score": c.score}
                   for r, c in enumerate(decision.candidates, 1)]
     best = decision.best
-    data = {"identity_id": decision.identity_id, "name": None if decision.is_unknown else best.name,
-            "unknown": decision.is_unknown, "threshold": decision.threshold, "thresholds_source": source,
+    data = {"identity_id": decision.identity_id, "name": None if decision.identity_id is None else best.name,
+            "decision": decision.outcome, "unknown": decision.is_unknown, "ambiguous": decision.ambiguous,
+            "ambiguity_margin": decision.ambiguity_margin, "threshold": decision.threshold,
+            "thresholds_source": source,
             "candidates": candidates, "faces_in_probe": probe.faces, "probe": str(args.image),
             "model": _model_info(embedder)}
     if best is None:
         head = f"UNKNOWN: the gallery has no template of {embedder.model_id}"
+    elif decision.ambiguous:
+        second = decision.runner_up
+        head = (f"AMBIGUOUS: {best.name!r} {best.score:.3f} and {second.name!r} {second.score:.3f} are within "
+                f"{decision.ambiguity_margin:.3f} (>= {decision.threshold:.3f}, thresholds {source}): check the person")
     elif decision.is_unknown:
         head = f"UNKNOWN: best {best.name!r} {best.score:.3f} < {decision.threshold:.3f} (thresholds {source})"
     else:
@@ -264,12 +275,12 @@ def cmd_identify(args: argparse.Namespace) -> int:
         lines.append(f"note: {probe.faces} faces in the image; the largest was used")
     if live is not None:
         data["liveness"] = live.as_dict()
-        data["accepted"] = not decision.is_unknown and live.is_live
+        data["accepted"] = decision.identity_id is not None and live.is_live
         lines.append(f"liveness: {live.state.value.upper()}: {live.reason}")
     emit(args, data, "\n".join(lines))
     if live is not None and not live.is_live:
         return int(live.exit_code)
-    return int(ExitCode.NO_MATCH) if args.strict and decision.is_unknown else 0
+    return int(ExitCode.NO_MATCH) if args.strict and decision.identity_id is None else 0
 
 
 def _probe_liveness(args: argparse.Namespace, store, probe, identity: str | None = None):  # noqa: ANN001, ANN202
@@ -381,11 +392,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("identify", help="1:N: who is in IMAGE? (or unknown)",
                               description="Rank the gallery's identities by their best template against the main "
                                           "face of IMAGE; UNKNOWN when the best score is under the identify "
-                                          "threshold. Exit 0 either way unless --strict (then 12 on unknown). Audited.")
+                                          "threshold, AMBIGUOUS when the top two are within --ambiguity-margin. "
+                                          "Exit 0 either way unless --strict (then 12 on unknown or ambiguous). "
+                                          "Audited.")
     p.add_argument("image", type=Path, metavar="IMAGE")
     p.add_argument("--top-k", type=int, default=5, metavar="K", help="candidates to list (default 5)")
     p.add_argument("--threshold", type=float, help="use this identify threshold instead of the stored one")
-    p.add_argument("--strict", action="store_true", help="exit 12 when the answer is unknown")
+    p.add_argument("--ambiguity-margin", type=float, default=DEFAULT_AMBIGUITY_MARGIN, metavar="M",
+                   help="name nobody when the top two identities score within M of each other (cosine; default "
+                        f"{DEFAULT_AMBIGUITY_MARGIN}, as the Live page; 0 turns it off)")
+    p.add_argument("--strict", action="store_true", help="exit 12 when the answer is unknown or ambiguous")
     add_store_options(p)
     add_vision_options(p)
     add_embed_options(p)

@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from faceapp.app.live import RECENT_KINDS, LiveModel, Panel, RecentDecision, describe_source, is_image, parse_source
+from faceapp.app.live import (
+    AUDIT_COLUMNS, RECENT_KINDS, LiveModel, Panel, RecentDecision, describe_source, is_image, parse_source,
+)
 from faceapp.core.errors import InputFileError
 from faceapp.core.paths import data_dir
 from faceapp.gui import theme as themes
@@ -54,10 +56,10 @@ SLOW_REFRESH_S = 0.25    # candidates, timings, plot and status bar refresh at m
 __all__ = ["LivePage", "describe_source", "overlays_for", "parse_source"]
 
 
-def overlays_for(result: LiveResult, ambiguity_margin: float = 0.0) -> list[Overlay]:
+def overlays_for(result: LiveResult) -> list[Overlay]:
     """Boxes, points, names and scores to draw for a result. An unknown face carries no name (only its
-    best score under the threshold); a named one within ``ambiguity_margin`` of its runner-up reads
-    "Ambiguous"."""
+    best score under the threshold); an ambiguous one (the matcher's decision: top two within the margin)
+    reads "Ambiguous" with both names."""
     overlays = []
     for index, fr in enumerate(result.faces):
         face = fr.face
@@ -72,10 +74,8 @@ def overlays_for(result: LiveResult, ambiguity_margin: float = 0.0) -> list[Over
             if best is not None:
                 above = not decision.is_unknown
                 detail = f"{best.score:.3f} {'>=' if above else '<'} {decision.threshold:.3f}"
-            ranked = decision.candidates
-            if (not decision.is_unknown and len(ranked) > 1
-                    and ranked[0].score - ranked[1].score < ambiguity_margin):
-                color, label = "warn", f"Ambiguous: {ranked[0].name} / {ranked[1].name}"
+            if decision.ambiguous:
+                color, label = "warn", f"Ambiguous: {best.name} / {decision.runner_up.name}"
         elif fr.embedding is None and result.mode != "detect" and index > 0:
             detail = "not matched (max faces)"
         if face.is_fallback:
@@ -122,7 +122,7 @@ class LivePage(Page):
         model.message.connect(self.model_message)
         model.operating_points_changed.connect(self._operating_points_changed)
         model.recent_changed.connect(self._recent_changed)
-        model.person_audit_loaded.connect(self._show_person_audit)
+        model.audit_loaded.connect(self._show_audit)
         ctx.services_changed.connect(self._services_changed)
         ctx.gallery_changed.connect(self._gallery_changed)
         ctx.thresholds_changed.connect(model.load_thresholds)
@@ -230,11 +230,12 @@ class LivePage(Page):
         self.recent_kind = QComboBox()
         for kind in RECENT_KINDS:
             self.recent_kind.addItem(kind.replace("-", " ").title() if kind != "all" else "All decisions", kind)
-        self.recent_kind.setToolTip("Show only one kind of decision (named, unknown, match, no match)")
+        self.recent_kind.setToolTip("Show only one kind of decision (named, ambiguous, unknown, match, no match)")
         self.recent_filter.textChanged.connect(self._recent_filter_changed)
         self.recent_kind.currentIndexChanged.connect(self._recent_filter_changed)
         self.audit_button = QPushButton("Full audit…")
-        self.audit_button.setToolTip("Every audit event of the selected person (double-click a decision)")
+        self.audit_button.setToolTip("The audit behind the selected decision: every event of its person, or the "
+                                     "Unknown decision's own row (double-click a decision)")
         self.audit_button.clicked.connect(self._open_selected_audit)
         row.addWidget(self.recent_filter, 1)
         row.addWidget(self.recent_kind)
@@ -315,6 +316,8 @@ class LivePage(Page):
         self.candidates = QListWidget()
         self.candidates.setIconSize(QSize(40, 40))
         self.candidates.setMinimumHeight(70)
+        # the list takes the room left, never more: its default size hint (~190 px) made the panel scroll at 640 px
+        self.candidates.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.candidates.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.candidates.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.candidates.setToolTip("The best enrolled identities for this face, best first, with their scores")
@@ -342,10 +345,10 @@ class LivePage(Page):
         self.margin_box.setDecimals(3)
         self.margin_box.setSingleStep(0.005)
         self.margin_box.setValue(self.model.ambiguity_margin)
-        self.margin_box.setToolTip("Identify answers whose top two identities score closer than this read "
-                                   "\"Ambiguous\" (0 turns it off)")
+        self.margin_box.setToolTip("Ambiguity margin: an identify answer whose top two identities score closer "
+                                   "than this names nobody and reads \"Ambiguous\" (audited so; 0 turns it off)")
         self.margin_box.valueChanged.connect(self.model.set_ambiguity_margin)
-        t_layout.addRow("Ambiguous within", self.margin_box)
+        t_layout.addRow("Ambiguity", self.margin_box)
         row = QHBoxLayout()
         self.threshold_source = ElidedLabel("source: -")
         self.threshold_source.setProperty("role", "muted")
@@ -617,7 +620,7 @@ class LivePage(Page):
     _delivery: Delivery | None = None
 
     def _result_changed(self, result: LiveResult, new_frame: bool) -> None:
-        overlays = overlays_for(result, self.model.ambiguity_margin)
+        overlays = overlays_for(result)
         delivery = self._delivery if new_frame else None
         if delivery is not None:
             self.view.set_frame(delivery.image, overlays, frame_size=delivery.frame_size,
@@ -741,34 +744,25 @@ class LivePage(Page):
         self._open_audit_of(decision)
 
     def _open_audit_of(self, decision: RecentDecision | None) -> None:
-        if decision is None:
-            return
-        if decision.identity_id is None:
-            self.ctx.notify("An Unknown decision names nobody: there is no person's audit to open. "
-                            "`faceapp audit` lists every event.", "info")
-            return
-        self.model.open_person_audit(decision.identity_id, decision.name)
+        if decision is not None:
+            self.model.open_audit(decision)
 
-    def _show_person_audit(self, identity_id: int, name: str, records: list) -> None:
-        """A dialog with every audit event of one person (time, operation, decision, score, threshold,
-        operator, model)."""
+    def _show_audit(self, title: str, rows: list) -> None:
+        """A dialog with the audit rows behind a decision (``AUDIT_COLUMNS``: time, operation, decision,
+        name, best candidate, score, threshold, operator, model)."""
         dialog = QDialog(self)
-        dialog.setWindowTitle(f"Audit of {name or identity_id}")
+        dialog.setWindowTitle(title)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         layout = QVBoxLayout(dialog)
-        heading = ElidedLabel(f"{len(records)} audit event(s) of {name or identity_id} (id {identity_id}), newest first")
+        heading = ElidedLabel(f"{title} · {len(rows)} event(s)")
         layout.addWidget(heading)
-        columns = ("time", "operation", "decision", "score", "threshold", "operator", "model")
-        table = QTableWidget(len(records), len(columns))
-        table.setHorizontalHeaderLabels(list(columns))
+        table = QTableWidget(len(rows), len(AUDIT_COLUMNS))
+        table.setHorizontalHeaderLabels(list(AUDIT_COLUMNS))
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setToolTip("Every audit event about this person")
-        for row, record in enumerate(records):
-            values = (record.time.strftime("%Y-%m-%d %H:%M:%S"), record.operation, record.decision or "",
-                      "" if record.score is None else f"{record.score:.3f}",
-                      "" if record.threshold is None else f"{record.threshold:.3f}", record.operator or "",
-                      record.model_id or "")
-            for column, value in enumerate(values):
+        table.setToolTip("The audit events behind this decision; an Unknown decision names nobody, its best "
+                         "candidate is listed apart")
+        for row, audit_row in enumerate(rows):
+            for column, value in enumerate(audit_row.values):
                 table.setItem(row, column, QTableWidgetItem(value))
         table.resizeColumnsToContents()
         layout.addWidget(table, 1)
@@ -776,7 +770,7 @@ class LivePage(Page):
         buttons.rejected.connect(dialog.reject)
         buttons.button(QDialogButtonBox.StandardButton.Close).setToolTip("Close the audit")
         layout.addWidget(buttons)
-        dialog.resize(760, 420)
+        dialog.resize(900, 420)
         dialog.finished.connect(self._audit_closed)
         self.audit_dialog = dialog
         dialog.open()

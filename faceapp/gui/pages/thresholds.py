@@ -34,6 +34,7 @@ from faceapp.gui.analyst.jobs import JobPanel
 from faceapp.gui.pages import Page, register_page
 from faceapp.gui.plots import PlotPanel
 from faceapp.gui.widgets.threshold_slider import ThresholdSlider
+from faceapp.services.operating_point import model_readouts
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,20 @@ class ThresholdsPage(Page):
         self._source_changed()
         self.threshold.value_changed.connect(self._threshold_moved)
         self.identify_slider.value_changed.connect(model.set_identify)
+        for changed in (model.point_changed, self.identify_slider.value_changed, ctx.services_changed):
+            changed.connect(self._show_operating_points)      # the model's calibrated cost, as on the Live page
         self.job.job_finished.connect(self._job_done)
         ctx.services_changed.connect(self._services_changed)
         ctx.thresholds_changed.connect(self.load_stored)
+
+    def _show_operating_points(self, *_: Any) -> None:
+        """Beside both sliders: FAR (verify) and expected FPIR at N (identify) from the active model's
+        calibration curve in its card, or "uncalibrated" in the warning colour (``model_readouts``)."""
+        gallery = self.ctx.gallery
+        points = model_readouts(gallery.card if gallery is not None else None, verify=self.threshold.value(),
+                                identify=self.identify_slider.value(), gallery_size=self.model.gallery_size)
+        for slider, point in ((self.threshold, points["verify"]), (self.identify_slider, points["identify"])):
+            slider.set_operating_point(point.text, calibrated=point.calibrated, tooltip=point.tooltip)
 
     # the model's state, as the tests and the screenshots read it
     scores = property(lambda self: self.model.scores)

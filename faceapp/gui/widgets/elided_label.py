@@ -17,6 +17,7 @@ class ElidedLabel(QLabel):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._full = ""
+        self._more = ""                     # said in the tooltip after the full text (set_more_tooltip)
         self._elide = elide
         font = QFont(self.font())
         if point_size:
@@ -34,6 +35,11 @@ class ElidedLabel(QLabel):
         if text == self._full and self.toolTip():
             return
         self._full = text
+        self._fit()
+
+    def set_more_tooltip(self, text: str) -> None:
+        """What the tooltip says after the full text (e.g. what the value means)."""
+        self._more = text
         self._fit()
 
     def text(self) -> str:  # noqa: D102 - Qt API: the full text (what is shown may be elided)
@@ -94,4 +100,4 @@ class ElidedLabel(QLabel):
             self.setStyleSheet(f"font-size: {size:g}pt; font-weight: {weight};")
         shown = QFontMetrics(font).elidedText(self._full, self._elide, available)
         super().setText(shown)
-        self.setToolTip(self._full if self._full else "")
+        self.setToolTip("\n\n".join(t for t in (self._full, self._more) if t))

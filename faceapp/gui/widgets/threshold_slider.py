@@ -15,9 +15,10 @@ says what moving it trades. The owner of the control computes the read-out; the 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QSlider, QVBoxLayout, QWidget
 
 from faceapp.gui.theme import repolish
+from faceapp.gui.widgets.elided_label import ElidedLabel
 
 
 class ThresholdSlider(QWidget):
@@ -35,10 +36,10 @@ class ThresholdSlider(QWidget):
         layout = QHBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(layout)
-        self.operating_point = QLabel("")          # hidden until the owner sets a read-out
+        # one line, hidden until the owner sets a read-out: shrunk (then elided) rather than wrapped, so a
+        # narrow panel keeps its height (the full text and what it means are in the tooltip)
+        self.operating_point = ElidedLabel("", min_point_size=7, elide=Qt.TextElideMode.ElideRight)
         self.operating_point.setObjectName("operating_point")
-        self.operating_point.setWordWrap(True)
-        self.operating_point.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.operating_point.hide()
         outer.addWidget(self.operating_point)
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -96,8 +97,9 @@ class ThresholdSlider(QWidget):
 
     def _tooltips(self) -> None:
         exact = f"threshold {self._value:.6g}"
-        for widget in (self.slider, self.spin, self.operating_point):
+        for widget in (self.slider, self.spin):
             widget.setToolTip(f"{exact}\n\n{self._trade}" if self._trade else exact)
+        self.operating_point.set_more_tooltip(self._trade)
 
     def value(self) -> float:
         """The exact threshold."""
