@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from tests.gui.dialogs import save_live_thresholds
 
 
 def test_missing_mediapipe_models_fall_back_and_say_so(open_window, db_copy, gui_videos, qtbot, tmp_path, monkeypatch):
@@ -60,12 +61,12 @@ def test_a_locked_database_gives_a_clear_message_and_recovers(open_window, db_co
     locker = sqlite3.connect(db_copy, timeout=0.1)
     try:
         locker.execute("BEGIN EXCLUSIVE")
-        page.save_thresholds()
+        save_live_thresholds(page)
         qtbot.waitUntil(lambda: any("locked" in m for m in window.banners.messages("error")), timeout=20000)
     finally:
         locker.rollback()
         locker.close()
-    page.save_thresholds()                                     # once released, saving works
+    save_live_thresholds(page)                                 # once released, saving works
     qtbot.waitUntil(lambda: page.threshold_source.text() == "source: store:manual", timeout=20000)
 
 

@@ -17,6 +17,7 @@ from faceapp.embedding.model_folder import ModelConfig, build_backbone, read_car
 from faceapp.gui.workers import active_workers
 from faceapp.services.gallery import model_spec
 from faceapp.storage import NewIdentity, NewSample, Store
+from tests.gui.dialogs import save_live_thresholds
 
 
 def test_the_model_cards_exact_thresholds_are_decided_and_saved_unrounded(open_window, qtbot, tmp_path: Path):
@@ -32,7 +33,7 @@ def test_the_model_cards_exact_thresholds_are_decided_and_saved_unrounded(open_w
     qtbot.waitUntil(lambda: not active_workers(), timeout=20000)         # the readiness check has answered
     assert page.warning.isHidden()                          # calibrated in its card, nobody enrolled
 
-    page.save_thresholds()
+    save_live_thresholds(page)
     qtbot.waitUntil(lambda: page.threshold_source.text() == "source: store:manual", timeout=20000)
     stored = window.ctx.store.thresholds.get(window.ctx.embedder.model_id)
     assert (stored.verify, stored.identify) == (verify, identify)         # not rounded to the slider's steps
@@ -106,6 +107,6 @@ def test_activation_asks_with_both_models_numbers_and_the_live_page_warns_after_
 
     live.verify_threshold.setValue(0.61)                                   # calibrating it clears that part
     live.identify_threshold.setValue(0.67)
-    live.save_thresholds()
+    save_live_thresholds(live)
     qtbot.waitUntil(lambda: "no calibrated thresholds" not in live.warning.text(), timeout=20000)
     assert "Dora" in live.warning.text() and not live.warning.isHidden()
