@@ -78,12 +78,13 @@ class LiveLiveness:
     ``restart_challenge`` (the GUI thread may call it while the live thread runs ``update``)."""
 
     def __init__(self, settings: Any, checker: LivenessChecker | None = None, *, store: Any = None,
-                 operator: str | None = None, passive_every: int = PASSIVE_EVERY_FRAMES,
+                 operator: str | None = None, operation: str = "liveness", passive_every: int = PASSIVE_EVERY_FRAMES,
                  time_limit_ms: float = DEFAULT_TIME_LIMIT_MS, rng: random.Random | None = None) -> None:
         self.settings = settings                     # .liveness_mode: off / passive / challenge / both
         self.checker = checker or LivenessChecker(LivenessMode.OFF)
         self.store = store
         self.operator = operator
+        self.operation = operation                   # the audit operation ("enroll-liveness" for the wizard)
         self.passive_every = max(1, int(passive_every))
         self.time_limit_ms = float(time_limit_ms)
         self.rng = rng or random.SystemRandom()
@@ -201,7 +202,7 @@ class LiveLiveness:
         from faceapp.services.audit import liveness_entry
 
         try:
-            record = self.store.audit.append(liveness_entry(decision, operator=self.operator,
+            record = self.store.audit.append(liveness_entry(decision, operation=self.operation, operator=self.operator,
                                                             details={"source": "live", "frame": frame.source}))
         except FaceAppError as error:              # a locked database must not stop the live view
             log.warning("live liveness decision not audited: %s", error)
