@@ -16,7 +16,13 @@ Events (``faceapp.app.events.Event``):
 - ``busy_changed(busy, text, total)``, ``progress(event)``: long work started / advanced / ended;
 - ``plan_ready(plan)``: the review step's plan; ``saved(result)``: the enrolment was written;
 - ``message(level, text)``; ``error(exception, context)``: a user error to report;
-- ``gallery_changed()``: identities or templates changed (other pages must refresh).
+- ``gallery_changed()``: identities or templates changed (other pages must refresh);
+- ``liveness_changed(text, passed)``: the challenge's prompt or outcome when a passed challenge is required.
+
+``set_require_challenge(True)``: the camera also runs the active liveness challenge (blink, smile, a head
+turn, random order, time limit; ``faceapp.services.live_liveness`` on the camera thread, each outcome
+audited as "enroll-liveness") and ``save`` refuses until the person in front of the camera passed it in this
+capture (image files alone cannot pass it).
 """
 
 from __future__ import annotations
@@ -33,9 +39,12 @@ from faceapp.core.errors import FaceAppError, InputFileError
 from faceapp.core.types import AlignedFace
 from faceapp.services.enroll_capture import PoseCollector
 from faceapp.services.live import LivePipeline, LiveResult, LiveSettings
+from faceapp.services.live_liveness import LiveLiveness
 from faceapp.storage.records import NewIdentity
 
 UNAVAILABLE = "Enrolment is not available: the database or the model did not load."
+CHALLENGE_NEEDED = ("A passed liveness challenge is required before saving: start the camera and follow the "
+                    "prompts (blink, smile, turn the head).")
 
 
 def assess_files(service: Any, lock: threading.Lock, paths: Sequence[str], cancel: Any = None) -> Any:
@@ -77,9 +86,12 @@ class EnrollModel:
         self.busy = False
         self.hint = "Start the camera"
         self.hint_history: deque[str] = deque(maxlen=100)   # hints shown, newest last
+        self.require_challenge = False                 # save only after a passed liveness challenge
+        self.challenge_passed = False                  # in this capture (reset with the samples)
+        self.liveness: LiveLiveness | None = None      # the camera loop's challenge (built with the loop)
         for name in ("ready_changed", "sample_added", "samples_removed", "samples_cleared", "rejected_added",
                      "counts_changed", "hint_changed", "busy_changed", "progress", "plan_ready", "saved", "message",
-                     "error", "gallery_changed"):
+                     "error", "gallery_changed", "liveness_changed"):
             setattr(self, name, Event(name))
 
     # -- services ---------------------------------------------------------------------------------
@@ -143,6 +155,7 @@ class EnrollModel:
         self.samples.clear()
         self.rejected.clear()
         self.collector.reset()
+        self.challenge_passed = False
         self.samples_cleared.emit()
         self.counts_changed.emit()
 
@@ -213,11 +226,35 @@ class EnrollModel:
         with self._pipeline_lock:
             if self._video_pipeline is None:
                 self._video_pipeline = self.session.create_pipeline("video")
-        settings = LiveSettings(mode="detect", quality_gate=self.service.gate if self.service else None)
-        return LivePipeline(self._video_pipeline, settings=settings)
+        settings = LiveSettings(mode="detect", quality_gate=self.service.gate if self.service else None,
+                                liveness_mode="challenge" if self.require_challenge else "off")
+        gallery = self.session.gallery
+        self.liveness = LiveLiveness(settings, store=self.session.store, operator=getattr(gallery, "operator", None),
+                                     operation="enroll-liveness")
+        return LivePipeline(self._video_pipeline, settings=settings, liveness=self.liveness)
+
+    # -- liveness ---------------------------------------------------------------------------------
+    def set_require_challenge(self, required: bool) -> None:
+        """Require a passed liveness challenge before saving (applies to the next camera start)."""
+        self.require_challenge = bool(required)
+        if self.liveness is not None:
+            self.liveness.settings.liveness_mode = "challenge" if self.require_challenge else "off"
+        self.liveness_changed.emit(CHALLENGE_NEEDED if required and not self.challenge_passed else "",
+                                   self.challenge_passed)
+
+    def _follow_challenge(self, result: LiveResult) -> None:
+        """A camera frame's challenge state: passed once is passed for this capture."""
+        decision = result.faces[0].liveness if result.faces else None
+        if decision is not None and decision.is_live and not self.challenge_passed:
+            self.challenge_passed = True
+            self.message.emit("info", "Liveness challenge passed.")
+        text = "Liveness challenge passed" if self.challenge_passed else (result.liveness_prompt or "")
+        self.liveness_changed.emit(text, self.challenge_passed)
 
     def offer(self, result: LiveResult) -> None:
         """A camera frame: the pose collector keeps it or says why not (the hint)."""
+        if self.require_challenge:
+            self._follow_challenge(result)
         offer = self.collector.offer(result.faces, result.frame.timestamp_ms)
         if offer.kept:
             aligned = self.collector.kept[-1]
@@ -284,6 +321,9 @@ class EnrollModel:
     def save(self) -> None:
         """Write the reviewed plan in one transaction, then ``saved``."""
         if self.busy or self.plan is None or self.service is None:
+            return
+        if self.require_challenge and not self.challenge_passed:
+            self.message.emit("warning", CHALLENGE_NEEDED)
             return
         self._set_busy(True, "Saving in one transaction...", 0)
         self.run(self._commit_job, self.plan, on_result=self._saved, on_finished=self._work_done,

@@ -23,6 +23,10 @@ Events (``faceapp.app.events.Event``):
 - ``audit_loaded(title, rows)``: the audit behind a recent decision (``AuditRow``s): every event of the
   person it names, or the row of an Unknown / Ambiguous decision with its best candidates apart.
 
+Liveness (``set_liveness(mode, require=...)``): the live loop judges the main face under the policy
+(``faceapp.services.live_liveness.LiveLiveness``, on the live thread) and audits each decision; with
+``require`` a MATCH (or a name) of a face that is not live shows "LIVENESS REQUIRED" instead.
+
 What the answer panel shows is ``panel(face)`` (a ``Panel``): the decision, the name, score, threshold and
 margin, "ambiguous" when the top two identities are within ``ambiguity_margin``, and the empty and error
 states (no source running, no face, empty gallery, nobody claimed) with a hint saying what to do.
@@ -44,6 +48,7 @@ from faceapp.services.live import (
     DecisionAuditor, FaceResult, GalleryMatcher, LivePipeline, LiveResult, LiveSettings, apply_thresholds,
 )
 from faceapp.matching.matcher import check_ambiguity_margin
+from faceapp.services.live_liveness import LIVENESS_MODES, LiveLiveness, withheld_by_liveness
 from faceapp.services.operating_point import OperatingReadout, change_summary, model_readouts
 
 MODES = ("identify", "verify")
@@ -239,6 +244,7 @@ class LiveModel:
         self.recent: deque[RecentDecision] = deque(maxlen=RECENT_KEEP)    # newest first
         self.recent_filter = ("", "all")                                   # (text in the name, kind)
         self._auditor: DecisionAuditor | None = None
+        self.liveness: LiveLiveness | None = None    # the running loop's liveness (built with the loop)
         self.source_error = ""                  # why the last source failed ("" when it runs or ran fine)
         for name in ("warnings_changed", "identities_loaded", "thresholds_loaded", "threshold_source_changed",
                      "thresholds_saved", "mode_changed", "result_changed", "thumbs_loaded", "start_requested",
@@ -413,7 +419,45 @@ class LiveModel:
         if gallery is not None and session.store is not None:
             auditor = DecisionAuditor(session.store, gallery.model.model_id, gallery.operator)
         self._auditor = auditor
-        return LivePipeline(self._pipeline, session.embedder, matcher, self.settings, auditor=auditor)
+        self.liveness = self._make_liveness(gallery)
+        return LivePipeline(self._pipeline, session.embedder, matcher, self.settings, auditor=auditor,
+                            liveness=self.liveness)
+
+    # -- liveness ---------------------------------------------------------------------------------
+    def _make_liveness(self, gallery: Any) -> LiveLiveness:
+        """The loop's liveness judge; the PAD scorer of the previous loop is reused (loaded once, on first need)."""
+        from faceapp.liveness.check import LivenessChecker
+
+        previous = self.liveness
+        checker = previous.checker if previous is not None else LivenessChecker(
+            "off", pad_model_dir=getattr(self.session, "pad_model_dir", None))
+        return LiveLiveness(self.settings, checker, store=self.session.store,
+                            operator=getattr(gallery, "operator", None))
+
+    def set_liveness(self, mode: str, *, require: bool | None = None) -> None:
+        """The liveness policy (off / passive / challenge / both) and whether a MATCH needs "live"; applies from
+        the next frame and re-decides the panel on screen."""
+        if mode not in LIVENESS_MODES:
+            raise ValueError(f"liveness must be one of {', '.join(LIVENESS_MODES)}, not {mode!r}")
+        self.settings.liveness_mode = mode
+        if require is not None:
+            self.settings.require_liveness = bool(require)
+        if self.result is not None:
+            self.result_changed.emit(self.result, False)
+
+    def restart_challenge(self) -> None:
+        """A new challenge (new random steps) for the person in front of the camera."""
+        if self.liveness is not None:
+            self.liveness.restart_challenge()
+
+    def liveness_of(self, face: FaceResult | None) -> tuple[str, str]:
+        """(state, tooltip) of the badge next to the verdict: "" when liveness is off."""
+        if self.settings.liveness_mode == "off":
+            return "", ""
+        decision = getattr(face, "liveness", None)
+        if decision is None:
+            return "not checked", "no face judged yet"
+        return decision.state.value, liveness_tooltip(decision)
 
     def take(self, result: LiveResult, ready_at: float | None = None, *, now: float | None = None) -> LiveResult:
         """A new frame's result is shown: apply the current thresholds, count it (frame rate, display time)."""
@@ -462,7 +506,18 @@ class LiveModel:
         return None
 
     def panel(self, face: FaceResult | None) -> Panel:
-        """What the answer panel shows for the main face in the current mode (see ``Panel``)."""
+        """What the answer panel shows for the main face in the current mode (see ``Panel``); an accepting
+        answer withheld because liveness is required reads "LIVENESS REQUIRED"."""
+        shown = self._decision_panel(face)
+        withheld = withheld_by_liveness(face, self.settings) if shown.role == "verdict-match" else None
+        if withheld is None:
+            return shown
+        return Panel("LIVENESS REQUIRED", "verdict-nomatch", name=shown.name, score=shown.score,
+                     threshold=shown.threshold,
+                     hint=f"Not a match: liveness {withheld.state.value} ({withheld.reason}).")
+
+    def _decision_panel(self, face: FaceResult | None) -> Panel:
+        """The panel of the recognition decision alone (see ``panel``)."""
         idle = self._idle(face)
         verify_mode = self.settings.mode == "verify"
         if not verify_mode and self.session.gallery is not None and self.gallery_size() == 0:
@@ -618,3 +673,16 @@ class LiveModel:
     def fps_text(self, result: LiveResult) -> str:
         return f"FPS {self.gui_fps:.1f} shown / {result.fps:.1f} processed"
 
+
+def liveness_tooltip(decision: Any) -> str:
+    """The badge's tooltip: the state, the reason, the passive scores and the challenge's outcome."""
+    lines = [f"Liveness: {decision.state.value} (policy {decision.mode.value})", decision.reason]
+    if decision.passive is not None:
+        threshold = f" (threshold {decision.threshold.value:.3f}, {decision.threshold.source})" \
+            if decision.threshold is not None else ""
+        lines.append(f"passive score {decision.passive.live:.3f}{threshold}")
+        lines += [f"  {name}: {score:.3f}" for name, score in decision.passive.per_model.items()]
+    if decision.challenge is not None:
+        c = decision.challenge
+        lines.append(f"challenge {c.outcome.value}: {c.steps_done}/{len(c.steps)} steps")
+    return "\n".join(line for line in lines if line)

@@ -18,10 +18,21 @@ PASSIVE_TARGET = Target(max_ms=5.0)
 @bench_stage("liveness-passive", summary="PassiveScorer.score: MiniFASNetV2 (2.7) + V1SE (4.0) crops, fused, batch 1",
              order=60)
 def stage_liveness_passive(ctx: BenchContext) -> Timed:
+    return _passive_stage(ctx, engine=None)
+
+
+@bench_stage("liveness-passive-torch", summary="PassiveScorer.score, batch 1, eager torch engine (the fallback)",
+             order=60.5)
+def stage_liveness_passive_torch(ctx: BenchContext) -> Timed:
+    return _passive_stage(ctx, engine="torch")
+
+
+def _passive_stage(ctx: BenchContext, engine: str | None) -> Timed:
+    """The fused passive score of one face per call, on ``engine`` (None: the default, onnxruntime on the CPU)."""
     from faceapp.liveness.passive import PassiveScorer
 
     try:
-        scorer = PassiveScorer()
+        scorer = PassiveScorer(engine=engine)
     except ModelAssetError as error:
         raise StageSkipped(str(error)) from error
     pipe = _pipeline(ctx, purpose="liveness")
@@ -32,7 +43,8 @@ def stage_liveness_passive(ctx: BenchContext) -> Timed:
         image, box = next(cycle)
         scorer.score(image, box)
 
-    return Timed(call, unit="face", target=PASSIVE_TARGET, note="two 80x80 crops and two forward passes per face")
+    return Timed(call, unit="face", target=PASSIVE_TARGET,
+                 note=f"two 80x80 crops and two forward passes per face ({scorer.engine})")
 
 
 @bench_stage("liveness-challenge", summary="Challenge.update on landmarker faces (blink, turn, smile signals)",

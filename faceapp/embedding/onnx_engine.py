@@ -114,12 +114,14 @@ class OnnxRunner:
                           dtype=np.float32)
 
 
-def build_runner(net: nn.Module, config: Any, weights_sha: str, *, required: bool = False) -> OnnxRunner | None:
+def build_runner(net: nn.Module, config: Any, weights_sha: str, *, required: bool = False,
+                 threads: int | None = None) -> OnnxRunner | None:
     """An OnnxRunner for ``net`` (an inference-ready CPU copy: BN folded), exported once into the cache folder
-    and checked against ``net`` on a probe batch; None (with a warning) when that fails and not ``required``."""
+    and checked against ``net`` on a probe batch; None (with a warning) when that fails and not ``required``.
+    ``threads``: intra-op threads (None: torch's count)."""
     path = cache_dir() / "onnx" / f"{config.backbone}-{export_key(weights_sha, config)}.onnx"
     try:
-        runner = _cached_runner(net, config, path)
+        runner = _cached_runner(net, config, path, threads)
         _check_agreement(net, runner, int(config.input_size))
         return runner
     except Exception as exc:                            # export, onnxruntime and agreement errors alike
@@ -130,16 +132,16 @@ def build_runner(net: nn.Module, config: Any, weights_sha: str, *, required: boo
         return None
 
 
-def _cached_runner(net: nn.Module, config: Any, path: Path) -> OnnxRunner:
+def _cached_runner(net: nn.Module, config: Any, path: Path, threads: int | None = None) -> OnnxRunner:
     """Load the cached export, re-exporting once when it is missing or unreadable."""
     if path.is_file():
         try:
-            return OnnxRunner(path)
+            return OnnxRunner(path, threads)
         except Exception:                               # a truncated or foreign file: export again below
             path.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, export_onnx(net, int(config.input_size)))
-    return OnnxRunner(path)
+    return OnnxRunner(path, threads)
 
 
 def _check_agreement(net: nn.Module, runner: OnnxRunner, input_size: int) -> None:

@@ -58,6 +58,11 @@ class LivenessChecker:
         scorer = self.scorer
         return scorer, (None if scorer is not None else f"passive check not run: {self._scorer_error}")
 
+    def decide(self, **kwargs) -> LivenessDecision:  # noqa: ANN003 - forwarded to policy.decide()
+        """The decision under this checker's mode from checks run elsewhere (the live loop), with the PAD
+        scorer's id and its stored threshold."""
+        return self._decide(**kwargs)
+
     def _decide(self, **kwargs) -> LivenessDecision:  # noqa: ANN003 - forwarded to decide()
         scorer = self._scorer
         pad_id = scorer.id if scorer is not None else None
@@ -110,7 +115,7 @@ class LivenessChecker:
         if challenge is not None:
             challenge.end_of_input()
             result = challenge.result()
-        passive = _median_score(scores) if scores else None
+        passive = median_score(scores) if scores else None
         extra = {"frames": count}
         if count < MIN_VIDEO_FRAMES and (result is None or result.outcome is not Outcome.PASSED):
             return self._decide(problem=f"video too short: {count} frames (at least {MIN_VIDEO_FRAMES} needed)",
@@ -128,7 +133,7 @@ class LivenessChecker:
         return self._decide(passive=passive, challenge=result, extra=extra)
 
 
-def _median_score(scores: Sequence[PassiveScore]) -> PassiveScore:
+def median_score(scores: Sequence[PassiveScore]) -> PassiveScore:
     """The per-model medians over frames, fused again as their mean (robust to a few bad frames)."""
     names = list(scores[0].per_model)
     per_model = {n: float(np.median([s.per_model[n] for s in scores])) for n in names}

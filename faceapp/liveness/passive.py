@@ -6,6 +6,11 @@ frame is too small), shifted back inside the frame, cut out and resized to 80x80
 (bilinear), BGR, values 0..255. ``crop_for_scale`` reproduces that. The fused score is the mean of the
 models' softmax probability of class 1 ("live"), as the upstream ``test.py`` combines them.
 
+Engines (``engine``, as the Embedder's: auto | torch | onnxruntime, default ``$FACEAPP_EMBED_ENGINE`` else
+auto): on the CPU each network (BatchNorm folded, softmax appended) is exported once per weights into the
+cache folder and run by onnxruntime on one thread without spin-waiting, checked against torch on a probe
+batch first (``faceapp.embedding.onnx_engine``); eager torch on one intra-op thread is the fallback.
+
 The weight files are found in ``faceapp.core.paths.pad_models_dirs`` (``--pad-model-dir``,
 $FACEAPP_PAD_MODEL_DIR, <data>/pad_models, ../shared/pad_models) and refused unless their SHA-256 is the
 published one. A missing or wrong file raises ModelAssetError naming it: the caller reports "not checked".
@@ -24,6 +29,7 @@ import torch
 
 from faceapp.core.errors import ModelAssetError
 from faceapp.core.paths import pad_models_dirs
+from faceapp.embedding.onnx_engine import OnnxRunner, build_runner, requested_engine, resolve_engine
 from faceapp.embedding.pretrained import read_checked_state
 from faceapp.nn.backbones.minifasnet import LIVE_CLASS, MiniFASNet, create_pad_backbone, load_pad_state
 
@@ -104,6 +110,35 @@ def crop_for_scale(image_bgr: np.ndarray, box: Sequence[float], scale: float, si
 
 
 @dataclass(frozen=True)
+class _ExportConfig:
+    """What ``build_runner`` keys and names an export by (the embedding ModelConfig's fields it reads)."""
+
+    name: str
+    backbone: str
+    embedding_dim: int = 3
+    input_size: int = INPUT_SIZE
+    backbone_kwargs: dict = field(default_factory=dict)
+
+
+class _LiveProbability(torch.nn.Module):
+    """A PAD network followed by its softmax: the exported graph outputs class probabilities."""
+
+    def __init__(self, net: MiniFASNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.net(x), dim=1)
+
+
+def _onnx_runner(spec: PadModelSpec, net: MiniFASNet, requested: str) -> OnnxRunner | None:
+    """The onnxruntime runner of one BN-folded PAD network (one thread), None on torch or after a failed check."""
+    config = _ExportConfig(name=spec.name, backbone=f"{spec.backbone}-softmax")
+    return build_runner(_LiveProbability(net).eval(), config, spec.sha256, required=requested == "onnxruntime",
+                        threads=1)
+
+
+@dataclass(frozen=True)
 class PassiveScore:
     """Probability of "live" per model and fused (their mean), in 0..1."""
 
@@ -115,12 +150,18 @@ class PassiveScorer:
     """The published MiniFASNet pair on one face box: ``score(image, box)`` -> ``PassiveScore``."""
 
     def __init__(self, model_dir: Path | None = None, specs: Sequence[PadModelSpec] = PAD_MODELS,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", engine: str | None = None) -> None:
         self.specs = tuple(specs)
         self.device = torch.device(device)
         self.paths = [find_pad_weights(spec, model_dir) for spec in self.specs]
         self.nets = [load_pad_model(spec, path).fold_batchnorm().to(self.device)
                      for spec, path in zip(self.specs, self.paths)]
+        requested = requested_engine(engine)
+        runners = ([_onnx_runner(spec, net, requested) for spec, net in zip(self.specs, self.nets)]
+                   if resolve_engine(requested, str(self.device)) == "onnxruntime" else [])
+        #: one onnxruntime runner per model, or empty (eager torch) when any of them is unavailable
+        self.runners: list[OnnxRunner] = runners if runners and all(r is not None for r in runners) else []
+        self.engine = "onnxruntime" if self.runners else "torch"
         #: identifies the fused scorer (thresholds are stored under it): names and weight hashes
         self.id = "pad:" + "+".join(f"{s.name}-{s.sha256[:8]}" for s in self.specs)
 
@@ -128,15 +169,18 @@ class PassiveScorer:
         """One 80x80 BGR patch per model, at its crop scale."""
         return [crop_for_scale(image_bgr, box, spec.scale) for spec in self.specs]
 
-    @torch.inference_mode()
     def score_many(self, items: Sequence[tuple[np.ndarray, Sequence[float]]]) -> list[PassiveScore]:
         """Scores of several (BGR image, face box) pairs, one batched forward pass per model.
 
-        Runs on one intra-op thread: these 0.04-GFLOP nets gain nothing from more, and on a loaded machine
+        On onnxruntime the sessions already run on one thread without spin-waiting; eager torch also runs on
+        one intra-op thread: these 0.04-GFLOP nets gain nothing from more, and on a loaded machine
         oneDNN's thread team waits for busy cores (measured: 2 threads 2,086 ms vs 1 thread ~15 ms per face
         at load 8 on 2 cores). The previous thread count is restored afterwards."""
         if not items:
             return []
+        if self.runners:
+            return self._fuse([runner.run(self._batch(items, spec).transpose(0, 3, 1, 2))[:, LIVE_CLASS]
+                               for spec, runner in zip(self.specs, self.runners)], len(items))
         with _THREADS_LOCK:
             before = torch.get_num_threads()
             torch.set_num_threads(1)
@@ -145,14 +189,23 @@ class PassiveScorer:
             finally:
                 torch.set_num_threads(before)
 
+    @staticmethod
+    def _batch(items: Sequence[tuple[np.ndarray, Sequence[float]]], spec: PadModelSpec) -> np.ndarray:
+        """(N, 80, 80, 3) float32 BGR crops at ``spec``'s scale."""
+        return np.stack([crop_for_scale(image, box, spec.scale) for image, box in items]).astype(np.float32)
+
+    @torch.inference_mode()
     def _score_many(self, items: Sequence[tuple[np.ndarray, Sequence[float]]]) -> list[PassiveScore]:
         per_model = []
         for spec, net in zip(self.specs, self.nets):
-            batch = np.stack([crop_for_scale(image, box, spec.scale) for image, box in items])
-            x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float()
+            x = torch.from_numpy(self._batch(items, spec)).to(self.device).permute(0, 3, 1, 2)
             per_model.append(torch.softmax(net(x), dim=1)[:, LIVE_CLASS].cpu().numpy())
+        return self._fuse(per_model, len(items))
+
+    def _fuse(self, per_model: Sequence[np.ndarray], count: int) -> list[PassiveScore]:
+        """Per-item scores from each model's live probabilities: the models by name and their mean."""
         out = []
-        for i in range(len(items)):
+        for i in range(count):
             scores = {spec.name: float(p[i]) for spec, p in zip(self.specs, per_model)}
             out.append(PassiveScore(live=float(np.mean(list(scores.values()))), per_model=scores))
         return out

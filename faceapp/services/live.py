@@ -64,6 +64,8 @@ class LiveSettings:
     quality_gate: Any = None        # a vision.quality.QualityGate: fills reasons/hints per face
     thresholds_source: str = "live"  # where the thresholds came from (store:..., model-card, slider): audited
     ambiguity_margin: float = DEFAULT_AMBIGUITY_MARGIN   # identify: top two closer than this name nobody
+    liveness_mode: str = "off"      # off / passive / challenge / both (faceapp.services.live_liveness)
+    require_liveness: bool = False  # a MATCH (or a name) of a face not live is withheld: "liveness required"
 
 
 @dataclass
@@ -74,6 +76,7 @@ class StageTimes:
     detect_ms: float = 0.0    # detection + landmarks + five points + alignment + quality
     embed_ms: float = 0.0     # the embedding network, all faces of the frame in one batch
     match_ms: float = 0.0     # gallery search
+    liveness_ms: float = 0.0  # liveness of the main face (passive scoring on its frames, the challenge)
     total_ms: float = 0.0     # detect + embed + match (processing time of the frame)
     latency_ms: float = 0.0   # from the frame's arrival to its result (includes waiting)
 
@@ -92,6 +95,7 @@ class FaceResult:
     verify: VerifyDecision | None = None
     reasons: list[str] = field(default_factory=list)   # quality-gate rejections (when a gate is set)
     hints: list[str] = field(default_factory=list)     # operator hints (when a gate is set)
+    liveness: Any = None      # the main face's LivenessDecision when liveness is on (None otherwise)
 
     @property
     def face(self) -> Face:
@@ -140,6 +144,7 @@ class LiveResult:
     processed: int = 0            # frames processed so far
     fallback: bool = False        # the detector is a fallback (no 478-point landmarker)
     mode: str = "identify"
+    liveness_prompt: str = ""     # the challenge's instruction to show on the video ("" when none)
 
 
 def apply_thresholds(result: LiveResult, identify_threshold: float, verify_threshold: float,
@@ -187,9 +192,11 @@ class DecisionAuditor:
         self.written = 0
         self.recent: deque[tuple[Any, np.ndarray]] = deque(maxlen=20)   # (AuditRecord, probe crop), newest last
 
-    def observe(self, result: "LiveResult", thresholds_source: str | None = None) -> bool:
-        """Audit ``result``'s main face if its decision differs from the last audited one; True if written."""
+    def observe(self, result: "LiveResult", thresholds_source: str | None = None, settings: Any = None) -> bool:
+        """Audit ``result``'s main face if its decision (or its liveness state) differs from the last audited
+        one; True if written. ``settings`` (LiveSettings): a withheld MATCH is audited "liveness-required"."""
         from faceapp.services.audit import decision_entry
+        from faceapp.services.live_liveness import withheld_by_liveness
 
         face = result.faces[0] if result.faces else None
         if face is None or (face.identify is None and face.verify is None):
@@ -202,11 +209,19 @@ class DecisionAuditor:
             assert face.identify is not None
             decision = face.identify
             key = ("identify", decision.outcome, decision.identity_id)
+        details: dict[str, Any] = {"source": "live", "frame": result.frame.source}
+        withheld = withheld_by_liveness(face, settings) if settings is not None else None
+        if face.liveness is not None:
+            details["liveness"] = face.liveness.state.value
+            key += (face.liveness.state,)
         if key == self._last:
             return False
-        record = self.store.audit.append(decision_entry(decision, model_id=self.model_id, operator=self.operator,
-                                               thresholds_source=thresholds_source or "live",
-                                               details={"source": "live", "frame": result.frame.source}))
+        entry = decision_entry(decision, model_id=self.model_id, operator=self.operator,
+                               thresholds_source=thresholds_source or "live", details=details)
+        if withheld is not None:         # shown as "liveness required": audited as such, never as a match
+            entry = replace(entry, decision="liveness-required",
+                            details={**(entry.details or {}), "withheld": f"liveness {withheld.state.value}"})
+        record = self.store.audit.append(entry)
         self._last = key
         self.written += 1
         self.recent.append((record, face.crop.copy()))   # in memory only: the Live page's recent strip
@@ -221,12 +236,14 @@ class LivePipeline:
     """
 
     def __init__(self, pipeline: Any, embedder: Any = None, matcher: Matcher | None = None,
-                 settings: LiveSettings | None = None, auditor: DecisionAuditor | None = None) -> None:
+                 settings: LiveSettings | None = None, auditor: DecisionAuditor | None = None,
+                 liveness: Any = None) -> None:
         self.pipeline = pipeline
         self.embedder = embedder
         self.matcher = matcher
         self.settings = settings or LiveSettings()
         self.auditor = auditor
+        self.liveness = liveness            # a services.live_liveness.LiveLiveness, or None
 
     def process(self, frame: Frame, capture_ms: float = 0.0) -> tuple[list[FaceResult], StageTimes]:
         """Detect, align, embed and match the faces of ``frame``."""
@@ -256,6 +273,10 @@ class LivePipeline:
             if self.matcher is not None:
                 self._match(matched, settings)
             times.match_ms = (time.perf_counter() - t2) * 1000.0
+        if self.liveness is not None:
+            t3 = time.perf_counter()
+            self.liveness.update(frame, results)
+            times.liveness_ms = (time.perf_counter() - t3) * 1000.0
         times.total_ms = (time.perf_counter() - t0) * 1000.0
         return results, times
 
@@ -390,10 +411,11 @@ class LiveRunner:
             result = LiveResult(frame=frame, faces=faces, times=times, fps=fps, dropped=self.dropped,
                                 processed=self.processed,
                                 fallback=bool(getattr(self.live.pipeline, "fallback_active", False)),
-                                mode=self.live.settings.mode)
+                                mode=self.live.settings.mode,
+                                liveness_prompt=getattr(self.live.liveness, "prompt", "") or "")
             if self.live.auditor is not None:
                 try:
-                    self.live.auditor.observe(result, self.live.settings.thresholds_source)
+                    self.live.auditor.observe(result, self.live.settings.thresholds_source, self.live.settings)
                 except FaceAppError as error:      # a locked database must not stop the live view
                     log.warning("live decision not audited: %s", error)
             yield result

@@ -98,3 +98,62 @@ def test_unreadable_input_is_an_input_error(run, tmp_path: Path) -> None:  # noq
     bad.write_text("hello")
     assert run("liveness", str(bad))[0] == ExitCode.INPUT_FILE
     assert run("liveness", str(tmp_path / "missing.jpg"))[0] == ExitCode.INPUT_FILE
+
+
+# ------------------------------------------------------------------------------ --liveness on verify / identify
+def _details(db: Path, operation: str) -> list[tuple[str, dict]]:
+    with sqlite3.connect(db) as con:
+        rows = con.execute("select decision, details_json from audit_events where operation = ? order by id",
+                           (operation,)).fetchall()
+    return [(decision, json.loads(details or "{}")) for decision, details in rows]
+
+
+@pytest.fixture
+def enrolled(run, datasets: Path):  # noqa: ANN001, ANN201
+    """Subject 0007 enrolled from three live NUAA photos; a fourth live photo and a printed one as probes."""
+    live = sorted((datasets / "nuaa_pad/live/0007").glob("*.jpg"))
+    code, _ = run("enroll", "p7", *(str(p) for p in live[0:30:10]))
+    assert code == ExitCode.OK
+    return {"live": str(live[35]), "attack": str(sorted((datasets / "nuaa_pad/print_still/0007").glob("*.jpg"))[0])}
+
+
+@pytest.mark.slow
+def test_verify_with_liveness_refuses_a_printed_photo_and_keeps_a_live_answer(run, enrolled) -> None:  # noqa: ANN001
+    code, plain = run("verify", "p7", enrolled["live"])
+    assert code == ExitCode.OK and "liveness" not in plain
+    code, data = run("verify", "p7", enrolled["live"], "--liveness")
+    assert code == ExitCode.OK                                   # the decision as before, now with liveness
+    assert data["match"] == plain["match"] and data["score"] == pytest.approx(plain["score"], abs=1e-6)
+    assert data["liveness"]["state"] == "live" and data["accepted"] == plain["match"]
+    code, data = run("verify", "p7", enrolled["attack"], "--liveness")
+    assert code == ExitCode.ATTACK_SUSPECTED == 17
+    assert data["accepted"] is False and data["liveness"]["state"] == "attack suspected"
+    liveness_rows = _details(run.db, "liveness")
+    assert [d for d, _ in liveness_rows] == ["live", "attack suspected"]
+    assert liveness_rows[-1][1]["for"] == "verify" and liveness_rows[-1][1]["claimed"] == "p7"
+    verify_rows = _details(run.db, "verify")
+    assert [d.get("liveness") for _, d in verify_rows] == [None, "live", "attack suspected"]
+
+
+@pytest.mark.slow
+def test_identify_with_liveness_refuses_a_printed_photo_and_keeps_a_live_answer(run, enrolled) -> None:  # noqa: ANN001
+    code, plain = run("identify", enrolled["live"])
+    assert code == ExitCode.OK
+    code, data = run("identify", enrolled["live"], "--liveness")
+    assert code == ExitCode.OK and data["name"] == plain["name"] and data["unknown"] == plain["unknown"]
+    assert data["liveness"]["state"] == "live" and data["accepted"] == (not plain["unknown"])
+    code, data = run("identify", enrolled["attack"], "--liveness")
+    assert code == ExitCode.ATTACK_SUSPECTED
+    assert data["accepted"] is False and data["liveness"]["state"] == "attack suspected"
+    assert [d for d, _ in _details(run.db, "liveness")] == ["live", "attack suspected"]
+    assert [d.get("liveness") for _, d in _details(run.db, "identify")] == [None, "live", "attack suspected"]
+
+
+@pytest.mark.slow
+def test_with_broken_pad_weights_a_live_match_is_not_accepted(run, enrolled, tmp_path: Path) -> None:  # noqa: ANN001
+    pad = tmp_path / "pad"
+    pad.mkdir()
+    (pad / PAD_MODELS[0].filename).write_bytes(b"\0" * 100)    # found first, refused (SHA-256)
+    code, data = run("verify", "p7", enrolled["live"], "--liveness", "--pad-model-dir", str(pad))
+    assert code == ExitCode.MODEL_ASSET
+    assert data["accepted"] is False and data["liveness"]["state"] == "not checked"

@@ -79,3 +79,17 @@ def test_the_option_folder_is_searched_first(tmp_path: Path) -> None:
         shutil.copyfile(find_pad_weights(spec), tmp_path / spec.filename)
     scorer = PassiveScorer(tmp_path)
     assert all(p.parent == tmp_path for p in scorer.paths)
+
+
+def test_onnxruntime_engine_scores_as_torch_does(nuaa: Path, still_pipeline, scorer) -> None:  # noqa: ANN001
+    torch_scorer = PassiveScorer(engine="torch")
+    assert scorer.engine == "onnxruntime" and torch_scorer.engine == "torch" and scorer.id == torch_scorer.id
+    items = []
+    for kind in ("live", "print_still"):
+        for path in nuaa_files(nuaa, kind, "0004", 2):
+            image = read_image(path)
+            items.append((image, still_pipeline.detect(image)[0].box))
+    fast, slow = scorer.score_many(items), torch_scorer.score_many(items)
+    for a, b in zip(fast, slow):
+        assert a.live == pytest.approx(b.live, abs=1e-4)
+        assert a.per_model == pytest.approx(b.per_model, abs=1e-4)

@@ -139,18 +139,16 @@ def cmd_liveness_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_liveness_threshold(args: argparse.Namespace) -> int:
-    from faceapp.liveness import PassiveScorer, passive_threshold, save_passive_threshold
-    from faceapp.storage.records import AuditEntry
+    from faceapp.app.liveness_thresholds import save_liveness_threshold
+    from faceapp.liveness import PassiveScorer, passive_threshold
 
     scorer = PassiveScorer(args.pad_model_dir)
     if args.set is not None:
         if not 0.0 <= args.set <= 1.0:
             raise InputFileError(f"--set must be in 0..1, got {args.set}")
-        saved = save_passive_threshold(scorer.id, args.set, target_bpcer=args.target_bpcer)
         with open_store(args) as store:
-            store.audit.append(AuditEntry("liveness-threshold", model_id=scorer.id, threshold=saved.value,
-                                          operator=getattr(args, "operator", None),
-                                          details={"target_bpcer": args.target_bpcer}))
+            save_liveness_threshold(store, scorer.id, args.set, target_bpcer=args.target_bpcer,
+                                    operator=getattr(args, "operator", None))
     current = passive_threshold(scorer.id)
     emit(args, {"pad_model": scorer.id, "threshold": current.value, "source": current.source,
                 "target_bpcer": current.target_bpcer, "saved_at": current.saved_at},

@@ -32,6 +32,7 @@ from faceapp.core.types import AlignedFace
 from faceapp.gui import theme as themes
 from faceapp.gui.live_thread import LiveThread
 from faceapp.gui.pages import Page, register_page
+from faceapp.gui.widgets.enroll_liveness import ChallengeRequirement
 from faceapp.gui.widgets.images import bgr_to_pixmap
 from faceapp.gui.widgets.video_view import Overlay, VideoView
 from faceapp.services.live import LivePipeline, LiveResult
@@ -214,6 +215,8 @@ class EnrollPage(Page):
         font.setBold(True)
         self.hint_label.setFont(font)
         c_layout.addWidget(self.hint_label)
+        self.challenge_requirement = ChallengeRequirement(self.model)     # liveness before saving (optional)
+        c_layout.addWidget(self.challenge_requirement)
         self.capture_tabs.addTab(camera, "Camera")
 
         files = QWidget()

@@ -41,6 +41,7 @@ from faceapp.gui.plots import PlotPanel
 from faceapp.gui.settings import read_setting, write_setting
 from faceapp.gui.widgets.elided_label import ElidedLabel
 from faceapp.gui.widgets.images import bgr_to_pixmap
+from faceapp.gui.widgets.liveness_badge import ChallengePrompt, LivenessBadge, LivenessControls
 from faceapp.gui.widgets.threshold_slider import ThresholdSlider
 from faceapp.gui.widgets.video_view import Overlay, VideoView
 from faceapp.services.live import FaceResult, LivePipeline, LiveResult
@@ -171,6 +172,7 @@ class LivePage(Page):
         self.view = VideoView()
         self.view.setToolTip("The live view: drop image files here to identify or verify them")
         self.view.files_dropped.connect(self._files_dropped)
+        self.challenge_prompt = ChallengePrompt(self.view)     # "Blink", "Turn your head left" over the video
         left_layout.addWidget(self.view, 1)
         bar = QHBoxLayout()
         self.source_box = QComboBox()
@@ -297,6 +299,8 @@ class LivePage(Page):
         self.verdict_label.setMinimumHeight(56)
         self.identity_label = self.verdict_label               # identify's answer (the same label)
         panel_layout.addWidget(self.verdict_label)
+        self.liveness_badge = LivenessBadge()                  # live / attack suspected / not checked (tooltip: why)
+        panel_layout.addWidget(self.liveness_badge)
         self.verdict_name = ElidedLabel("", point_size=12, bold=True)
         self.verdict_name.setAlignment(Qt.AlignmentFlag.AlignCenter)
         panel_layout.addWidget(self.verdict_name)
@@ -360,6 +364,10 @@ class LivePage(Page):
         row.addWidget(self.save_thresholds_button)
         t_layout.addRow(row)
         panel_layout.addWidget(thresholds)
+        self.liveness_controls = LivenessControls(self.settings.liveness_mode, self.settings.require_liveness)
+        self.liveness_controls.changed.connect(lambda mode, require: self.model.set_liveness(mode, require=require))
+        self.liveness_controls.restart.connect(self.model.restart_challenge)
+        panel_layout.addWidget(self.liveness_controls)
         return panel
 
     # ================================================================ services
@@ -639,6 +647,8 @@ class LivePage(Page):
         the candidate list (throttled: rebuilding it with thumbnails on every frame costs the GUI thread)."""
         face = result.faces[0] if result is not None and result.faces else None
         self._show_panel(self.model.panel(face))
+        self.liveness_badge.show_state(*self.model.liveness_of(face))
+        self.challenge_prompt.show_prompt(result.liveness_prompt if result is not None else "")
         if self.settings.mode != "verify" and candidates:
             self._show_candidates(face)
 

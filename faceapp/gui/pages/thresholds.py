@@ -33,6 +33,7 @@ from faceapp.gui.analyst.forms import PathEdit, ProtocolFields, int_box
 from faceapp.gui.analyst.jobs import JobPanel
 from faceapp.gui.pages import Page, register_page
 from faceapp.gui.plots import PlotPanel
+from faceapp.gui.widgets.liveness_thresholds import LivenessThresholdsSection
 from faceapp.gui.widgets.threshold_slider import ThresholdSlider
 from faceapp.services.operating_point import model_readouts
 
@@ -116,6 +117,8 @@ class ThresholdsPage(Page):
         layout.addWidget(self._source_group())
         layout.addWidget(self._threshold_group())
         layout.addWidget(self._save_group())
+        self.liveness = LivenessThresholdsSection(self.ctx)        # the passive PAD threshold (APCER/BPCER)
+        layout.addWidget(self.liveness)
         layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -445,3 +448,4 @@ class ThresholdsPage(Page):
 
     def shutdown(self) -> None:
         self.job.shutdown()
+        self.liveness.shutdown()
