@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 
-from faceapp.core.errors import CancelledError, FaceAppError, NotFoundError, QualityError
+from faceapp.core.errors import (
+    CancelledError, ExitCode, FaceAppError, InputFileError, NoFaceError, NotFoundError, QualityError,
+    SeveralFacesError,
+)
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
 from faceapp.core.types import AlignedFace, FaceQuality
 from faceapp.services.gallery import EmbedderLike, Gallery, default_operator, model_spec
@@ -44,10 +47,30 @@ class SampleCheck:
     faces: int = 0                         # faces found
     aligned: AlignedFace | None = field(default=None, repr=False, compare=False)
     quality: float | None = None           # 0..1 summary (see ``quality_score``)
+    problem: ExitCode | None = None        # why rejected: INPUT_FILE, NO_FACE, SEVERAL_FACES or QUALITY
 
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "accepted": self.accepted, "reasons": list(self.reasons),
-                "hints": list(self.hints), "faces": self.faces, "quality": self.quality}
+                "hints": list(self.hints), "faces": self.faces, "quality": self.quality,
+                "problem": None if self.problem is None else self.problem.name.lower()}
+
+
+_NOTHING_ACCEPTED: dict[ExitCode, type[FaceAppError]] = {
+    ExitCode.INPUT_FILE: InputFileError, ExitCode.NO_FACE: NoFaceError, ExitCode.SEVERAL_FACES: SeveralFacesError,
+}
+
+
+def nothing_accepted_error(rejected: Sequence[SampleCheck]) -> FaceAppError:
+    """The error for an enrolment where no image was accepted: when every image failed the same way (all
+    unreadable, all without a face, all with several faces) its own error - so ``enroll`` exits with the code
+    ``detect``/``embed`` give the same files - else a QualityError listing each image's reasons."""
+    detail = "; ".join(f"{c.source}: {', '.join(c.reasons)}" for c in rejected) or "no images given"
+    problems = {c.problem for c in rejected}
+    kind = _NOTHING_ACCEPTED.get(problems.pop()) if len(problems) == 1 else None
+    error = (kind or QualityError)(f"no image was accepted for enrolment ({detail})")
+    if kind is InputFileError and len(rejected) == 1:
+        error.path = rejected[0].source
+    return error
 
 
 @dataclass(frozen=True)
@@ -173,16 +196,19 @@ class EnrollmentService:
         reasons = self.gate.check(aligned.face)
         hints = self.gate.hints(aligned.face)
         return SampleCheck(source=source or aligned.source, accepted=not reasons, reasons=tuple(reasons),
-                           hints=tuple(hints), faces=1, aligned=aligned, quality=quality_score(aligned.face.quality))
+                           hints=tuple(hints), faces=1, aligned=aligned, quality=quality_score(aligned.face.quality),
+                           problem=ExitCode.QUALITY if reasons else None)
 
     def assess(self, image: np.ndarray, source: str = "") -> SampleCheck:
         """Detect, align and gate a BGR image: exactly one face that passes the quality gate."""
         faces = self.pipeline.process(image)
         if not faces:
-            return SampleCheck(source, False, ("no face found",), ("look at the camera",), faces=0)
+            return SampleCheck(source, False, ("no face found",), ("look at the camera",), faces=0,
+                               problem=ExitCode.NO_FACE)
         if len(faces) > 1:
             return SampleCheck(source, False, (f"{len(faces)} faces found: exactly one person must be in the "
-                                               "picture",), ("only one person in view",), faces=len(faces))
+                                               "picture",), ("only one person in view",), faces=len(faces),
+                               problem=ExitCode.SEVERAL_FACES)
         faces[0].source = source
         return self.assess_aligned(faces[0], source)
 
@@ -197,7 +223,7 @@ class EnrollmentService:
             try:
                 item = read_image(item)
             except FaceAppError as error:
-                return SampleCheck(source, False, (str(error),))
+                return SampleCheck(source, False, (str(error),), problem=error.exit_code)
         return self.assess(np.asarray(item), source)
 
     # --- enrolment -------------------------------------------------------------------------------
@@ -220,7 +246,7 @@ class EnrollmentService:
                 cancel: CancelToken | None = None) -> Job[EnrollmentPlan]:
         """Assess every input, embed the accepted faces and check for duplicates; writes nothing.
 
-        Raises QualityError (listing each rejection) when no input is accepted.
+        Raises ``nothing_accepted_error(rejected)`` when no input is accepted.
         """
         cancel = cancel or CancelToken()
         existing_id = self._check_target(identity)
@@ -235,8 +261,7 @@ class EnrollmentService:
                            f"{'accepted' if check.accepted else '; '.join(check.reasons)}", eta_s=clock.eta(number),
                            metrics={"accepted": len(accepted), "rejected": len(rejected)})
         if not accepted:
-            detail = "; ".join(f"{c.source}: {', '.join(c.reasons)}" for c in rejected) or "no images given"
-            raise QualityError(f"no image was accepted for enrolment ({detail})")
+            raise nothing_accepted_error(rejected)
         cancel.raise_if_cancelled("enrolment")
         yield Progress("embed", 0, len(accepted), message=f"embedding {len(accepted)} faces")
         embeddings = self.embedder.embed([c.aligned.image for c in accepted])

@@ -64,8 +64,8 @@ def test_enroll_list_show_rename_delete(run, att: Path, tmp_path: Path) -> None:
     assert "UNTRAINED" in err
     not_image = tmp_path / "readme.jpg"
     not_image.write_text("text")
-    code, data, _ = run("enroll", "Bob", str(att / "s2"), str(not_image))       # a folder + a bad file
-    assert code == 0 and data["templates_added"] == 10
+    code, data, err = run("enroll", "Bob", str(att / "s2"), str(not_image))     # a folder + a bad file
+    assert code == ExitCode.INPUT_FILE and data["templates_added"] == 10 and "readme.jpg" in err   # saved, reported
     assert [r["source"] for r in data["rejected"]] == [str(not_image)]
 
     code, _, err = run("enroll", "Alice", str(att / "s1" / "4.pgm"))
@@ -73,7 +73,7 @@ def test_enroll_list_show_rename_delete(run, att: Path, tmp_path: Path) -> None:
     code, data, _ = run("enroll", "Alice", str(att / "s1" / "4.pgm"), "--add")
     assert code == 0 and not data["created"] and data["identity"]["templates"] == 4
     code, _, err = run("enroll", "Ghost", str(not_image))
-    assert code == ExitCode.QUALITY and "readme.jpg" in err
+    assert code == ExitCode.INPUT_FILE and "readme.jpg" in err                  # as detect and embed
 
     code, data, _ = run("identities", "list", model=False)
     assert [(i["name"], i["templates"]) for i in data] == [("Alice", 4), ("Bob", 10)]
@@ -185,3 +185,64 @@ def test_database_problems_exit_with_the_database_code(run, tmp_path: Path) -> N
     code, _, err = run("db", "backup", str(tmp_path / "b.db"), "--db", "postgresql+nosuchdriver://h/db",
                        model=False, db_arg=False)
     assert code == ExitCode.DATABASE and "cannot use database" in err
+
+
+# ------------------------------------------------------------------------- hostile files in batches (issue 15)
+def _bad_files(folder: Path) -> list[Path]:
+    """A PGM with a bad size in its header, one cut inside its header, a PNG whose zTXt inflates past Pillow's limit."""
+    import struct
+    import zlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bad_size.pgm").write_bytes(b"P5\n92 1x\n255\n")
+    (folder / "cut.pgm").write_bytes(b"P5\n9")
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    bomb = b"Comment\x00\x00" + zlib.compress(b"\x00" * (8 << 20), 9)
+    (folder / "ztxt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
+                                      + chunk(b"zTXt", bomb) + chunk(b"IDAT", zlib.compress(b"\x00" * 72))
+                                      + chunk(b"IEND", b""))
+    return [folder / "bad_size.pgm", folder / "cut.pgm", folder / "ztxt.png"]
+
+
+def test_the_same_bad_file_gives_the_same_exit_code_in_detect_embed_and_enroll(run, tmp_path: Path) -> None:
+    for bad in _bad_files(tmp_path / "bad"):
+        code, _, err = run("detect", str(bad), model=False, db_arg=False)
+        assert code == ExitCode.INPUT_FILE and str(bad) in err and "Traceback" not in err, err
+        code, _, err = run("embed", str(bad), "-o", str(tmp_path / "e.npz"), db_arg=False)
+        assert code == ExitCode.INPUT_FILE and str(bad) in err, err
+        code, _, err = run("enroll", "Ghost", str(bad))
+        assert code == ExitCode.INPUT_FILE and str(bad) in err, err
+
+
+def test_one_bad_file_does_not_abort_a_folder(run, att: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    bad = _bad_files(folder)
+    for i in (1, 2, 3):
+        (folder / f"{i}.pgm").write_bytes((att / "s3" / f"{i}.pgm").read_bytes())
+    code, data, err = run("detect", str(folder), model=False, db_arg=False)
+    assert code == ExitCode.INPUT_FILE
+    assert sorted(Path(i["path"]).name for i in data["images"] if i["faces"]) == ["1.pgm", "2.pgm", "3.pgm"]
+    assert all(str(b) in err for b in bad), err
+    code, data, err = run("embed", str(folder), "-o", str(tmp_path / "e.npz"), db_arg=False)
+    assert code == ExitCode.INPUT_FILE and data["embedded"] == 3 and all(str(b) in err for b in bad), err
+    code, data, err = run("enroll", "Carol", str(folder))
+    assert code == ExitCode.INPUT_FILE and data["templates_added"] == 3, err
+    assert sorted(r["source"] for r in data["rejected"]) == sorted(str(b) for b in bad)
+    assert all(str(b) in err for b in bad), err
+
+
+def test_enrolling_a_photo_with_several_faces_exits_with_the_several_faces_code(run, celeba: Path,
+                                                                               tmp_path: Path) -> None:
+    import cv2
+
+    from faceapp.capture.images import read_image
+    from tests.capture.composed import side_by_side
+
+    paths = sorted(celeba.glob("*/*.jpg"))
+    group = tmp_path / "two.png"
+    cv2.imwrite(str(group), side_by_side([read_image(paths[0]), read_image(paths[40])], [200, 300]))
+    code, _, err = run("enroll", "Pair", str(group))
+    assert code == ExitCode.SEVERAL_FACES and "2 faces" in err, err

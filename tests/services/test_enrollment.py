@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceapp.core.errors import CancelledError, NotFoundError, QualityError
+from faceapp.core.errors import CancelledError, NoFaceError, NotFoundError, QualityError
 from faceapp.core.progress import CancelToken, run_to_completion
 from faceapp.services.enrollment import EnrollmentService
 from faceapp.storage import NameInUseError, NewIdentity, Store
@@ -59,9 +59,17 @@ def test_rejects_bad_images_with_reasons_and_keeps_the_good_ones(store, tiny_emb
 
 def test_nothing_is_written_when_every_image_is_rejected(store, tiny_embedder, pipeline) -> None:
     blank = np.zeros((120, 120, 3), np.uint8)
-    with pytest.raises(QualityError, match="no face found"):
+    with pytest.raises(NoFaceError, match="no face found"):                 # as detect says of the same image
         run_to_completion(_service(store, tiny_embedder, pipeline).enroll(NewIdentity("Ghost"), [blank, blank]))
     assert store.identities.count() == 0 and store.audit.query() == []
+
+
+def test_rejections_of_different_kinds_are_a_quality_error(store, tiny_embedder, pipeline, att_image) -> None:
+    blank = np.zeros((120, 120, 3), np.uint8)
+    two_people = np.hstack([att_image(1, 1), att_image(2, 1)])
+    with pytest.raises(QualityError, match="no face found.*2 faces found"):
+        run_to_completion(_service(store, tiny_embedder, pipeline).enroll(NewIdentity("Ghost"), [blank, two_people]))
+    assert store.identities.count() == 0
 
 
 def test_name_taken_or_missing_fails_before_any_work(store, tiny_embedder, pipeline, att) -> None:

@@ -115,7 +115,10 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     lines += [f"warning: looks like existing identity {d.name!r} (id {d.identity_id}, score {d.score:.3f} >= "
               f"{d.threshold:.3f}): same person enrolled twice?" for d in result.duplicates]
     emit(args, data, "\n".join(lines))
-    return 0
+    unreadable = [c for c in result.rejected if c.problem == ExitCode.INPUT_FILE]
+    for check in unreadable:
+        print(f"error: {'; '.join(check.reasons)}", file=sys.stderr)
+    return int(ExitCode.INPUT_FILE) if unreadable else 0
 
 
 # ---------------------------------------------------------------------------------------------- identities

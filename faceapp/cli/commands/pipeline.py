@@ -1,8 +1,10 @@
 """Pipeline commands: ``faceapp detect``, ``align``, ``embed``, ``compare`` and ``assets``.
 
 Exit codes for several inputs (detect, align): every file is reported; the exit status is INPUT_FILE if
-any file could not be read, else NO_FACE if any image had no face, else OK. ``embed`` lists images
-without a face in its output and succeeds when at least one image was embedded.
+any file could not be read, else NO_FACE if any image had no face, else OK. ``embed`` goes on past every
+bad file and reports each on stderr; it exits INPUT_FILE if any file could not be read, NO_FACE if no
+image was embedded, else OK (images without a face are listed, not an error). ``enroll`` follows the same
+rule for unreadable files (see faceapp.cli.commands.identities).
 Coordinates are pixels of the image file (also when a huge JPEG was decoded reduced).
 """
 
@@ -304,13 +306,17 @@ def cmd_embed(args: argparse.Namespace) -> int:
     text = [f"embedded {len(result.keys)} of {len(files)} image(s) with {result.model_id} "
             f"(dim {summary['dim']}) -> {output}"]
     if result.failed:
-        text.append(f"no usable face in {len(result.failed)}:")
-        text.extend(f"  {k}: {r}" for k, r in result.failed[:50])
-        if len(result.failed) > 50:
-            text.append(f"  ... and {len(result.failed) - 50} more (all listed in the .npz 'failed' array)")
+        text.append(f"not embedded: {len(result.failed)} (reasons on stderr and in the .npz 'failed' array)")
     if result.several_faces:
         text.append(f"{len(result.several_faces)} image(s) had several faces: the largest was used")
     emit(args, summary, "\n".join(text))
+    for key, reason in result.failed[:50]:
+        print(f"error: {reason}" if key in reason else f"error: {key}: {reason}", file=sys.stderr)
+    if len(result.failed) > 50:
+        print(f"error: ... and {len(result.failed) - 50} more (all listed in the .npz 'failed' array)", file=sys.stderr)
+    if result.unreadable:
+        print(f"error: {len(result.unreadable)} of {len(files)} file(s) could not be read", file=sys.stderr)
+        return int(ExitCode.INPUT_FILE)
     if not result.keys:
         print(f"error: no face found in any of the {len(files)} image(s)", file=sys.stderr)
         return int(ExitCode.NO_FACE)
