@@ -11,12 +11,17 @@ the same fields whichever desk or command made it:
   and ``thresholds``.
 
 What only one interface knows (the probe file, the live frame, ``top_k``) goes into ``details`` as well.
+
+A failed attempt (no face in the probe, an unknown name, an unreadable file, ...) is recorded too, by
+``failure_entry``: the operation, decision "failed", the claimed name when there was one, and details
+``error`` (the message) and ``exit_code`` (its name, e.g. "no_face").
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+from faceapp.core.errors import FaceAppError
 from faceapp.core.types import IdentifyDecision, VerifyDecision
 from faceapp.storage import AuditEntry
 
@@ -40,3 +45,11 @@ def decision_entry(decision: VerifyDecision | IdentifyDecision, *, model_id: str
             details={"candidates": [[c.identity_id, round(c.score, 6)] for c in decision.candidates],
                      "thresholds": thresholds_source, **(details or {})})
     raise TypeError(f"not a decision: {type(decision).__name__}")
+
+
+def failure_entry(operation: str, error: FaceAppError, *, model_id: str | None, operator: str | None = None,
+                  identity_name: str | None = None, details: Mapping[str, Any] | None = None) -> AuditEntry:
+    """The audit entry recording an attempt of ``operation`` that ``error`` stopped (see module docstring)."""
+    return AuditEntry(operation, identity_name=identity_name, model_id=model_id, decision="failed", operator=operator,
+                      details={"error": str(error)[:1000], "exit_code": error.exit_code.name.lower(),
+                               **(details or {})})

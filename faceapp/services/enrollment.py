@@ -27,6 +27,7 @@ from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
 from faceapp.core.types import AlignedFace, FaceQuality
 from faceapp.services.gallery import EmbedderLike, Gallery, default_operator, model_spec
 from faceapp.storage import EnrollmentRecord, NameInUseError, NewIdentity, NewSample, Store
+from faceapp.storage.identities import clean_text
 from faceapp.storage.records import IdentityRef
 
 if TYPE_CHECKING:
@@ -231,7 +232,7 @@ class EnrollmentService:
     def _check_target(self, identity: NewIdentity | IdentityRef) -> int | None:
         """Fail early: a new name must be free, an existing identity must exist. Returns its id when adding."""
         if isinstance(identity, NewIdentity):
-            existing = self.store.identities.find(" ".join(identity.name.split()))
+            existing = self.store.identities.find(clean_text(identity.name, "name"))
             if existing is not None:
                 raise NameInUseError(
                     f"identity {existing.name!r} already exists (id {existing.id}, {existing.template_count} "

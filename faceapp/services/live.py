@@ -196,7 +196,8 @@ class DecisionAuditor:
             return False
         self.store.audit.append(decision_entry(decision, model_id=self.model_id, operator=self.operator,
                                                thresholds_source=thresholds_source or "live",
-                                               details={"source": "live", "frame": result.frame.source}))
+                                               details={"source": "live", "frame": result.frame.source}),
+                               queue_when_locked=True)
         self._last = key
         self.written += 1
         return True

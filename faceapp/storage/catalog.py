@@ -45,6 +45,13 @@ def ensure_model(session: Session, spec: ModelSpec) -> EmbeddingModel:
     return row
 
 
+def _describes(record: ModelRecord, spec: ModelSpec) -> bool:
+    """True when registering ``spec`` would change nothing in ``record``."""
+    metrics = None if spec.metrics is None else json.loads(json.dumps(spec.metrics, sort_keys=True, default=str))
+    return (record.embedding_dim == spec.embedding_dim and spec.folder in (None, record.folder)
+            and spec.sha256 in (None, record.sha256) and (metrics is None or metrics == record.metrics))
+
+
 def _check_threshold(value: float, field: str) -> float:
     number = float(value)
     if not math.isfinite(number) or not -1.0 <= number <= 1.0:
@@ -64,7 +71,14 @@ class ModelRepository:
         self._uow = uow
 
     def register(self, spec: ModelSpec) -> ModelRecord:
-        """Insert or refresh a model (IncompatibleError when the same id comes with another dimension)."""
+        """Insert or refresh a model (IncompatibleError when the same id comes with another dimension).
+
+        A model already registered as ``spec`` describes it is only read: opening a gallery needs no write
+        lock, so identification answers while another program holds the database (see ``AuditRepository``).
+        """
+        current = self.get(spec.model_id)
+        if current is not None and _describes(current, spec):
+            return current
         return self._uow.write(lambda session: _model_record(ensure_model(session, spec)))
 
     def get(self, model_id: str) -> ModelRecord | None:

@@ -121,11 +121,12 @@ def test_verify_identify_and_audit(run, att: Path) -> None:
 
     code, events, _ = run("audit", model=False)
     decisions = [(e["operation"], e["decision"]) for e in events if e["operation"] in ("verify", "identify")]
-    assert decisions == [("verify", "match"), ("verify", "no-match"), ("verify", "match"),
-                         ("identify", "identified"), ("identify", "unknown"), ("identify", "unknown")]
+    assert decisions == [("verify", "match"), ("verify", "no-match"), ("verify", "match"), ("verify", "failed"),
+                         ("identify", "identified"), ("identify", "unknown"), ("identify", "unknown"),
+                         ("identify", "failed")]                      # failed attempts are audited too
     assert events[2]["operator"] == "desk-2" and events[2]["details"]["probe"].endswith("1.pgm")
-    code, events, _ = run("audit", "--operation", "identify", "--since", "1h", "--limit", "1", model=False)
-    assert len(events) == 1 and events[0]["decision"] == "unknown"
+    code, events, _ = run("audit", "--operation", "identify", "--since", "1h", "--limit", "2", model=False)
+    assert [e["decision"] for e in events] == ["unknown", "failed"]
     code, events, _ = run("audit", "--since", "2999-01-01", model=False)
     assert events == []
     code, _, err = run("audit", "--since", "yesterday-ish", model=False)
@@ -246,3 +247,62 @@ def test_enrolling_a_photo_with_several_faces_exits_with_the_several_faces_code(
     cv2.imwrite(str(group), side_by_side([read_image(paths[0]), read_image(paths[40])], [200, 300]))
     code, _, err = run("enroll", "Pair", str(group))
     assert code == ExitCode.SEVERAL_FACES and "2 faces" in err, err
+
+
+# ---------------------------------------------------------------------- audit of every attempt, names shown safely
+def test_failed_attempts_are_audited_with_the_default_operator(run, att: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+
+    monkeypatch.delenv("FACEAPP_OPERATOR", raising=False)
+    login = getpass.getuser()
+    run("enroll", "Alice", str(att / "s1" / "1.pgm"))
+    wall = tmp_path / "wall.png"
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(wall), np.full((240, 320, 3), 128, np.uint8))
+    unreadable = tmp_path / "cut.pgm"
+    unreadable.write_bytes(b"P5\n9")
+    code, _, _ = run("verify", "Nobody", str(att / "s1" / "2.pgm"))
+    assert code == ExitCode.NOT_FOUND
+    code, _, _ = run("identify", str(wall))
+    assert code == ExitCode.NO_FACE
+    code, _, _ = run("verify", "Alice", str(unreadable))
+    assert code == ExitCode.INPUT_FILE
+    code, events, _ = run("audit", model=False)
+    failed = [(e["operation"], e["identity_name"], e["details"]["exit_code"], e["operator"])
+              for e in events if e["decision"] == "failed"]
+    assert failed == [("verify", "Nobody", "not_found", login), ("identify", None, "no_face", login),
+                      ("verify", "Alice", "input_file", login)]
+    run("identities", "rename", "Alice", "Alicia", model=False)
+    run("identities", "delete", "Alicia", "--yes", model=False)
+    code, events, _ = run("audit", model=False)
+    assert {e["operation"]: e["operator"] for e in events if e["operation"] in ("rename", "delete")} == \
+        {"rename": login, "delete": login}
+    for operator, problem in (("  ", "operator name is empty"), ("desk\x1b[2J", "invisible")):
+        with pytest.raises(SystemExit) as caught:                       # argparse: a usage error
+            run("identities", "delete", "Nobody", "--yes", "--operator", operator, model=False)
+        assert caught.value.code == ExitCode.USAGE
+
+
+def test_names_are_normalised_refused_and_escaped_on_output(run, att: Path) -> None:
+    import unicodedata
+
+    code, _, err = run("enroll", "Ada\u200b", str(att / "s4" / "1.pgm"))
+    assert code == ExitCode.USAGE and "U+200B" in err and "\u200b" not in err
+    code, data, _ = run("enroll", unicodedata.normalize("NFD", "José"), str(att / "s4" / "1.pgm"))
+    assert code == 0 and data["identity"]["name"] == unicodedata.normalize("NFC", "José")
+    code, _, err = run("enroll", unicodedata.normalize("NFC", "José"), str(att / "s4" / "2.pgm"))
+    assert code == ExitCode.USAGE and "already exists" in err
+    code, _, err = run("identities", "rename", "José", "#1", model=False)
+    assert code == ExitCode.USAGE and "id reference" in err
+    code, text, _ = run("identities", "list", "--search", "%", model=False, as_json=False)
+    assert text.strip() == "no identities"
+    with sqlite3.connect(run.db) as raw:                 # a row written before names were checked
+        raw.execute("UPDATE identities SET name = ? WHERE id = 1", ("\x1b[2J\x1b[31mEvil",))
+        raw.execute("UPDATE audit_events SET operator = ?", ("op\x1b]0;pwned\x07",))
+    code, text, _ = run("identities", "list", model=False, as_json=False)
+    assert "\x1b" not in text and "\\x1b[2J\\x1b[31mEvil" in text
+    code, text, _ = run("audit", model=False, as_json=False)
+    assert "\x1b" not in text and "\x07" not in text and "op\\x1b]0;pwned\\x07" in text
