@@ -52,7 +52,9 @@ def _describes(record: ModelRecord, spec: ModelSpec) -> bool:
             and spec.sha256 in (None, record.sha256) and (metrics is None or metrics == record.metrics))
 
 
-def _check_threshold(value: float, field: str) -> float:
+def check_threshold(value: float, field: str) -> float:
+    """``value`` as a float when it is a usable threshold (finite, a cosine similarity in [-1, 1]); the one
+    check for every stored threshold (``faceapp thresholds set``, calibration, gallery import)."""
     number = float(value)
     if not math.isfinite(number) or not -1.0 <= number <= 1.0:
         raise FieldError(f"{field} threshold must be a cosine similarity in [-1, 1], got {value}")
@@ -114,8 +116,8 @@ class ThresholdRepository:
     def set(self, model: ModelSpec, *, verify: float, identify: float, target_far: float | None = None,
             source: str = "manual", calibrated_at: datetime | None = None, operator: str | None = None) -> ThresholdRecord:
         """Store (replace) a model's thresholds; registers the model when needed; audited."""
-        verify = _check_threshold(verify, "verify")
-        identify = _check_threshold(identify, "identify")
+        verify = check_threshold(verify, "verify")
+        identify = check_threshold(identify, "identify")
         if target_far is not None and not 0.0 < float(target_far) < 1.0:
             raise FieldError(f"target FAR must be in (0, 1), got {target_far}")
 

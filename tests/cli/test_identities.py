@@ -306,3 +306,21 @@ def test_names_are_normalised_refused_and_escaped_on_output(run, att: Path) -> N
     assert "\x1b" not in text and "\\x1b[2J\\x1b[31mEvil" in text
     code, text, _ = run("audit", model=False, as_json=False)
     assert "\x1b" not in text and "\x07" not in text and "op\\x1b]0;pwned\\x07" in text
+
+
+def test_gallery_import_of_a_crafted_archive_exits_3_with_the_field(run, att: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    run("enroll", "Alice", str(att / "s1" / "1.pgm"))
+    run("gallery", "export", str(tmp_path / "g.zip"), model=False)
+    with zipfile.ZipFile(tmp_path / "g.zip") as archive:
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    manifest = json.loads(contents["manifest.json"])
+    manifest["models"][0]["thresholds"] = {"verify": -5, "identify": -5}     # every face would match
+    contents["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(tmp_path / "crafted.zip", "w") as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data)
+    code, _, err = run("gallery", "import", str(tmp_path / "crafted.zip"), "--db", str(tmp_path / "other.db"),
+                       model=False, db_arg=False)
+    assert code == ExitCode.INPUT_FILE and "models[0].thresholds.verify" in err and "nothing imported" in err, err
