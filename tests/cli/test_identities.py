@@ -324,3 +324,21 @@ def test_gallery_import_of_a_crafted_archive_exits_3_with_the_field(run, att: Pa
     code, _, err = run("gallery", "import", str(tmp_path / "crafted.zip"), "--db", str(tmp_path / "other.db"),
                        model=False, db_arg=False)
     assert code == ExitCode.INPUT_FILE and "models[0].thresholds.verify" in err and "nothing imported" in err, err
+
+
+def test_db_check_diagnoses_newer_and_unstamped_databases(run, tmp_path: Path) -> None:
+    newer = tmp_path / "newer.db"
+    main(["db", "upgrade", "--db", str(newer)])
+    with sqlite3.connect(newer) as raw:
+        raw.execute("UPDATE alembic_version SET version_num = '0999'")
+    code, data, _ = run("db", "check", "--db", str(newer), model=False, db_arg=False)
+    assert code == ExitCode.DATABASE and not data["ok"] and data["newer"]
+    assert "newer FaceApp" in data["problems"][0] and "run `faceapp db upgrade`" not in data["problems"][0]
+    unstamped = tmp_path / "unstamped.db"
+    main(["db", "upgrade", "--db", str(unstamped)])
+    with sqlite3.connect(unstamped) as raw:
+        raw.execute("DELETE FROM alembic_version")
+    for argv in (("db", "check"), ("db", "upgrade"), ("identities", "list")):
+        code, _, err = run(*argv, "--db", str(unstamped), model=False, db_arg=False)
+        assert code == ExitCode.DATABASE and "empty alembic_version" in err and "already exists" not in err, err
+        assert str(unstamped) in err
