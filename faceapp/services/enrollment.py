@@ -9,6 +9,13 @@ one transaction that writes the identity with all its crops and templates (or no
 The GUI's wizard uses the two halves: ``assess(frame)`` per live frame (accepted or reasons + hints),
 then ``prepare(...)`` on the accepted faces (shows crops and duplicate warnings) and ``commit(plan)``.
 Each image must show exactly one face that passes the quality gate (size, sharpness, brightness, pose).
+
+The accepted faces must also agree with each other: with a trained model, two faces of one person score
+at or above the verify threshold, so the images are grouped by those pairs (connected components). More
+than one group means photos of different people under one name, and ``prepare`` refuses with
+``MixedIdentityError`` naming the groups, unless the service was built with ``allow_mixed=True`` (the
+CLI's ``--allow-different``); the plan keeps the groups either way. An untrained model's scores mean
+nothing, so it is not checked.
 """
 
 from __future__ import annotations
@@ -87,6 +94,10 @@ class DuplicateWarning:
         return dict(self.__dict__)
 
 
+class MixedIdentityError(QualityError):
+    """The images offered for one identity look like several people (see the module docstring)."""
+
+
 @dataclass
 class EnrollmentPlan:
     """Everything checked and embedded, not yet written: shown to the operator, then committed."""
@@ -97,6 +108,30 @@ class EnrollmentPlan:
     embeddings: np.ndarray
     duplicates: list[DuplicateWarning]
     model_id: str
+    groups: list[list[int]] = field(default_factory=list)   # indexes into accepted that agree (one group: fine)
+
+
+def agreeing_groups(embeddings: np.ndarray, threshold: float) -> list[list[int]]:
+    """The rows of ``embeddings`` grouped so that rows scoring >= ``threshold`` (cosine) share a group
+    (connected components), largest group first."""
+    count = len(embeddings)
+    scores = embeddings @ embeddings.T
+    parent = list(range(count))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(count):
+        for j in range(i + 1, count):
+            if scores[i, j] >= threshold:
+                parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(count):
+        groups.setdefault(root(i), []).append(i)
+    return sorted(groups.values(), key=lambda g: (-len(g), g[0]))
 
 
 @dataclass(frozen=True)
@@ -144,13 +179,14 @@ class EnrollmentService:
 
     def __init__(self, store: Store, embedder: EmbedderLike, *, pipeline: "FacePipeline | None" = None,
                  gate: "QualityGate | None" = None, gallery: Gallery | None = None, operator: str | None = None,
-                 store_crops: bool = True, duplicate_check: bool = True) -> None:
+                 store_crops: bool = True, duplicate_check: bool = True, allow_mixed: bool = False) -> None:
         self.store = store
         self.embedder = embedder
         self.model = model_spec(embedder)
         self.operator = operator if operator is not None else default_operator()
         self.store_crops = store_crops
         self.duplicate_check = duplicate_check
+        self.allow_mixed = allow_mixed
         self._pipeline = pipeline
         self._own_pipeline = pipeline is None
         if gate is None:
@@ -267,6 +303,7 @@ class EnrollmentService:
         yield Progress("embed", 0, len(accepted), message=f"embedding {len(accepted)} faces")
         embeddings = self.embedder.embed([c.aligned.image for c in accepted])
         yield Progress("embed", len(accepted), len(accepted))
+        groups = self._agreement(accepted, embeddings, existing_id)
         duplicates: list[DuplicateWarning] = []
         if self.duplicate_check:
             found = self.gallery.best_other(embeddings, exclude=existing_id)
@@ -274,7 +311,38 @@ class EnrollmentService:
             if found is not None and found[1] >= threshold:
                 duplicates.append(DuplicateWarning(found[0], self.gallery.index.name(found[0]), found[1], threshold))
         return EnrollmentPlan(identity=identity, accepted=accepted, rejected=rejected, embeddings=embeddings,
-                              duplicates=duplicates, model_id=self.model.model_id)
+                              duplicates=duplicates, model_id=self.model.model_id, groups=groups)
+
+    def _agreement(self, accepted: list[SampleCheck], embeddings: np.ndarray, existing_id: int | None) -> list[list[int]]:
+        """Group the accepted faces by agreement at the verify threshold (templates already stored for an
+        identity being added to join the check); MixedIdentityError for several groups unless allowed."""
+        everyone = list(range(len(accepted)))
+        if not getattr(self.embedder, "trained", False):
+            return [everyone]
+        stored = np.zeros((0, embeddings.shape[1]), np.float32)
+        if existing_id is not None:
+            stored = np.asarray([t.embedding for t in self.store.templates.for_identity(existing_id)
+                                 if t.model_id == self.model.model_id and t.dim == embeddings.shape[1]], np.float32)
+            stored = stored.reshape(-1, embeddings.shape[1])
+        if len(accepted) + len(stored) < 2:
+            return [everyone]
+        threshold = self.gallery.thresholds().verify
+        groups = agreeing_groups(np.concatenate([embeddings, stored]), threshold)
+        if len(groups) == 1 or self.allow_mixed:
+            return [[i for i in g if i < len(accepted)] for g in groups if any(i < len(accepted) for i in g)]
+        combined = np.concatenate([embeddings, stored])
+        scores = combined @ combined.T
+        between = max(float(scores[np.ix_(a, b)].max()) for a in groups for b in groups if a is not b)
+
+        def describe(group: list[int]) -> str:
+            return ", ".join(accepted[i].source if i < len(accepted) else f"stored template {i - len(accepted) + 1}"
+                             for i in group[:4]) + (f" and {len(group) - 4} more" if len(group) > 4 else "")
+
+        listed = "; ".join(f"group {n}: {describe(g)}" for n, g in enumerate(groups, 1))
+        raise MixedIdentityError(
+            f"the images do not look like one person: they form {len(groups)} groups that score under the verify "
+            f"threshold {threshold:.3f} with each other (best {between:.3f}) - {listed}. Enrol each person under "
+            "their own name, or pass --allow-different if they really are one person")
 
     def commit(self, plan: EnrollmentPlan) -> EnrollmentResult:
         """Write the plan in one transaction: the identity (when new), every crop and template, an audit row."""

@@ -176,7 +176,8 @@ def test_database_problems_exit_with_the_database_code(run, tmp_path: Path) -> N
     code, _, err = run("identities", "list", "--db", str(newer), model=False, db_arg=False)
     assert code == ExitCode.DATABASE and "newer than this FaceApp" in err and str(newer) in err
     code, data, _ = run("db", "check", "--db", str(newer), model=False, db_arg=False)
-    assert code == ExitCode.DATABASE and not data["ok"]
+    assert code == ExitCode.DATABASE and not data["ok"] and data["newer"]
+    assert "newer FaceApp" in data["problems"][0] and "db upgrade`" not in data["problems"][0]   # it would refuse
     read_only = f"sqlite:///file:{tmp_path / 'ro.db'}?mode=ro&uri=true"
     main(["db", "upgrade", "--db", str(tmp_path / "ro.db")])
     code, data, _ = run("identities", "list", "--db", read_only, model=False, db_arg=False)
@@ -326,14 +327,7 @@ def test_gallery_import_of_a_crafted_archive_exits_3_with_the_field(run, att: Pa
     assert code == ExitCode.INPUT_FILE and "models[0].thresholds.verify" in err and "nothing imported" in err, err
 
 
-def test_db_check_diagnoses_newer_and_unstamped_databases(run, tmp_path: Path) -> None:
-    newer = tmp_path / "newer.db"
-    main(["db", "upgrade", "--db", str(newer)])
-    with sqlite3.connect(newer) as raw:
-        raw.execute("UPDATE alembic_version SET version_num = '0999'")
-    code, data, _ = run("db", "check", "--db", str(newer), model=False, db_arg=False)
-    assert code == ExitCode.DATABASE and not data["ok"] and data["newer"]
-    assert "newer FaceApp" in data["problems"][0] and "run `faceapp db upgrade`" not in data["problems"][0]
+def test_an_empty_alembic_version_table_is_diagnosed(run, tmp_path: Path) -> None:
     unstamped = tmp_path / "unstamped.db"
     main(["db", "upgrade", "--db", str(unstamped)])
     with sqlite3.connect(unstamped) as raw:
@@ -342,3 +336,22 @@ def test_db_check_diagnoses_newer_and_unstamped_databases(run, tmp_path: Path) -
         code, _, err = run(*argv, "--db", str(unstamped), model=False, db_arg=False)
         assert code == ExitCode.DATABASE and "empty alembic_version" in err and "already exists" not in err, err
         assert str(unstamped) in err
+
+
+# ------------------------------------------------------------------ one identity, several people (issue 15)
+def test_enrolling_photos_of_different_people_as_one_is_refused(run, celeba: Path) -> None:
+    trained = Path(__file__).resolve().parents[2] / "models" / "default"
+    people = sorted(p for p in celeba.iterdir() if p.is_dir())[:6]
+    strangers = [str(sorted(person.glob("*.jpg"))[0]) for person in people]        # six different people
+    code, _, err = run("enroll", "Mixed", *strangers, model=trained)
+    assert code == ExitCode.QUALITY and "do not look like one person" in err and "--allow-different" in err, err
+    assert all(Path(s).name in err for s in strangers[:2]), err
+    code, data, _ = run("identities", "list", model=False)
+    assert data == []                                                       # nothing written
+    same = [str(p) for p in sorted(people[0].glob("*.jpg"))[:3]]
+    code, data, err = run("enroll", "One", *same, model=trained)
+    assert code == 0 and data["templates_added"] == 3, err
+    code, data, err = run("enroll", "One", strangers[1], "--add", model=trained)          # a stranger added later
+    assert code == ExitCode.QUALITY and "stored template" in err, err
+    code, data, err = run("enroll", "Mixed", *strangers, "--allow-different", "--no-duplicate-check", model=trained)
+    assert code == 0 and data["templates_added"] == 6, err

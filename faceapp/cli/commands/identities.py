@@ -121,7 +121,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     embedder = load_embedder(args)
     with open_store(args) as store, open_pipeline(args) as pipeline:
         service = EnrollmentService(store, embedder, pipeline=pipeline, operator=args.operator,
-                                    duplicate_check=not args.no_duplicate_check)
+                                    duplicate_check=not args.no_duplicate_check, allow_mixed=args.allow_different)
         show = print_progress if sys.stderr.isatty() and not args.json else None
         result = run_to_completion(service.enroll(target, images), show)
     data = {**result.as_dict(), "model": _model_info(embedder)}
@@ -333,6 +333,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--consent", action="store_true", help="record that consent was given now")
     p.add_argument("--consent-at", metavar="WHEN", help="record consent given at this ISO date/time")
     p.add_argument("--no-duplicate-check", action="store_true", help="skip the check against other identities")
+    p.add_argument("--allow-different", action="store_true",
+                   help="enrol even when the images score under the verify threshold with each other (by default "
+                        "such images are refused as different people, exit 14)")
     add_store_options(p)
     add_vision_options(p)
     add_embed_options(p)
