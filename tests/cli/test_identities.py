@@ -177,7 +177,7 @@ def test_database_problems_exit_with_the_database_code(run, tmp_path: Path) -> N
     assert code == ExitCode.DATABASE and "newer than this FaceApp" in err and str(newer) in err
     code, data, _ = run("db", "check", "--db", str(newer), model=False, db_arg=False)
     assert code == ExitCode.DATABASE and not data["ok"] and data["newer"]
-    assert "newer FaceApp" in data["problems"][0] and "db upgrade`" not in data["problems"][0]   # it would refuse
+    assert "newer FaceApp" in data["problems"][0] and "(run `faceapp db upgrade`)" not in data["problems"][0]
     read_only = f"sqlite:///file:{tmp_path / 'ro.db'}?mode=ro&uri=true"
     main(["db", "upgrade", "--db", str(tmp_path / "ro.db")])
     code, data, _ = run("identities", "list", "--db", read_only, model=False, db_arg=False)
