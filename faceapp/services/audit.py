@@ -19,11 +19,14 @@ A failed attempt (no face in the probe, an unknown name, an unreadable file, ...
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Mapping
 
 from faceapp.core.errors import FaceAppError
 from faceapp.core.types import IdentifyDecision, VerifyDecision
-from faceapp.storage import AuditEntry
+from faceapp.storage import AuditEntry, Store
+
+log = logging.getLogger(__name__)
 
 
 def decision_entry(decision: VerifyDecision | IdentifyDecision, *, model_id: str, operator: str | None = None,
@@ -53,3 +56,16 @@ def failure_entry(operation: str, error: FaceAppError, *, model_id: str | None, 
     return AuditEntry(operation, identity_name=identity_name, model_id=model_id, decision="failed", operator=operator,
                       details={"error": str(error)[:1000], "exit_code": error.exit_code.name.lower(),
                                **(details or {})})
+
+
+def record_failure(store: Store, operation: str, error: FaceAppError, *, model_id: str | None,
+                   operator: str | None = None, identity_name: str | None = None,
+                   details: Mapping[str, Any] | None = None) -> None:
+    """Audit an attempt that ``error`` stopped, queued when the database is locked. A failure to record is
+    logged, never raised: the caller goes on to report ``error`` itself."""
+    entry = failure_entry(operation, error, model_id=model_id, operator=operator,
+                          identity_name=None if identity_name is None else str(identity_name)[:200], details=details)
+    try:
+        store.audit.append(entry, queue_when_locked=True)
+    except FaceAppError as audit_error:
+        log.error("the failed %s attempt was not recorded in the audit log: %s", operation, audit_error)

@@ -32,6 +32,7 @@ from faceapp.core.errors import (
 )
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
 from faceapp.core.types import AlignedFace, FaceQuality
+from faceapp.services.audit import record_failure
 from faceapp.services.gallery import EmbedderLike, Gallery, default_operator, model_spec
 from faceapp.storage import EnrollmentRecord, NameInUseError, NewIdentity, NewSample, Store
 from faceapp.storage.identities import clean_text
@@ -361,9 +362,15 @@ class EnrollmentService:
                cancel: CancelToken | None = None) -> Job[EnrollmentResult]:
         """``prepare`` then ``commit``: a generator of Progress returning the EnrollmentResult."""
         cancel = cancel or CancelToken()
-        plan = yield from self.prepare(identity, inputs, cancel=cancel)
-        if cancel.cancelled:
-            raise CancelledError("enrolment cancelled before saving: nothing was written")
+        try:
+            plan = yield from self.prepare(identity, inputs, cancel=cancel)
+            if cancel.cancelled:
+                raise CancelledError("enrolment cancelled before saving: nothing was written")
+        except FaceAppError as error:            # every attempt is audited, the refused ones too
+            name = identity.name if isinstance(identity, NewIdentity) else str(identity)
+            record_failure(self.store, "enroll", error, model_id=self.model.model_id, operator=self.operator,
+                           identity_name=name, details={"images": len(inputs)})
+            raise
         yield Progress("save", 0, 1, message="saving in one transaction")
         result = self.commit(plan)
         yield Progress("save", 1, 1)

@@ -27,7 +27,7 @@ from faceapp.core.errors import FaceAppError, NotFoundError
 from faceapp.core.types import IdentifyDecision, VerifyDecision
 from faceapp.matching import GalleryIndex, Matcher, Thresholds, resolve_thresholds
 from faceapp.matching.matcher import POLICIES
-from faceapp.services.audit import decision_entry, failure_entry
+from faceapp.services.audit import decision_entry, record_failure
 from faceapp.storage import ModelSpec, Store, ThresholdRecord
 from faceapp.storage.identities import parse_ref
 from faceapp.storage.records import IdentityRef
@@ -194,14 +194,10 @@ class Gallery:
 
     def record_failure(self, operation: str, error: FaceAppError, *, identity: IdentityRef | None = None,
                        details: Mapping[str, Any] | None = None) -> None:
-        """Audit an attempt that ``error`` stopped (no face, unknown name, unreadable probe...), queued when the
-        database is locked. A failure to record is logged, never raised: the caller reports ``error`` itself."""
-        entry = failure_entry(operation, error, model_id=self.model.model_id, operator=self.operator,
-                              identity_name=None if identity is None else str(identity)[:200], details=details)
-        try:
-            self.store.audit.append(entry, queue_when_locked=True)
-        except FaceAppError as audit_error:
-            log.error("the failed %s attempt was not recorded in the audit log: %s", operation, audit_error)
+        """Audit an attempt that ``error`` stopped (no face, unknown name, unreadable probe...), with this
+        gallery's model and operator (``faceapp.services.audit.record_failure``)."""
+        record_failure(self.store, operation, error, model_id=self.model.model_id, operator=self.operator,
+                       identity_name=None if identity is None else str(identity), details=details)
 
     def best_other(self, embeddings: np.ndarray, *, exclude: int | None = None) -> tuple[int, float] | None:
         """The best-matching identity (other than ``exclude``) over several probe embeddings, or None."""

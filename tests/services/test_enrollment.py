@@ -61,7 +61,9 @@ def test_nothing_is_written_when_every_image_is_rejected(store, tiny_embedder, p
     blank = np.zeros((120, 120, 3), np.uint8)
     with pytest.raises(NoFaceError, match="no face found"):                 # as detect says of the same image
         run_to_completion(_service(store, tiny_embedder, pipeline).enroll(NewIdentity("Ghost"), [blank, blank]))
-    assert store.identities.count() == 0 and store.audit.query() == []
+    assert store.identities.count() == 0
+    assert [(e.operation, e.decision, e.identity_name, e.operator, e.details["exit_code"]) for e in store.audit.query()] \
+        == [("enroll", "failed", "Ghost", "tester", "no_face")]                # the refused attempt is audited
 
 
 def test_rejections_of_different_kinds_are_a_quality_error(store, tiny_embedder, pipeline, att_image) -> None:
