@@ -191,6 +191,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     files = _input_files(args.images)
     results: list[dict[str, Any]] = []
     with open_pipeline(args) as pipe:
+        pipe.crowd = args.crowd
         for path in files:
             entry: dict[str, Any] = {"path": str(path), "faces": []}
             try:
@@ -205,6 +206,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
             faces = pipe.detect(decoded.image)
             entry["faces"] = [face_record(f, decoded.scale, landmarks=args.landmarks, blendshapes=args.blendshapes)
                               for f in faces]
+            if pipe.capped(faces):
+                entry["note"] = (f"{len(faces)} faces: the landmarker reports at most {pipe.num_faces} faces per "
+                                 "look (the whole image, or each tile of the second look for small faces), so "
+                                 "there may be more (--crowd finds every face)")
             results.append(entry)
         detector, fallback = pipe.detector.value, pipe.fallback_active
     lines = []
@@ -214,6 +219,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
         n = len(r["faces"])
         lines.append(f"{r['path']}: {n} face{'s' if n != 1 else ''}" if n else f"{r['path']}: no face")
         lines.extend(_face_line(i, rec) for i, rec in enumerate(r["faces"]))
+        if r.get("note"):
+            lines.append(f"  note: {r['note']}")
     if fallback:
         lines.append(f"(fallback detector: {detector})")
     emit(args, {"detector": detector, "fallback": fallback, "images": results}, "\n".join(lines))
@@ -398,6 +405,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files or folders")
     p.add_argument("--landmarks", action="store_true", help="include the 478 landmarks in --json output")
     p.add_argument("--blendshapes", action="store_true", help="include the 52 blendshape scores in --json output")
+    p.add_argument("--crowd", action="store_true",
+                   help="find every face of group photos: without it the landmarker reports at most 4 faces per "
+                        "look at the image (a note says when that limit was reached); slower (overlapping tiles)")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_vision_options(p)
     p.set_defaults(handler=cmd_detect)
