@@ -11,7 +11,7 @@ then ``prepare(...)`` on the accepted faces (shows crops and duplicate warnings)
 Each image must show exactly one face that passes the quality gate (size, sharpness, brightness, pose).
 
 The accepted faces must also agree with each other: with a trained model, two faces of one person score
-at or above the verify threshold, so the images are grouped by those pairs (connected components). More
+at or above the verify threshold (the one in force, or the model card's calibrated one when that is lower), so the images are grouped by those pairs (connected components). More
 than one group means photos of different people under one name, and ``prepare`` refuses with
 ``MixedIdentityError`` naming the groups, unless the service was built with ``allow_mixed=True`` (the
 CLI's ``--allow-different``); the plan keeps the groups either way. An untrained model's scores mean
@@ -314,6 +314,15 @@ class EnrollmentService:
         return EnrollmentPlan(identity=identity, accepted=accepted, rejected=rejected, embeddings=embeddings,
                               duplicates=duplicates, model_id=self.model.model_id, groups=groups)
 
+    def _agreement_threshold(self) -> float:
+        """The verify threshold in force, but never stricter than the model card's calibrated one: a gallery
+        run at a very low false-accept rate must not refuse genuine photos of one person."""
+        from faceapp.matching.thresholds import from_model_card
+
+        threshold = self.gallery.thresholds().verify
+        calibrated = from_model_card(self.embedder.card) if self.embedder.card else None
+        return min(threshold, calibrated.verify) if calibrated is not None else threshold
+
     def _agreement(self, accepted: list[SampleCheck], embeddings: np.ndarray, existing_id: int | None) -> list[list[int]]:
         """Group the accepted faces by agreement at the verify threshold (templates already stored for an
         identity being added to join the check); MixedIdentityError for several groups unless allowed."""
@@ -327,7 +336,7 @@ class EnrollmentService:
             stored = stored.reshape(-1, embeddings.shape[1])
         if len(accepted) + len(stored) < 2:
             return [everyone]
-        threshold = self.gallery.thresholds().verify
+        threshold = self._agreement_threshold()
         groups = agreeing_groups(np.concatenate([embeddings, stored]), threshold)
         if len(groups) == 1 or self.allow_mixed:
             return [[i for i in g if i < len(accepted)] for g in groups if any(i < len(accepted) for i in g)]
