@@ -102,8 +102,9 @@ class AuditRepository:
         return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
 
     def flush_queue(self) -> int:
-        """Move queued events into the table now (one transaction); returns how many were written."""
-        return self._uow.write(self._flush_queue) if self.pending() else 0
+        """Move queued events into the table now (one transaction, one busy timeout at most); returns how
+        many were written (0 at once when nothing is queued)."""
+        return self._uow.write(self._flush_queue, retries=0) if self.pending() else 0
 
     def _enqueue(self, entry: AuditEntry, error: DatabaseError) -> None:
         path = self.queue_path

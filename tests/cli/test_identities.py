@@ -355,3 +355,19 @@ def test_enrolling_photos_of_different_people_as_one_is_refused(run, celeba: Pat
     assert code == ExitCode.QUALITY and "stored template" in err, err
     code, data, err = run("enroll", "Mixed", *strangers, "--allow-different", "--no-duplicate-check", model=trained)
     assert code == 0 and data["templates_added"] == 6, err
+
+
+@pytest.mark.slow
+def test_identify_answers_while_the_database_is_locked_and_audit_catches_up(run, att: Path) -> None:
+    run("enroll", "Alice", str(att / "s1" / "1.pgm"), str(att / "s1" / "2.pgm"))
+    other = sqlite3.connect(run.db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")                    # another program holds the write lock
+    try:
+        code, data, err = run("identify", str(att / "s1" / "1.pgm"))    # waits one busy timeout, then answers
+        assert code == 0 and data["name"] == "Alice" and data["audit_queued"], err
+        assert "queued durably" in err
+    finally:
+        other.rollback()
+        other.close()
+    code, events, _ = run("audit", model=False)         # the queue is written first, then listed
+    assert [(e["operation"], e["decision"]) for e in events] == [("enroll", "created"), ("identify", "identified")]

@@ -297,7 +297,17 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------------- audit
 def cmd_audit(args: argparse.Namespace) -> int:
+    from faceapp.core.errors import DatabaseError
+
     with open_store(args) as store:
+        try:
+            store.audit.flush_queue()                # rows queued while the database was locked come first
+        except DatabaseError:
+            pass
+        waiting = store.audit.pending()
+        if waiting:
+            print(f"note: {waiting} audit rows still wait in {store.audit.queue_path} (the database is locked); "
+                  "they are not listed yet", file=sys.stderr)
         identity_id = store.identities.get(args.identity).id if args.identity else None
         events = store.audit.query(since=parse_when(args.since) if args.since else None, operation=args.operation,
                                    identity_id=identity_id, limit=args.limit, newest_first=args.limit is not None)
