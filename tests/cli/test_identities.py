@@ -309,21 +309,30 @@ def test_names_are_normalised_refused_and_escaped_on_output(run, att: Path) -> N
     assert "\x1b" not in text and "\x07" not in text and "op\\x1b]0;pwned\\x07" in text
 
 
-def test_gallery_import_of_a_crafted_archive_exits_3_with_the_field(run, att: Path, tmp_path: Path) -> None:
+def _rewrite_archive(source: Path, target: Path, change) -> Path:  # noqa: ANN001
+    """A copy of the gallery zip ``source`` after ``change(manifest, contents)`` edited it in place."""
     import zipfile
 
-    run("enroll", "Alice", str(att / "s1" / "1.pgm"))
-    run("gallery", "export", str(tmp_path / "g.zip"), model=False)
-    with zipfile.ZipFile(tmp_path / "g.zip") as archive:
+    with zipfile.ZipFile(source) as archive:
         contents = {name: archive.read(name) for name in archive.namelist()}
     manifest = json.loads(contents["manifest.json"])
-    manifest["models"][0]["thresholds"] = {"verify": -5, "identify": -5}     # every face would match
+    change(manifest, contents)
     contents["manifest.json"] = json.dumps(manifest).encode()
-    with zipfile.ZipFile(tmp_path / "crafted.zip", "w") as archive:
+    with zipfile.ZipFile(target, "w") as archive:
         for name, data in contents.items():
             archive.writestr(name, data)
-    code, _, err = run("gallery", "import", str(tmp_path / "crafted.zip"), "--db", str(tmp_path / "other.db"),
-                       model=False, db_arg=False)
+    return target
+
+
+def test_gallery_import_of_a_crafted_archive_exits_3_with_the_field(run, att: Path, tmp_path: Path) -> None:
+    run("enroll", "Alice", str(att / "s1" / "1.pgm"))
+    run("gallery", "export", str(tmp_path / "g.zip"), model=False)
+
+    def lower_thresholds(manifest, contents) -> None:  # noqa: ANN001
+        manifest["models"][0]["thresholds"] = {"verify": -5, "identify": -5}   # every face would match
+
+    crafted = _rewrite_archive(tmp_path / "g.zip", tmp_path / "crafted.zip", lower_thresholds)
+    code, _, err = run("gallery", "import", str(crafted), "--db", str(tmp_path / "other.db"), model=False, db_arg=False)
     assert code == ExitCode.INPUT_FILE and "models[0].thresholds.verify" in err and "nothing imported" in err, err
 
 
@@ -371,3 +380,25 @@ def test_identify_answers_while_the_database_is_locked_and_audit_catches_up(run,
         other.close()
     code, events, _ = run("audit", model=False)         # the queue is written first, then listed
     assert [(e["operation"], e["decision"]) for e in events] == [("enroll", "created"), ("identify", "identified")]
+
+
+def test_gallery_import_refuses_templates_of_another_size_under_the_active_models_id(run, att: Path,
+                                                                                      tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+
+    run("enroll", "Alice", str(att / "s1" / "1.pgm"))
+    run("gallery", "export", str(tmp_path / "g.zip"), model=False)
+
+    def widen(manifest, contents) -> None:  # noqa: ANN001 - a 64-d model under the active (32-d) model's id
+        model = manifest["models"][0]
+        model["embedding_dim"] = 64
+        buffer = io.BytesIO()
+        np.save(buffer, np.full((len(model["templates"]), 64), 0.125, np.float32))
+        contents[model["embeddings"]] = buffer.getvalue()
+
+    crafted = _rewrite_archive(tmp_path / "g.zip", tmp_path / "crafted.zip", widen)
+    fresh = tmp_path / "fresh.db"                             # knows no model yet: the active one is checked
+    code, _, err = run("gallery", "import", str(crafted), "--db", str(fresh), db_arg=False)
+    assert code == ExitCode.INCOMPATIBLE and "embedding_dim" in err and "32-value" in err, err
