@@ -375,12 +375,12 @@ class EnrollmentService:
             plan = yield from self.prepare(identity, inputs, cancel=cancel)
             if cancel.cancelled:
                 raise CancelledError("enrolment cancelled before saving: nothing was written")
-        except FaceAppError as error:            # every attempt is audited, the refused ones too
+            yield Progress("save", 0, 1, message="saving in one transaction")
+            result = self.commit(plan)
+        except FaceAppError as error:            # every attempt is audited: refused, or the database locked
             name = identity.name if isinstance(identity, NewIdentity) else str(identity)
             record_failure(self.store, "enroll", error, model_id=self.model.model_id, operator=self.operator,
                            identity_name=name, details={"images": len(inputs)})
             raise
-        yield Progress("save", 0, 1, message="saving in one transaction")
-        result = self.commit(plan)
         yield Progress("save", 1, 1)
         return result

@@ -66,6 +66,31 @@ def test_nothing_is_written_when_every_image_is_rejected(store, tiny_embedder, p
         == [("enroll", "failed", "Ghost", "tester", "no_face")]                # the refused attempt is audited
 
 
+def test_an_enrolment_stopped_by_a_locked_database_is_audited_through_the_queue(tmp_path, tiny_embedder, pipeline,
+                                                                               att) -> None:
+    import sqlite3
+
+    from faceapp.core.errors import DatabaseError
+
+    with Store(tmp_path / "locked.db", busy_timeout_s=0.2, retries=0) as store:
+        service = _service(store, tiny_embedder, pipeline)
+        service.gallery                                     # model registered before the other program locks
+        other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(DatabaseError, match="locked"):
+                run_to_completion(service.enroll(NewIdentity("Alice"), [att / "s1" / "1.pgm"]))
+            assert store.audit.pending() == 1               # the failed attempt waits in the durable queue
+        finally:
+            other.rollback()
+            other.close()
+        store.audit.flush_queue()
+        event = store.audit.query()[-1]
+        assert (event.operation, event.decision, event.identity_name, event.details["exit_code"]) == \
+            ("enroll", "failed", "Alice", "database")
+        assert store.identities.count() == 0
+
+
 def test_rejections_of_different_kinds_are_a_quality_error(store, tiny_embedder, pipeline, att_image) -> None:
     blank = np.zeros((120, 120, 3), np.uint8)
     two_people = np.hstack([att_image(1, 1), att_image(2, 1)])
