@@ -80,6 +80,7 @@ class EnrollModel:
         self.samples: list[AlignedFace] = []          # accepted faces, in order
         self.rejected: list[tuple[str, str]] = []      # (source, reasons) of refused files
         self.plan: Any = None
+        self.allow_different = False      # enrol photos that do not agree with each other (the operator's call)
         self.last_result: Any = None                   # EnrollmentResult after saving
         self.target_identity: int | None = None        # adding to an existing identity
         self.target_name = ""
@@ -288,6 +289,7 @@ class EnrollModel:
         if not self.samples:
             self.message.emit("warning", "No accepted face yet: capture from the camera or add image files.")
             return
+        self.service.allow_mixed = self.allow_different
         self._set_busy(True, "Embedding and checking for duplicates...", len(self.samples))
         self.run(self._prepare_job, identity, list(self.samples), on_result=self._prepared,
                  on_progress=self.progress.emit, on_finished=self._work_done, context="Preparing the enrolment")

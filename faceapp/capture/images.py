@@ -7,6 +7,15 @@ Decoding uses Pillow, because it reads the header before any pixel (so a 20000 x
 before it costs 1.2 GB), reports truncated files instead of silently padding them with grey, honours the
 EXIF orientation, and decodes JPEGs at 1/2, 1/4 or 1/8 scale directly from the DCT (``Image.draft``).
 OpenCV is the fallback for formats Pillow does not know.
+
+Hostile files: every check on the declared size runs on the header, before anything that decodes (reading
+EXIF from a PNG loads its pixels, so orientation is read only after the checks). A progressive JPEG is
+refused over the pixel limit, since libjpeg keeps the coefficients of the whole image whatever the DCT
+scale (about 3 bytes per declared pixel); a JPEG or PNG far smaller than the least data its declared size
+needs (one bit per 8 x 8 block for Huffman JPEG, deflate's 1:1032 for PNG) is reported as corrupt before
+it is decoded. A decoder's own failure on a crafted header or chunk (a bad PGM size, a zTXt or iCCP chunk
+inflating past Pillow's limit) is an InputFileError too. The OpenCV fallback reads only files whose
+signature OpenCV knows and that are at most ``MAX_FALLBACK_BYTES`` long.
 """
 
 from __future__ import annotations
@@ -28,6 +37,12 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 
 #: Images with more pixels than this are decoded reduced (JPEG) or refused (other formats).
 DEFAULT_MAX_PIXELS = 64_000_000
+
+#: Files Pillow does not recognise are handed to OpenCV only up to this size (a 1 GiB ``.jpg`` of noise is not read).
+MAX_FALLBACK_BYTES = 256 * 1024 * 1024
+
+#: Start-of-frame markers of arithmetic-coded JPEGs (their data can be smaller than one bit per block).
+_ARITHMETIC_SOF = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 
 _PIL_BOMB_LOCK = threading.Lock()
 
@@ -74,14 +89,95 @@ def list_images(paths: Iterable[str | Path], *, recursive: bool = True) -> list[
 
 
 def _open_header(path: Path) -> Image.Image:
-    """Open the file with Pillow (header only); our own pixel limit replaces Pillow's bomb check."""
+    """Open the file with Pillow (header only); our own pixel limit replaces Pillow's bomb check.
+
+    UnidentifiedImageError passes through (the OpenCV fallback may know the format); any other failure of a
+    decoder on a crafted header (ValueError from a PGM size ``1x``, a zTXt chunk over Pillow's limit, ...)
+    becomes an InputFileError naming the file.
+    """
     with _PIL_BOMB_LOCK:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
         try:
             return Image.open(path)
+        except UnidentifiedImageError:
+            raise
+        except OSError as error:
+            raise InputFileError(f"{path}: cannot read ({error.strerror or error})", path=str(path)) from error
+        except Exception as error:  # noqa: BLE001 - any decoder failure on hostile bytes is a bad input file
+            raise InputFileError(f"{path}: corrupt image header ({_describe(error)})", path=str(path)) from error
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+
+
+def _describe(error: BaseException) -> str:
+    """A one-line description of a decoder exception (its text, else its type), at most 200 characters."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:200]
+
+
+def _jpeg_frame_marker(path: Path) -> int | None:
+    """The SOFn marker byte of a JPEG (0xC0..0xCF), found by walking its segments; None when not found."""
+    try:
+        with open(path, "rb") as stream:
+            if stream.read(2) != b"\xff\xd8":
+                return None
+            for _ in range(10_000):
+                head = stream.read(2)
+                while head[:1] == b"\xff" and head[1:2] == b"\xff":      # fill bytes
+                    head = head[1:] + stream.read(1)
+                if len(head) < 2 or head[0] != 0xFF:
+                    return None
+                marker = head[1]
+                if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                    return marker
+                if marker in (0x01, *range(0xD0, 0xD8)):                      # markers without a length
+                    continue
+                size = stream.read(2)
+                if len(size) < 2:
+                    return None
+                stream.seek(int.from_bytes(size, "big") - 2, 1)
+    except OSError:
+        return None
+    return None
+
+
+def _least_plausible_bytes(img: Image.Image, path: Path) -> int:
+    """The fewest bytes a complete file of this format and declared size can have (0 when unknown)."""
+    width, height = img.size
+    if img.format == "JPEG":
+        if _jpeg_frame_marker(path) in _ARITHMETIC_SOF:
+            return 0
+        blocks = -(-width // 8) * -(-height // 8)
+        return blocks // 8                              # at least one Huffman bit per luma block
+    if img.format == "PNG":
+        raw = height * (1 + -(-width // 8))             # one bit per pixel, one filter byte per row
+        return raw // 1032                              # deflate's best ratio
+    return 0
+
+
+def _check_declared_size(img: Image.Image, path: Path, file_size: int, limit: int) -> None:
+    """Refuse, from the header alone, images whose decode would be implausible or cost too much memory."""
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise InputFileError(f"{path}: image has no pixels ({width}x{height})", path=str(path))
+    pixels = width * height
+    least = _least_plausible_bytes(img, path)
+    if file_size < least:
+        raise InputFileError(
+            f"{path}: corrupt or truncated image file: it declares {width}x{height} pixels, which needs at least "
+            f"{least} bytes of {img.format} data, but the file has {file_size} bytes", path=str(path))
+    if pixels <= limit:
+        return
+    if img.format != "JPEG":
+        raise InputFileError(
+            f"{path}: image too large ({width}x{height} = {pixels / 1e6:.0f} megapixels, limit "
+            f"{limit / 1e6:.0f}); only JPEG can be decoded reduced - downscale it first", path=str(path))
+    if img.info.get("progressive"):
+        raise InputFileError(
+            f"{path}: image too large ({width}x{height} = {pixels / 1e6:.0f} megapixels, limit "
+            f"{limit / 1e6:.0f}): a progressive JPEG cannot be decoded reduced without holding the whole image "
+            "in memory - downscale it first", path=str(path))
 
 
 def _exif_swaps_axes(img: Image.Image) -> bool:
@@ -125,6 +221,24 @@ def _to_bgr(img: Image.Image, path: Path) -> np.ndarray:
     return cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
 
 
+def _read_for_opencv(path: Path, file_size: int) -> bytes | None:
+    """The bytes of a file Pillow did not recognise, when OpenCV knows its signature and it is not too long.
+
+    None when OpenCV has no reader for it (checked on the signature, without reading the file) or it is over
+    ``MAX_FALLBACK_BYTES`` (a 1 GiB non-image named ``.jpg`` is never read whole).
+    """
+    try:
+        known = bool(cv2.haveImageReader(str(path)))
+    except cv2.error:
+        known = False
+    if not known or file_size > MAX_FALLBACK_BYTES:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise InputFileError(f"{path}: cannot read ({error.strerror or error})", path=str(path)) from error
+
+
 def _decode_with_opencv(path: Path, data: bytes) -> np.ndarray | None:
     """Fallback decoder for formats Pillow does not read; None when OpenCV cannot either."""
     buf = np.frombuffer(data, np.uint8)
@@ -166,55 +280,49 @@ def decode_image(path: str | Path, max_pixels: int | None = None) -> DecodedImag
     try:
         img = _open_header(path)
     except UnidentifiedImageError:
+        data = _read_for_opencv(path, size)
         try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise InputFileError(f"{path}: cannot read ({error.strerror or error})", path=str(path)) from error
-        decoded = _decode_with_opencv(path, data)
+            decoded = None if data is None else _decode_with_opencv(path, data)
+        except cv2.error as error:
+            raise InputFileError(f"{path}: corrupt image file ({_describe(error)})", path=str(path)) from error
         if decoded is None:
             raise InputFileError(f"{path}: not an image (unrecognised or unsupported format)", path=str(path))
         h, w = decoded.shape[:2]
+        if h * w > limit:
+            raise InputFileError(f"{path}: image too large ({w}x{h}, limit {limit / 1e6:.0f} megapixels)",
+                                 path=str(path))
         return DecodedImage(decoded, (w, h), 1.0)
-    except OSError as error:
-        raise InputFileError(f"{path}: cannot read ({error.strerror or error})", path=str(path)) from error
 
     with img:
         width, height = img.size
-        if width <= 0 or height <= 0:
-            raise InputFileError(f"{path}: image has no pixels ({width}x{height})", path=str(path))
-        original = (height, width) if _exif_swaps_axes(img) else (width, height)
+        _check_declared_size(img, path, size, limit)      # header only: nothing decoded yet
         pixels = width * height
         scale = 1.0
-        if pixels > limit:
-            if img.format != "JPEG":
-                raise InputFileError(
-                    f"{path}: image too large ({width}x{height} = {pixels / 1e6:.0f} megapixels, limit "
-                    f"{limit / 1e6:.0f}); only JPEG can be decoded reduced - downscale it first",
-                    path=str(path),
-                )
-            factor = 1
-            while factor < 8 and pixels / (factor * factor) > limit:
-                factor *= 2
-            img.draft("RGB", (max(1, width // factor), max(1, height // factor)))
-            if img.size[0] * img.size[1] > max(limit, DEFAULT_MAX_PIXELS):
-                raise InputFileError(
-                    f"{path}: image too large ({width}x{height} = {pixels / 1e6:.0f} megapixels); even a 1/8 "
-                    f"decode exceeds {max(limit, DEFAULT_MAX_PIXELS) / 1e6:.0f} megapixels",
-                    path=str(path),
-                )
-            scale = img.size[0] / width
         try:
+            original = (height, width) if _exif_swaps_axes(img) else (width, height)
+            if pixels > limit:                              # a baseline JPEG: decode at a DCT scale
+                factor = 1
+                while factor < 8 and pixels / (factor * factor) > limit:
+                    factor *= 2
+                img.draft("RGB", (max(1, width // factor), max(1, height // factor)))
+                if img.size[0] * img.size[1] > max(limit, DEFAULT_MAX_PIXELS):
+                    raise InputFileError(
+                        f"{path}: image too large ({width}x{height} = {pixels / 1e6:.0f} megapixels); even a 1/8 "
+                        f"decode exceeds {max(limit, DEFAULT_MAX_PIXELS) / 1e6:.0f} megapixels",
+                        path=str(path),
+                    )
+                scale = img.size[0] / width
             img.load()
             oriented = ImageOps.exif_transpose(img)
             bgr = _to_bgr(oriented if oriented is not None else img, path)
         except InputFileError:
             raise
-        except (OSError, SyntaxError, ValueError) as error:
-            message = str(error)
-            problem = "truncated" if "truncat" in message.lower() else "corrupt"
-            raise InputFileError(f"{path}: {problem} image file ({message})", path=str(path)) from error
         except MemoryError as error:
             raise InputFileError(f"{path}: not enough memory to decode ({width}x{height})", path=str(path)) from error
+        except Exception as error:  # noqa: BLE001 - any decoder failure on hostile bytes is a bad input file
+            message = _describe(error)
+            problem = "truncated" if "truncat" in message.lower() else "corrupt"
+            raise InputFileError(f"{path}: {problem} image file ({message})", path=str(path)) from error
     if bgr.shape[0] * bgr.shape[1] > limit:
         # the smallest DCT scale was still over the limit: finish with an area resize
         shrink = (limit / float(bgr.shape[0] * bgr.shape[1])) ** 0.5

@@ -12,15 +12,23 @@ the same fields whichever desk or command made it:
   ``thresholds`` and ``ambiguity_margin`` (when one was used).
 
 What only one interface knows (the probe file, the live frame, ``top_k``) goes into ``details`` as well.
+
+A failed attempt (no face in the probe, an unknown name, an unreadable file, ...) is recorded too, by
+``failure_entry``: the operation, decision "failed", the claimed name when there was one, and details
+``error`` (the message) and ``exit_code`` (its name, e.g. "no_face").
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Mapping
 
+from faceapp.core.errors import FaceAppError
 from faceapp.core.types import IdentifyDecision, VerifyDecision
 from faceapp.liveness.policy import LivenessDecision
-from faceapp.storage import AuditEntry
+from faceapp.storage import AuditEntry, Store
+
+log = logging.getLogger(__name__)
 
 
 def decision_entry(decision: VerifyDecision | IdentifyDecision, *, model_id: str, operator: str | None = None,
@@ -60,3 +68,24 @@ def liveness_entry(decision: LivenessDecision, *, operation: str = "liveness", i
                       operator=operator,
                       details={k: v for k, v in body.items() if k not in ("state", "live", "pad_model")}
                       | dict(details or {}))
+
+
+def failure_entry(operation: str, error: FaceAppError, *, model_id: str | None, operator: str | None = None,
+                  identity_name: str | None = None, details: Mapping[str, Any] | None = None) -> AuditEntry:
+    """The audit entry recording an attempt of ``operation`` that ``error`` stopped (see module docstring)."""
+    return AuditEntry(operation, identity_name=identity_name, model_id=model_id, decision="failed", operator=operator,
+                      details={"error": str(error)[:1000], "exit_code": error.exit_code.name.lower(),
+                               **(details or {})})
+
+
+def record_failure(store: Store, operation: str, error: FaceAppError, *, model_id: str | None,
+                   operator: str | None = None, identity_name: str | None = None,
+                   details: Mapping[str, Any] | None = None) -> None:
+    """Audit an attempt that ``error`` stopped, queued when the database is locked. A failure to record is
+    logged, never raised: the caller goes on to report ``error`` itself."""
+    entry = failure_entry(operation, error, model_id=model_id, operator=operator,
+                          identity_name=None if identity_name is None else str(identity_name)[:200], details=details)
+    try:
+        store.audit.append(entry, queue_when_locked=True)
+    except FaceAppError as audit_error:
+        log.error("the failed %s attempt was not recorded in the audit log: %s", operation, audit_error)

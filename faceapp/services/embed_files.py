@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from faceapp.core.errors import FaceAppError
+from faceapp.core.errors import FaceAppError, InputFileError
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
 from faceapp.services.gallery import EmbedderLike
 
@@ -30,6 +30,7 @@ class EmbedFilesResult:
     embeddings: np.ndarray                                   # (N, dim) float32, unit rows, aligned with keys
     failed: list[tuple[str, str]] = field(default_factory=list)   # (key, reason)
     several_faces: list[str] = field(default_factory=list)   # keys where the largest of several faces was used
+    unreadable: list[str] = field(default_factory=list)      # keys of files that could not be read (also in failed)
     model_id: str = ""
     cancelled: bool = False
 
@@ -93,6 +94,8 @@ def embed_files(files: Sequence[Path], root: Path, pipeline: "FacePipeline", emb
             aligned = pipeline.process(image)
         except FaceAppError as error:
             result.failed.append((key, str(error)))
+            if isinstance(error, InputFileError):
+                result.unreadable.append(key)
         else:
             main = primary_face_index([a.face for a in aligned], image.shape)
             if main is None:

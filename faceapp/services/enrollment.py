@@ -9,6 +9,13 @@ one transaction that writes the identity with all its crops and templates (or no
 The GUI's wizard uses the two halves: ``assess(frame)`` per live frame (accepted or reasons + hints),
 then ``prepare(...)`` on the accepted faces (shows crops and duplicate warnings) and ``commit(plan)``.
 Each image must show exactly one face that passes the quality gate (size, sharpness, brightness, pose).
+
+The accepted faces must also agree with each other: with a trained model, two faces of one person score
+at or above the verify threshold (the one in force, or the model card's calibrated one when that is lower), so the images are grouped by those pairs (connected components). More
+than one group means photos of different people under one name, and ``prepare`` refuses with
+``MixedIdentityError`` naming the groups, unless the service was built with ``allow_mixed=True`` (the
+CLI's ``--allow-different``); the plan keeps the groups either way. An untrained model's scores mean
+nothing, so it is not checked.
 """
 
 from __future__ import annotations
@@ -19,11 +26,16 @@ from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 
-from faceapp.core.errors import CancelledError, FaceAppError, NotFoundError, QualityError
+from faceapp.core.errors import (
+    CancelledError, ExitCode, FaceAppError, InputFileError, NoFaceError, NotFoundError, QualityError,
+    SeveralFacesError,
+)
 from faceapp.core.progress import CancelToken, EtaClock, Job, Progress
 from faceapp.core.types import AlignedFace, FaceQuality
+from faceapp.services.audit import record_failure
 from faceapp.services.gallery import EmbedderLike, Gallery, default_operator, model_spec
 from faceapp.storage import EnrollmentRecord, NameInUseError, NewIdentity, NewSample, Store
+from faceapp.storage.identities import clean_text
 from faceapp.storage.records import IdentityRef
 
 if TYPE_CHECKING:
@@ -44,10 +56,30 @@ class SampleCheck:
     faces: int = 0                         # faces found
     aligned: AlignedFace | None = field(default=None, repr=False, compare=False)
     quality: float | None = None           # 0..1 summary (see ``quality_score``)
+    problem: ExitCode | None = None        # why rejected: INPUT_FILE, NO_FACE, SEVERAL_FACES or QUALITY
 
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "accepted": self.accepted, "reasons": list(self.reasons),
-                "hints": list(self.hints), "faces": self.faces, "quality": self.quality}
+                "hints": list(self.hints), "faces": self.faces, "quality": self.quality,
+                "problem": None if self.problem is None else self.problem.name.lower()}
+
+
+_NOTHING_ACCEPTED: dict[ExitCode, type[FaceAppError]] = {
+    ExitCode.INPUT_FILE: InputFileError, ExitCode.NO_FACE: NoFaceError, ExitCode.SEVERAL_FACES: SeveralFacesError,
+}
+
+
+def nothing_accepted_error(rejected: Sequence[SampleCheck]) -> FaceAppError:
+    """The error for an enrolment where no image was accepted: when every image failed the same way (all
+    unreadable, all without a face, all with several faces) its own error - so ``enroll`` exits with the code
+    ``detect``/``embed`` give the same files - else a QualityError listing each image's reasons."""
+    detail = "; ".join(f"{c.source}: {', '.join(c.reasons)}" for c in rejected) or "no images given"
+    problems = {c.problem for c in rejected}
+    kind = _NOTHING_ACCEPTED.get(problems.pop()) if len(problems) == 1 else None
+    error = (kind or QualityError)(f"no image was accepted for enrolment ({detail})")
+    if kind is InputFileError and len(rejected) == 1:
+        error.path = rejected[0].source
+    return error
 
 
 @dataclass(frozen=True)
@@ -63,6 +95,10 @@ class DuplicateWarning:
         return dict(self.__dict__)
 
 
+class MixedIdentityError(QualityError):
+    """The images offered for one identity look like several people (see the module docstring)."""
+
+
 @dataclass
 class EnrollmentPlan:
     """Everything checked and embedded, not yet written: shown to the operator, then committed."""
@@ -73,6 +109,30 @@ class EnrollmentPlan:
     embeddings: np.ndarray
     duplicates: list[DuplicateWarning]
     model_id: str
+    groups: list[list[int]] = field(default_factory=list)   # indexes into accepted that agree (one group: fine)
+
+
+def agreeing_groups(embeddings: np.ndarray, threshold: float) -> list[list[int]]:
+    """The rows of ``embeddings`` grouped so that rows scoring >= ``threshold`` (cosine) share a group
+    (connected components), largest group first."""
+    count = len(embeddings)
+    scores = embeddings @ embeddings.T
+    parent = list(range(count))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(count):
+        for j in range(i + 1, count):
+            if scores[i, j] >= threshold:
+                parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(count):
+        groups.setdefault(root(i), []).append(i)
+    return sorted(groups.values(), key=lambda g: (-len(g), g[0]))
 
 
 @dataclass(frozen=True)
@@ -120,13 +180,14 @@ class EnrollmentService:
 
     def __init__(self, store: Store, embedder: EmbedderLike, *, pipeline: "FacePipeline | None" = None,
                  gate: "QualityGate | None" = None, gallery: Gallery | None = None, operator: str | None = None,
-                 store_crops: bool = True, duplicate_check: bool = True) -> None:
+                 store_crops: bool = True, duplicate_check: bool = True, allow_mixed: bool = False) -> None:
         self.store = store
         self.embedder = embedder
         self.model = model_spec(embedder)
         self.operator = operator if operator is not None else default_operator()
         self.store_crops = store_crops
         self.duplicate_check = duplicate_check
+        self.allow_mixed = allow_mixed
         self._pipeline = pipeline
         self._own_pipeline = pipeline is None
         if gate is None:
@@ -173,16 +234,19 @@ class EnrollmentService:
         reasons = self.gate.check(aligned.face)
         hints = self.gate.hints(aligned.face)
         return SampleCheck(source=source or aligned.source, accepted=not reasons, reasons=tuple(reasons),
-                           hints=tuple(hints), faces=1, aligned=aligned, quality=quality_score(aligned.face.quality))
+                           hints=tuple(hints), faces=1, aligned=aligned, quality=quality_score(aligned.face.quality),
+                           problem=ExitCode.QUALITY if reasons else None)
 
     def assess(self, image: np.ndarray, source: str = "") -> SampleCheck:
         """Detect, align and gate a BGR image: exactly one face that passes the quality gate."""
         faces = self.pipeline.process(image)
         if not faces:
-            return SampleCheck(source, False, ("no face found",), ("look at the camera",), faces=0)
+            return SampleCheck(source, False, ("no face found",), ("look at the camera",), faces=0,
+                               problem=ExitCode.NO_FACE)
         if len(faces) > 1:
             return SampleCheck(source, False, (f"{len(faces)} faces found: exactly one person must be in the "
-                                               "picture",), ("only one person in view",), faces=len(faces))
+                                               "picture",), ("only one person in view",), faces=len(faces),
+                               problem=ExitCode.SEVERAL_FACES)
         faces[0].source = source
         return self.assess_aligned(faces[0], source)
 
@@ -197,7 +261,7 @@ class EnrollmentService:
             try:
                 item = read_image(item)
             except FaceAppError as error:
-                return SampleCheck(source, False, (str(error),))
+                return SampleCheck(source, False, (str(error),), problem=error.exit_code)
         return self.assess(np.asarray(item), source)
 
     # --- enrolment -------------------------------------------------------------------------------
@@ -205,7 +269,7 @@ class EnrollmentService:
     def _check_target(self, identity: NewIdentity | IdentityRef) -> int | None:
         """Fail early: a new name must be free, an existing identity must exist. Returns its id when adding."""
         if isinstance(identity, NewIdentity):
-            existing = self.store.identities.find(" ".join(identity.name.split()))
+            existing = self.store.identities.find(clean_text(identity.name, "name"))
             if existing is not None:
                 raise NameInUseError(
                     f"identity {existing.name!r} already exists (id {existing.id}, {existing.template_count} "
@@ -220,7 +284,7 @@ class EnrollmentService:
                 cancel: CancelToken | None = None) -> Job[EnrollmentPlan]:
         """Assess every input, embed the accepted faces and check for duplicates; writes nothing.
 
-        Raises QualityError (listing each rejection) when no input is accepted.
+        Raises ``nothing_accepted_error(rejected)`` when no input is accepted.
         """
         cancel = cancel or CancelToken()
         existing_id = self._check_target(identity)
@@ -235,12 +299,12 @@ class EnrollmentService:
                            f"{'accepted' if check.accepted else '; '.join(check.reasons)}", eta_s=clock.eta(number),
                            metrics={"accepted": len(accepted), "rejected": len(rejected)})
         if not accepted:
-            detail = "; ".join(f"{c.source}: {', '.join(c.reasons)}" for c in rejected) or "no images given"
-            raise QualityError(f"no image was accepted for enrolment ({detail})")
+            raise nothing_accepted_error(rejected)
         cancel.raise_if_cancelled("enrolment")
         yield Progress("embed", 0, len(accepted), message=f"embedding {len(accepted)} faces")
         embeddings = self.embedder.embed([c.aligned.image for c in accepted])
         yield Progress("embed", len(accepted), len(accepted))
+        groups = self._agreement(accepted, embeddings, existing_id)
         duplicates: list[DuplicateWarning] = []
         if self.duplicate_check:
             found = self.gallery.best_other(embeddings, exclude=existing_id)
@@ -248,7 +312,47 @@ class EnrollmentService:
             if found is not None and found[1] >= threshold:
                 duplicates.append(DuplicateWarning(found[0], self.gallery.index.name(found[0]), found[1], threshold))
         return EnrollmentPlan(identity=identity, accepted=accepted, rejected=rejected, embeddings=embeddings,
-                              duplicates=duplicates, model_id=self.model.model_id)
+                              duplicates=duplicates, model_id=self.model.model_id, groups=groups)
+
+    def _agreement_threshold(self) -> float:
+        """The verify threshold in force, but never stricter than the model card's calibrated one: a gallery
+        run at a very low false-accept rate must not refuse genuine photos of one person."""
+        from faceapp.matching.thresholds import from_model_card
+
+        threshold = self.gallery.thresholds().verify
+        calibrated = from_model_card(self.embedder.card) if self.embedder.card else None
+        return min(threshold, calibrated.verify) if calibrated is not None else threshold
+
+    def _agreement(self, accepted: list[SampleCheck], embeddings: np.ndarray, existing_id: int | None) -> list[list[int]]:
+        """Group the accepted faces by agreement at the verify threshold (templates already stored for an
+        identity being added to join the check); MixedIdentityError for several groups unless allowed."""
+        everyone = list(range(len(accepted)))
+        if not getattr(self.embedder, "trained", False):
+            return [everyone]
+        stored = np.zeros((0, embeddings.shape[1]), np.float32)
+        if existing_id is not None:
+            stored = np.asarray([t.embedding for t in self.store.templates.for_identity(existing_id)
+                                 if t.model_id == self.model.model_id and t.dim == embeddings.shape[1]], np.float32)
+            stored = stored.reshape(-1, embeddings.shape[1])
+        if len(accepted) + len(stored) < 2:
+            return [everyone]
+        threshold = self._agreement_threshold()
+        groups = agreeing_groups(np.concatenate([embeddings, stored]), threshold)
+        if len(groups) == 1 or self.allow_mixed:
+            return [[i for i in g if i < len(accepted)] for g in groups if any(i < len(accepted) for i in g)]
+        combined = np.concatenate([embeddings, stored])
+        scores = combined @ combined.T
+        between = max(float(scores[np.ix_(a, b)].max()) for a in groups for b in groups if a is not b)
+
+        def describe(group: list[int]) -> str:
+            return ", ".join(accepted[i].source if i < len(accepted) else f"stored template {i - len(accepted) + 1}"
+                             for i in group[:4]) + (f" and {len(group) - 4} more" if len(group) > 4 else "")
+
+        listed = "; ".join(f"group {n}: {describe(g)}" for n, g in enumerate(groups, 1))
+        raise MixedIdentityError(
+            f"the images do not look like one person: they form {len(groups)} groups that score under the verify "
+            f"threshold {threshold:.3f} with each other (best {between:.3f}) - {listed}. Enrol each person under "
+            "their own name, or pass --allow-different if they really are one person")
 
     def commit(self, plan: EnrollmentPlan) -> EnrollmentResult:
         """Write the plan in one transaction: the identity (when new), every crop and template, an audit row."""
@@ -267,10 +371,16 @@ class EnrollmentService:
                cancel: CancelToken | None = None) -> Job[EnrollmentResult]:
         """``prepare`` then ``commit``: a generator of Progress returning the EnrollmentResult."""
         cancel = cancel or CancelToken()
-        plan = yield from self.prepare(identity, inputs, cancel=cancel)
-        if cancel.cancelled:
-            raise CancelledError("enrolment cancelled before saving: nothing was written")
-        yield Progress("save", 0, 1, message="saving in one transaction")
-        result = self.commit(plan)
+        try:
+            plan = yield from self.prepare(identity, inputs, cancel=cancel)
+            if cancel.cancelled:
+                raise CancelledError("enrolment cancelled before saving: nothing was written")
+            yield Progress("save", 0, 1, message="saving in one transaction")
+            result = self.commit(plan)
+        except FaceAppError as error:            # every attempt is audited: refused, or the database locked
+            name = identity.name if isinstance(identity, NewIdentity) else str(identity)
+            record_failure(self.store, "enroll", error, model_id=self.model.model_id, operator=self.operator,
+                           identity_name=name, details={"images": len(inputs)})
+            raise
         yield Progress("save", 1, 1)
         return result

@@ -23,11 +23,11 @@ from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from faceapp.core.errors import NotFoundError
+from faceapp.core.errors import FaceAppError, NotFoundError
 from faceapp.core.types import IdentifyDecision, VerifyDecision
 from faceapp.matching import GalleryIndex, Matcher, Thresholds, resolve_thresholds
 from faceapp.matching.matcher import POLICIES
-from faceapp.services.audit import decision_entry
+from faceapp.services.audit import decision_entry, record_failure
 from faceapp.storage import ModelSpec, Store, ThresholdRecord
 from faceapp.storage.identities import parse_ref
 from faceapp.storage.records import IdentityRef
@@ -147,9 +147,8 @@ class Gallery:
         if isinstance(key, int) and key in self.index.names:
             return key
         if isinstance(key, str):
-            wanted = " ".join(key.split())
             for identity_id, name in self.index.names.items():
-                if name == wanted:
+                if name == key:
                     return identity_id
         return self.store.identities.get(identity).id   # NotFoundError with the usual message
 
@@ -173,7 +172,8 @@ class Gallery:
         if audit:
             self.store.audit.append(decision_entry(
                 decision, model_id=self.model.model_id, operator=self.operator,
-                thresholds_source=used.source if threshold is None else "override", details=details))
+                thresholds_source=used.source if threshold is None else "override", details=details),
+                queue_when_locked=True)
         return decision
 
     def identify(self, embedding: np.ndarray, *, top_k: int = 5, thresholds: Thresholds | None = None,
@@ -191,8 +191,15 @@ class Gallery:
             self.store.audit.append(decision_entry(
                 decision, model_id=self.model.model_id, operator=self.operator,
                 thresholds_source=used.source if threshold is None else "override",
-                details={"top_k": top_k, **(details or {})}))
+                details={"top_k": top_k, **(details or {})}), queue_when_locked=True)
         return decision
+
+    def record_failure(self, operation: str, error: FaceAppError, *, identity: IdentityRef | None = None,
+                       details: Mapping[str, Any] | None = None) -> None:
+        """Audit an attempt that ``error`` stopped (no face, unknown name, unreadable probe...), with this
+        gallery's model and operator (``faceapp.services.audit.record_failure``)."""
+        record_failure(self.store, operation, error, model_id=self.model.model_id, operator=self.operator,
+                       identity_name=None if identity is None else str(identity), details=details)
 
     def best_other(self, embeddings: np.ndarray, *, exclude: int | None = None) -> tuple[int, float] | None:
         """The best-matching identity (other than ``exclude``) over several probe embeddings, or None."""

@@ -221,7 +221,7 @@ class DecisionAuditor:
         if withheld is not None:         # shown as "liveness required": audited as such, never as a match
             entry = replace(entry, decision="liveness-required",
                             details={**(entry.details or {}), "withheld": f"liveness {withheld.state.value}"})
-        record = self.store.audit.append(entry)
+        record = self.store.audit.append(entry, queue_when_locked=True)
         self._last = key
         self.written += 1
         self.recent.append((record, face.crop.copy()))   # in memory only: the Live page's recent strip

@@ -45,7 +45,16 @@ def ensure_model(session: Session, spec: ModelSpec) -> EmbeddingModel:
     return row
 
 
-def _check_threshold(value: float, field: str) -> float:
+def _describes(record: ModelRecord, spec: ModelSpec) -> bool:
+    """True when registering ``spec`` would change nothing in ``record``."""
+    metrics = None if spec.metrics is None else json.loads(json.dumps(spec.metrics, sort_keys=True, default=str))
+    return (record.embedding_dim == spec.embedding_dim and spec.folder in (None, record.folder)
+            and spec.sha256 in (None, record.sha256) and (metrics is None or metrics == record.metrics))
+
+
+def check_threshold(value: float, field: str) -> float:
+    """``value`` as a float when it is a usable threshold (finite, a cosine similarity in [-1, 1]); the one
+    check for every stored threshold (``faceapp thresholds set``, calibration, gallery import)."""
     number = float(value)
     if not math.isfinite(number) or not -1.0 <= number <= 1.0:
         raise FieldError(f"{field} threshold must be a cosine similarity in [-1, 1], got {value}")
@@ -64,7 +73,14 @@ class ModelRepository:
         self._uow = uow
 
     def register(self, spec: ModelSpec) -> ModelRecord:
-        """Insert or refresh a model (IncompatibleError when the same id comes with another dimension)."""
+        """Insert or refresh a model (IncompatibleError when the same id comes with another dimension).
+
+        A model already registered as ``spec`` describes it is only read: opening a gallery needs no write
+        lock, so identification answers while another program holds the database (see ``AuditRepository``).
+        """
+        current = self.get(spec.model_id)
+        if current is not None and _describes(current, spec):
+            return current
         return self._uow.write(lambda session: _model_record(ensure_model(session, spec)))
 
     def get(self, model_id: str) -> ModelRecord | None:
@@ -100,8 +116,8 @@ class ThresholdRepository:
     def set(self, model: ModelSpec, *, verify: float, identify: float, target_far: float | None = None,
             source: str = "manual", calibrated_at: datetime | None = None, operator: str | None = None) -> ThresholdRecord:
         """Store (replace) a model's thresholds; registers the model when needed; audited."""
-        verify = _check_threshold(verify, "verify")
-        identify = _check_threshold(identify, "identify")
+        verify = check_threshold(verify, "verify")
+        identify = check_threshold(identify, "identify")
         if target_far is not None and not 0.0 < float(target_far) < 1.0:
             raise FieldError(f"target FAR must be in (0, 1), got {target_far}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from faceapp.core.errors import NotFoundError
+from faceapp.core.text import visible
 from faceapp.storage.audit import append_audit
 from faceapp.storage.records import (
     AuditEntry,
@@ -25,24 +27,57 @@ from faceapp.storage.uow import UnitOfWork, bump_revision
 UNSET: Any = object()
 
 
+#: Characters that render as nothing although Unicode files them as letters or symbols (Hangul fillers,
+#: the braille blank); with every control/format/private/unassigned character (categories C*: escape codes,
+#: zero-width spaces and joiners, bidi overrides, soft hyphens) they are refused in names, since two names
+#: that look the same would be two people.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def normal_form(text: str) -> str:
+    """``text`` in Unicode NFC with whitespace runs collapsed to one space: how names are stored and looked up
+    (an NFD "José" typed on one keyboard finds the NFC "José" stored from another)."""
+    return " ".join(unicodedata.normalize("NFC", str(text)).split())
+
+
+def is_id_reference(text: str) -> bool:
+    """True for ``#`` followed by digits: the form that names an identity by id (``#12``)."""
+    return text.startswith("#") and text[1:].isdigit()
+
+
 def clean_text(value: str, field: str) -> str:
-    """``value`` with whitespace collapsed; FieldError when empty or longer than NAME_LENGTH."""
-    text = " ".join(str(value).split())
+    """``value`` in normal form (``normal_form``); FieldError when empty, longer than NAME_LENGTH, holding
+    control or invisible characters, or (a name) of the id-reference form ``#12``."""
+    text = normal_form(value)
     if not text:
         raise FieldError(f"identity {field} is empty")
     if len(text) > NAME_LENGTH:
-        raise FieldError(f"identity {field} is longer than {NAME_LENGTH} characters")
+        raise FieldError(f"identity {field} is {len(text)} characters long, more than {NAME_LENGTH}")
+    hidden = sorted({ch for ch in text if unicodedata.category(ch).startswith("C") or ch in _INVISIBLE})
+    if hidden:
+        codes = ", ".join(f"U+{ord(ch):04X}" for ch in hidden[:5])
+        raise FieldError(f"identity {field} '{visible(text)}' contains control or invisible characters ({codes}): "
+                         "type it without them")
+    if field == "name" and is_id_reference(text):
+        raise FieldError(f"identity name {text!r} has the form of an id reference ({text} names identity id "
+                         f"{int(text[1:])}): choose a name that is not '#' followed by digits")
     return text
 
 
 def parse_ref(ref: IdentityRef) -> int | str:
-    """An int id for ``12`` or ``'#12'``, else the name as given."""
+    """An int id for ``12`` or ``'#12'``, else the name in normal form (``normal_form``)."""
     if isinstance(ref, int):
         return ref
-    text = str(ref).strip()
-    if text.startswith("#") and text[1:].isdigit():
+    text = normal_form(ref)
+    if is_id_reference(text):
         return int(text[1:])
     return text
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its own ``%``, ``_`` and ``\\`` taken literally (escape ``\\``)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def load_identity(session: Session, ref: IdentityRef) -> Identity:
@@ -51,7 +86,7 @@ def load_identity(session: Session, ref: IdentityRef) -> Identity:
     if isinstance(key, int):
         identity = session.get(Identity, key)
     else:
-        identity = session.scalar(select(Identity).where(Identity.name == " ".join(key.split())))
+        identity = session.scalar(select(Identity).where(Identity.name == key))
     if identity is None:
         what = f"id {key}" if isinstance(key, int) else repr(key)
         raise NotFoundError(f"no identity {what} in the gallery (see `faceapp identities list`)")
@@ -148,10 +183,10 @@ class IdentityRepository:
 
         def work(session: Session) -> list[IdentityInfo]:
             query = select(Identity).order_by(func.lower(Identity.name), Identity.id)
-            if search:
-                pattern = f"%{search.strip().lower()}%"
-                query = query.where(or_(func.lower(Identity.name).like(pattern),
-                                        func.lower(func.coalesce(Identity.external_id, "")).like(pattern)))
+            if search and normal_form(search):
+                pattern = like_pattern(normal_form(search).lower())
+                query = query.where(or_(func.lower(Identity.name).like(pattern, escape="\\"),
+                                        func.lower(func.coalesce(Identity.external_id, "")).like(pattern, escape="\\")))
             if offset:
                 query = query.offset(offset)
             if limit is not None:

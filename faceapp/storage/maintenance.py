@@ -44,11 +44,15 @@ class CheckReport:
     crops: int = 0
     templates_by_model: dict[str, int] = field(default_factory=dict)
     encryption: dict[str, Any] = field(default_factory=dict)   # key source/version, sealed/clear/stale rows
+    newer: bool = False                  # written by a FaceApp with migrations this one lacks
 
     @property
     def problems(self) -> list[str]:
         found = []
-        if self.schema_revision != self.head_revision:
+        if self.newer:
+            found.append(f"schema revision {self.schema_revision} was written by a newer FaceApp (this one knows up "
+                         f"to {self.head_revision}): upgrade FaceApp to use it - `faceapp db upgrade` cannot go back")
+        elif self.schema_revision != self.head_revision:
             found.append(f"schema revision {self.schema_revision} is not the current {self.head_revision} "
                          "(run `faceapp db upgrade`)")
         if self.integrity not in ("ok", "not checked"):
@@ -98,8 +102,9 @@ def consistency_counts(session: Session) -> dict[str, int]:
 def check(store: Store) -> CheckReport:
     """Schema revision, SQLite integrity and foreign keys, orphans, dimension mismatches, counts."""
     status = store.schema_status()
-    report = CheckReport(database=store.where, schema_revision=status.current, head_revision=status.head)
-    if status.current is None:
+    report = CheckReport(database=store.where, schema_revision=status.current, head_revision=status.head,
+                         newer=status.newer)
+    if status.current is None or status.newer:       # nothing to count, or tables this FaceApp does not know
         return report
 
     def work(session: Session) -> None:

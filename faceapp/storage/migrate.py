@@ -96,6 +96,13 @@ def stamped_revision(connection: Connection) -> str | None:
     rows = [row[0] for row in connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))]
     if len(rows) > 1:
         raise SchemaError(f"is stamped with several schema revisions ({', '.join(rows)}); restore a backup")
+    others = tables - {VERSION_TABLE}
+    if not rows and others:
+        shown = ", ".join(sorted(others)[:5])
+        raise SchemaError(
+            f"has FaceApp tables ({shown}) but an empty {VERSION_TABLE} table: its schema revision was lost, so "
+            f"it can be neither used nor upgraded safely. Restore a backup; or, if this FaceApp made it, stamp it "
+            f"again: sqlite3 FILE \"INSERT INTO {VERSION_TABLE} VALUES ('{head_revision()}')\"")
     return rows[0] if rows else None
 
 

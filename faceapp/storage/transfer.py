@@ -15,7 +15,9 @@ receiving gallery's key on import (each bound to its new row).
 Import adds everything in ONE transaction (a failure leaves the store untouched). A name that already
 exists fails the import, is skipped, or is merged into the existing identity (``on_conflict``); crops
 already present in a merged identity (same PNG bytes) are not duplicated. Stored thresholds of this
-workstation are never overwritten by imported ones.
+workstation are never overwritten by imported ones. Before the transaction, the archive is checked as
+hostile input by ``faceapp.storage.archive_checks`` (sizes before reading, every manifest field, every
+matrix and crop): what it may contain is documented there.
 """
 
 from __future__ import annotations
@@ -26,14 +28,17 @@ import json
 import zipfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from faceapp import __version__
-from faceapp.core.errors import IncompatibleError, InputFileError
+from faceapp.core.errors import InputFileError
+from faceapp.storage.archive_checks import (
+    MAX_CROP_BYTES, check_crop, load_matrix, read_manifest_bytes, read_member, validate_manifest,
+)
 from faceapp.storage.audit import append_audit
 from faceapp.storage.catalog import ensure_model
 from faceapp.storage.migrate import head_revision
@@ -45,7 +50,6 @@ from faceapp.storage.store import Store
 from faceapp.storage.uow import bump_revision
 
 FORMAT = "faceapp-gallery/1"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 Conflict = Literal["fail", "skip", "merge"]
 
 
@@ -140,10 +144,8 @@ def export_gallery(store: Store, path: str | Path, *, overwrite: bool = False, i
 
 def _read_manifest(archive: zipfile.ZipFile, where: str) -> dict[str, Any]:
     try:
-        manifest = json.loads(archive.read("manifest.json"))
-    except KeyError as error:
-        raise InputFileError(f"{where} is not a FaceApp gallery export (no manifest.json)", path=where) from error
-    except (ValueError, UnicodeDecodeError) as error:
+        manifest = json.loads(read_manifest_bytes(archive, where))
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise InputFileError(f"{where}: manifest.json is not valid JSON ({error})", path=where) from error
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else None
@@ -152,31 +154,12 @@ def _read_manifest(archive: zipfile.ZipFile, where: str) -> dict[str, Any]:
     return manifest
 
 
-def _member(archive: zipfile.ZipFile, name: str, where: str) -> bytes:
-    try:
-        return archive.read(name)
-    except KeyError as error:
-        raise InputFileError(f"{where}: {name} is listed in manifest.json but missing from the archive",
-                             path=where) from error
-
-
-def _load_matrix(archive: zipfile.ZipFile, model: dict[str, Any], where: str) -> np.ndarray:
-    data = _member(archive, model["embeddings"], where)
-    try:
-        matrix = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as error:
-        raise InputFileError(f"{where}: {model['embeddings']} is not a .npy matrix ({error})", path=where) from error
-    expected = (len(model["templates"]), int(model["embedding_dim"]))
-    if matrix.dtype.kind != "f" or matrix.shape != expected:
-        raise IncompatibleError(f"{where}: {model['embeddings']} holds {matrix.dtype} {matrix.shape}, expected "
-                                f"float32 {expected} for model {model['model_id']}")
-    return matrix.astype(np.float32)
-
-
 def import_gallery(store: Store, path: str | Path, *, on_conflict: Conflict = "fail",
-                   operator: str | None = None, passphrase: str | None = None) -> dict[str, Any]:
+                   operator: str | None = None, passphrase: str | None = None,
+                   known_models: Iterable[ModelSpec] = ()) -> dict[str, Any]:
     """Add an exported gallery to ``store`` in one transaction; returns what was added. A sealed export
-    needs its ``passphrase`` (GalleryKeyError when missing or wrong, nothing imported)."""
+    needs its ``passphrase`` (GalleryKeyError when missing or wrong, nothing imported). ``known_models``
+    (the active model) join the store's registered models in the dimension check."""
     where = str(path)
     if on_conflict not in ("fail", "skip", "merge"):
         raise ValueError(f"on_conflict must be fail, skip or merge, got {on_conflict!r}")
@@ -184,18 +167,18 @@ def import_gallery(store: Store, path: str | Path, *, on_conflict: Conflict = "f
         archive = zipfile.ZipFile(open_archive(path, passphrase) if is_sealed(path) else path)
     except FileNotFoundError as error:
         raise InputFileError(f"{where}: no such file", path=where) from error
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as error:
         raise InputFileError(f"{where} is not a zip file (expected a FaceApp gallery export)", path=where) from error
+    except OSError as error:
+        raise InputFileError(f"{where}: cannot read ({error.strerror or error})", path=where) from error
     with archive:
-        manifest = _read_manifest(archive, where)
-        matrices = [_load_matrix(archive, model, where) for model in manifest.get("models", [])]
+        known = [*known_models, *(ModelSpec(m.model_id, m.name, m.embedding_dim) for m in store.models.list())]
+        manifest = validate_manifest(_read_manifest(archive, where), where, known_models=known)
+        matrices = [load_matrix(archive, model, where) for model in manifest["models"]]
         pngs: dict[Any, bytes] = {}
-        for entry in manifest.get("identities", []):
-            for crop in entry.get("crops", []):
-                data = _member(archive, crop["file"], where)
-                if not data.startswith(PNG_SIGNATURE):
-                    raise InputFileError(f"{where}: {crop['file']} is not a PNG image", path=where)
-                pngs[crop["key"]] = data
+        for entry in manifest["identities"]:
+            for crop in entry["crops"]:
+                pngs[crop["key"]] = check_crop(read_member(archive, crop["file"], MAX_CROP_BYTES, where), crop, where)
 
     def work(session: Session) -> dict[str, Any]:
         summary = {"identities": 0, "merged": 0, "skipped": 0, "crops": 0, "templates": 0}
@@ -203,7 +186,7 @@ def import_gallery(store: Store, path: str | Path, *, on_conflict: Conflict = "f
         crop_ids: dict[Any, int] = {}
         sealed: list[tuple[Template, bytes]] = []
         for entry in manifest.get("identities", []):
-            name = " ".join(str(entry["name"]).split())
+            name = entry["name"]                          # checked: normal form, no invisible characters
             existing = session.scalar(select(Identity).where(Identity.name == name))
             if existing is not None and on_conflict == "fail":
                 raise NameInUseError(f"identity {name!r} already exists here: nothing imported (use --on-conflict "

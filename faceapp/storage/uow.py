@@ -43,9 +43,10 @@ class UnitOfWork:
         """Run ``work`` in a read transaction and return its result."""
         return self._run(work, self._read_sessions, retries=self.retries)
 
-    def write(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in one write transaction (all or nothing) and return its result."""
-        return self._run(work, self._write_sessions, retries=self.retries)
+    def write(self, work: Callable[[Session], T], *, retries: int | None = None) -> T:
+        """Run ``work`` in one write transaction (all or nothing) and return its result (``retries``: after
+        the busy timeout, default the store's; 0 gives up after one busy timeout)."""
+        return self._run(work, self._write_sessions, retries=self.retries if retries is None else retries)
 
     def erase(self, work: Callable[[Session], T]) -> T:
         """A write that deletes faces or templates: committed, then the WAL is checkpointed and truncated so

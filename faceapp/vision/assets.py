@@ -8,6 +8,14 @@ Search order for an asset ``name``:
      against the SHA-256 below, streamed to a temporary file in the same folder and renamed into place only
      when the hash matches, so a half-written or corrupt file never appears under the final name.
 Offline and absent: ModelAssetError saying where to put the file.
+
+A file found on disk is hashed too (once per path, size and modification time in a process) and refused
+unless its SHA-256 is a known version: a corrupted ``face_landmarker.task`` inside a valid zip loads
+and then kills the process with SIGSEGV, or gives different boxes without a word. Set
+``FACEAPP_ALLOW_UNKNOWN_MODELS=1`` to use another version anyway (a warning is logged every time).
+A download that stalls (a mirror trickling bytes) stops after ``DOWNLOAD_DEADLINE_S`` in all, or when a
+read waits ``timeout`` seconds; the temporary ``.part`` file is removed, as are ``.part`` files that
+a killed process left behind more than an hour ago.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -69,6 +78,50 @@ ASSETS: dict[str, AssetSpec] = {
 
 sha256_of = file_sha256      # the name the CLI's `assets` command and the tests use
 
+UNKNOWN_MODELS_ENV = "FACEAPP_ALLOW_UNKNOWN_MODELS"
+DOWNLOAD_DEADLINE_S = 600.0      # a whole download (both files are a few MB: minutes even on a slow line)
+STALE_PART_S = 3600.0            # .part files older than this were left by a killed download
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+
+
+def verify_asset_file(path: Path, name: str) -> None:
+    """``check_asset_file``, then the SHA-256 against the known versions of ``name`` (see module docstring);
+    ModelAssetError naming the file and what to do when it is not one of them."""
+    spec = ASSETS.get(name)
+    check_asset_file(path, spec.kind if spec else None)
+    if spec is None:
+        return
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    digest = _VERIFIED.get(key)
+    if digest is None:
+        try:
+            digest = file_sha256(path)
+        except OSError as error:
+            raise ModelAssetError(f"{path}: cannot read model file ({error})", path=str(path)) from error
+        _VERIFIED[key] = digest
+    if digest in spec.sha256:
+        return
+    problem = (f"{path}: SHA-256 {digest} is not a known version of {name} (expected "
+               f"{' or '.join(spec.sha256)}): the file is corrupt or was changed, and a damaged model can crash "
+               "MediaPipe")
+    if os.environ.get(UNKNOWN_MODELS_ENV, "").strip() == "1":
+        log.warning("%s; used anyway because %s=1", problem, UNKNOWN_MODELS_ENV)
+        return
+    raise ModelAssetError(f"{problem}. Delete it (it is downloaded again) or copy the official file from {spec.url}; "
+                          f"set {UNKNOWN_MODELS_ENV}=1 to use another version at your own risk", path=str(path))
+
+
+def _remove_stale_parts(folder: Path, name: str) -> None:
+    """Delete ``.part`` files of ``name`` that a killed download left in ``folder`` over an hour ago."""
+    now = time.time()
+    for part in folder.glob(f".{name}.*.part"):
+        try:
+            if now - part.stat().st_mtime > STALE_PART_S:
+                part.unlink()
+        except OSError:
+            pass
+
 
 def check_asset_file(path: Path, kind: str | None = None) -> None:
     """Cheap structural check (zip bundle / TFLite flatbuffer magic); ModelAssetError naming the file."""
@@ -114,17 +167,20 @@ def asset_url(name: str) -> str:
 
 
 def download_asset(name: str, dest_dir: Path, *, url: str | None = None, progress: ProgressCallback | None = None,
-                   timeout: float = 30.0) -> Path:
+                   timeout: float = 30.0, deadline_s: float | None = None) -> Path:
     """Download ``name`` into ``dest_dir`` atomically, verifying its SHA-256; returns the final path.
 
     The bytes go to a temporary file in ``dest_dir`` which is renamed only when the hash matches; on any
-    failure the temporary file is removed and ModelAssetError explains what happened.
+    failure the temporary file is removed and ModelAssetError explains what happened. ``timeout`` bounds
+    each wait for data, ``deadline_s`` (default ``DOWNLOAD_DEADLINE_S``) the whole download.
     """
+    deadline_s = DOWNLOAD_DEADLINE_S if deadline_s is None else deadline_s
     if name not in ASSETS:
         raise ModelAssetError(f"unknown MediaPipe asset {name!r}; known: {', '.join(sorted(ASSETS))}")
     spec = ASSETS[name]
     url = url or asset_url(name)
     dest_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(dest_dir, name)
     final = dest_dir / name
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest_dir)
     tmp = Path(tmp_name)
@@ -132,14 +188,20 @@ def download_asset(name: str, dest_dir: Path, *, url: str | None = None, progres
     try:
         with os.fdopen(fd, "wb") as out:
             try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - https/http only
+                started = time.monotonic()
+                with urllib.request.urlopen(url, timeout=min(timeout, deadline_s)) as response:  # noqa: S310
                     length = response.headers.get("Content-Length")
                     total = int(length) if length and length.isdigit() else None
                     done = 0
                     if progress:
                         progress(0, total)
                     while True:
-                        block = response.read(1 << 16)
+                        if time.monotonic() - started > deadline_s:
+                            raise ModelAssetError(
+                                f"could not download {name} from {url}: only {done} bytes"
+                                + (f" of {total}" if total else "") + f" arrived in {deadline_s:g} s (the server "
+                                "is too slow or stalled); nothing was kept")
+                        block = response.read1(1 << 16)
                         if not block:
                             break
                         out.write(block)
@@ -181,14 +243,14 @@ def resolve_asset(name: str, model_dir: Path | None = None, *, allow_download: b
                   progress: ProgressCallback | None = None) -> Path:
     """Path of the MediaPipe asset ``name`` (see the module docstring for the search order).
 
-    A file found on disk is checked structurally (a corrupt one raises ModelAssetError naming it) but not
-    hashed: users may keep a newer model version there.
+    A file found on disk is checked structurally and against the known SHA-256 digests (``verify_asset_file``):
+    a corrupt or unknown one raises ModelAssetError naming it.
     """
     searched = search_dirs(model_dir)
     for folder in searched:
         candidate = folder / name
         if candidate.is_file():
-            check_asset_file(candidate, ASSETS[name].kind if name in ASSETS else None)
+            verify_asset_file(candidate, name)
             return candidate
     if allow_download and name in ASSETS:
         target = data_dir() / "mediapipe"

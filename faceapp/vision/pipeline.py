@@ -7,6 +7,12 @@ faces down to about 7% of the image side instead of 11%. A still where even that
 search (``profile.ProfileSearch``: BlazeFace boxes, the landmarker run on regions around them, the box alone
 as a last resort), which finds most strong profiles the landmarker's own detector misses.
 
+The landmarker reports at most ``num_faces`` faces per call (4 by default): a group photo with more people
+gives only that many (per look: the whole image, or each tile of the second look). ``crowd=True`` (``faceapp detect --crowd``) finds every face of a still: the image is
+searched again in overlapping tiles, halving their side down to ``CROWD_MIN_TILE`` pixels, each tile under
+the same cap, and the hits merged (a face cut by a tile's inner edge is left to a tile that holds it whole).
+``capped`` says when a plain call may have hit the cap.
+
 Crops are warped onto the standard five-point 112 x 112 template for every pose (``template="standard"``, the
 convention of public face-recognition weights). ``template="turned"`` uses ``profile.align_turned`` instead:
 the standard template within 25 degrees of frontal, a template turned with the head beyond (profiles centred
@@ -96,6 +102,22 @@ def suppress_duplicates(faces: list[Face], max_iou: float = 0.4, max_inside: flo
     return kept
 
 
+def _tile_starts(length: int, tile: int) -> list[int]:
+    """Starts of tiles of ``tile`` pixels covering ``length`` with half a tile of overlap, the last at the end."""
+    if tile >= length:
+        return [0]
+    starts = list(range(0, length - tile, max(1, tile // 2)))
+    return starts + [length - tile]
+
+
+def _cut_by_tile(box: tuple[float, float, float, float], tx: int, ty: int, tw: int, th: int, w: int, h: int,
+                 margin: float = 2.0) -> bool:
+    """True when a box found in a tile touches one of the tile's edges that is not an edge of the image."""
+    x, y, bw, bh = box
+    return ((tx > 0 and x <= margin) or (ty > 0 and y <= margin)
+            or (tx + tw < w and x + bw >= tw - margin) or (ty + th < h and y + bh >= th - margin))
+
+
 def _check_image(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
         raise ValueError("image must be a non-empty H x W x 3 BGR uint8 array")
@@ -124,6 +146,11 @@ def _move_face(face: Face, factor: float = 1.0, offset: tuple[float, float] = (0
 
 #: tile side as a fraction of the image side for the second look at stills with no face found
 TILE_FRACTION = 0.6
+#: the smallest tile side of the crowd search (pixels of the detection image); the landmarker's detector
+#: works on a 128-256 px input, so smaller tiles add time and false hits without finding smaller faces
+CROWD_MIN_TILE = 128
+#: the landmarker's cap per call in the crowd search (each tile; the whole image first)
+CROWD_FACES_PER_CALL = 64
 #: faces found in tiles must be smaller than this fraction of the image side: larger ones would have been
 #: seen in the whole image, so a large tile hit is a false positive (an ear, seen on a CFP profile)
 TILE_MAX_FACE = 0.16
@@ -142,7 +169,7 @@ class FacePipeline:
                  min_confidence: float = 0.3, fallback: bool = True, max_side: int = 1280,
                  detector: str = "auto", allow_download: bool = True, crop_size: int = 112,
                  tile_search: bool = True, profile_search: bool = True, template: str = "standard",
-                 download_progress: Callable[[int, int | None], None] | None = None) -> None:
+                 download_progress: Callable[[int, int | None], None] | None = None, crowd: bool = False) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if template not in TEMPLATES:
@@ -151,6 +178,10 @@ class FacePipeline:
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
         self.mode = mode
+        self.num_faces = int(num_faces)
+        self._min_confidence = float(min_confidence)
+        self._crowd_backend: LandmarkerBackend | None = None
+        self.crowd = bool(crowd)             # find every face of a still, beyond the num_faces cap (tiles)
         self.max_side = int(max_side)
         self.crop_size = int(crop_size)
         self.tile_search = bool(tile_search) and mode == "image"
@@ -234,13 +265,15 @@ class FacePipeline:
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         ts = self._timestamp(timestamp_ms) if self.mode == "video" else 0
         faces = suppress_duplicates(self._backend.detect(rgb, ts))
+        if self.crowd and self.mode == "image":
+            faces = self._detect_crowd(rgb)
         if not faces and self.tile_search:
             faces = self._detect_tiles(rgb)
         if not faces and self.profile_search and self.detector is Detector.LANDMARKER:
             finder = self._profile_finder()
             if finder is not None:
                 faces = suppress_duplicates(finder.search(rgb))
-        if len(faces) > 1:
+        if len(faces) > 1 and not self.crowd:
             faces = faces[:1] + [f for f in faces[1:] if self._plausible_second_face(rgb, faces[0], f)]
         if factor < 1.0:
             back = w / float(small.shape[1])
@@ -270,6 +303,39 @@ class FacePipeline:
                 faces.extend(_move_face(f, 1.0, (tx, ty)) for f in self._still_backend().detect(tile, 0)
                              if max(f.box[2], f.box[3]) <= largest)
         return [f for f in suppress_duplicates(faces) if self._confirmed(rgb, f)]
+
+    def capped(self, faces: Sequence[object]) -> bool:
+        """True when a plain (not crowd) search returned as many faces as the landmarker's ``num_faces`` cap:
+        the image may hold more (say so, and offer the crowd search)."""
+        return not self.crowd and self.detector is Detector.LANDMARKER and len(faces) >= self.num_faces
+
+    def _crowd_detector(self):  # noqa: ANN202 - a backend
+        """The landmarker with the crowd search's cap (``CROWD_FACES_PER_CALL``), built on first use; the
+        still back end when the landmarker is not the one running (fallbacks have no cap)."""
+        if self.detector is not Detector.LANDMARKER or self._landmarker_path is None:
+            return self._still_backend()
+        if self._crowd_backend is None:
+            self._crowd_backend = LandmarkerBackend(self._landmarker_path, "image", num_faces=CROWD_FACES_PER_CALL,
+                                                    min_confidence=self._min_confidence)
+        return self._crowd_backend
+
+    def _detect_crowd(self, rgb: np.ndarray) -> list[Face]:
+        """Every face of a still (see the module docstring): the hits on the whole image plus those in
+        overlapping tiles of halving sides; a hit touching a tile's inner edge is dropped (a cut face)."""
+        h, w = rgb.shape[:2]
+        backend = self._crowd_detector()
+        faces = list(backend.detect(rgb, 0))
+        side = max(h, w) // 2
+        while side >= CROWD_MIN_TILE:
+            th, tw = min(h, side), min(w, side)
+            for ty in _tile_starts(h, th):
+                for tx in _tile_starts(w, tw):
+                    tile = np.ascontiguousarray(rgb[ty:ty + th, tx:tx + tw])
+                    for face in backend.detect(tile, 0):
+                        if not _cut_by_tile(face.box, tx, ty, tw, th, w, h):
+                            faces.append(_move_face(face, 1.0, (tx, ty)))
+            side //= 2
+        return suppress_duplicates(faces)
 
     def _profile_finder(self) -> ProfileSearch | None:
         """The profile search, built on first use (a second landmarker and BlazeFace); None, logged once,
@@ -356,6 +422,8 @@ class FacePipeline:
                 self._still.close()
             if self._profile is not None:
                 self._profile.close()
+            if self._crowd_backend is not None:
+                self._crowd_backend.close()
 
     def __enter__(self) -> "FacePipeline":
         return self

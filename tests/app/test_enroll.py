@@ -12,6 +12,7 @@ import pytest
 
 from faceapp.app import WorkstationOptions, open_workstation
 from faceapp.app.enroll import EnrollModel
+from faceapp.app.events import run_now
 
 
 @pytest.fixture
@@ -96,6 +97,20 @@ def test_files_checked_then_reviewed_saved_and_flagged_as_duplicates(workstation
     model.add_files([att / "s2" / "4.pgm"])
     model.prepare(model.identity("Bob", consent=True))
     assert "Ada" in model.duplicate_text(model.plan)
+
+
+def test_photos_of_different_people_are_refused_unless_the_operator_allows_it(workstation, celeba):
+    model = _model(workstation)
+    model.services_changed()
+    people = sorted(p for p in celeba.iterdir() if p.is_dir())[:3]
+    assert model.add_files([sorted(person.glob("*.jpg"))[0] for person in people]) and len(model.samples) == 3
+    errors = []
+    model.run = lambda job, *args, on_error=None, **kwargs: run_now(job, *args, on_error=errors.append, **kwargs)
+    model.prepare(model.identity("Mixed", consent=True))
+    assert model.plan is None and "do not look like one person" in str(errors[-1])
+    model.allow_different = True
+    model.prepare(model.identity("Mixed", consent=True))
+    assert model.plan is not None and len(model.plan.groups) == 3
 
 
 def test_camera_frames_go_through_the_pose_collector(workstation):

@@ -46,3 +46,17 @@ def side_by_side(images: list[np.ndarray], widths: list[int], size: tuple[int, i
             canvas[top:top + rows, x:x + cols] = resized[:rows, :cols]
         x += w + gap
     return canvas
+
+
+def face_grid(photos: list[np.ndarray], columns: int, cell: int, *, background: int = 110) -> np.ndarray:
+    """Photos scaled to fit ``cell`` x ``cell`` squares, laid out ``columns`` to a row (crowd frames); photo
+    ``i`` is centred in the cell at row ``i // columns``, column ``i % columns``."""
+    rows = -(-len(photos) // columns)
+    canvas = np.full((rows * cell, columns * cell, 3), background, np.uint8)
+    for i, photo in enumerate(photos):
+        scale = cell / max(photo.shape[:2])
+        small = cv2.resize(photo, (int(photo.shape[1] * scale), int(photo.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        y0 = (i // columns) * cell + (cell - small.shape[0]) // 2
+        x0 = (i % columns) * cell + (cell - small.shape[1]) // 2
+        canvas[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    return canvas

@@ -144,3 +144,108 @@ def test_list_images_recurses_and_filters(att: Path, tmp_path: Path) -> None:
     assert list_images([tmp_path]) == []
     with pytest.raises(InputFileError, match="no such file"):
         list_images([tmp_path / "nothing-here"])
+
+
+# ---------------------------------------------------------------------------------------- hostile files (issue 15)
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+
+
+def _png_with_chunk(path: Path, kind: bytes, payload: bytes) -> Path:
+    """An 8 x 8 grey PNG carrying one extra chunk before its pixels."""
+    pixels = zlib.compress(b"".join(b"\x00" + b"\x80" * 8 for _ in range(8)))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
+                     + _png_chunk(kind, payload) + _png_chunk(b"IDAT", pixels) + _png_chunk(b"IEND", b""))
+    return path
+
+
+def _jpeg_declaring(path: Path, size: tuple[int, int], *, progressive: bool = True) -> Path:
+    """A 64 x 64 JPEG (a few hundred bytes) whose frame header is rewritten to declare ``size``."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("L", (64, 64), 90).save(buffer, "JPEG", progressive=progressive, quality=80)
+    data = bytearray(buffer.getvalue())
+    sof = data.find(b"\xff\xc2" if progressive else b"\xff\xc0")
+    assert sof > 0
+    data[sof + 5:sof + 9] = struct.pack(">HH", size[1], size[0])
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.fixture
+def no_full_decode(monkeypatch: pytest.MonkeyPatch):
+    """Fails the test if Pillow starts decoding pixels (ImageFile.load) during it: each attempt is recorded
+    (a code path that swallows the exception is still caught) and refused (no gigabytes spent)."""
+    from PIL import ImageFile
+
+    attempts: list[str] = []
+
+    def refuse(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        attempts.append(f"{self.format} {self.size}")
+        raise AssertionError(f"{self.format} {self.size} was decoded before its declared size was checked")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    yield
+    assert not attempts, f"decoded before the size check: {attempts}"
+
+
+@pytest.mark.parametrize("header", [b"P5\n92 1x\n255\n", b"P5\n9", b"P6\n-3 4\n255\n", b"P5\n3 3\n99999999\n"])
+def test_bad_pnm_headers_are_input_errors(tmp_path: Path, header: bytes) -> None:
+    path = tmp_path / "bad.pgm"
+    path.write_bytes(header)
+    _expect_error(path, "bad.pgm")
+
+
+@pytest.mark.parametrize("kind", [b"zTXt", b"iCCP"])
+def test_png_chunk_inflating_past_pillows_limit_is_an_input_error(tmp_path: Path, kind: bytes) -> None:
+    bomb = zlib.compress(b"\x00" * (8 * 1024 * 1024), 9)             # 8 MB of text from about 8 KB
+    payload = (b"Comment\x00\x00" if kind == b"zTXt" else b"icc\x00\x00") + bomb
+    path = _png_with_chunk(tmp_path / f"{kind.decode()}.png", kind, payload)
+    assert path.stat().st_size < 20_000
+    _expect_error(path, "corrupt")
+
+
+def test_size_is_checked_before_exif_is_read(tmp_path: Path, no_full_decode) -> None:
+    path = tmp_path / "big.png"
+    Image.new("L", (400, 400), 0).save(path)
+    _expect_error_with_limit(path, 10_000, "too large", "400x400")
+
+
+@pytest.mark.parametrize("side", [30000, 64000])
+def test_tiny_progressive_jpeg_declaring_a_huge_image_is_corrupt(tmp_path: Path, side: int, no_full_decode) -> None:
+    path = _jpeg_declaring(tmp_path / "bomb.jpg", (side, side))
+    assert path.stat().st_size < 2_000
+    _expect_error(path, "corrupt", f"{side}x{side}")
+
+
+def test_tiny_baseline_jpeg_declaring_a_huge_image_is_corrupt(tmp_path: Path, no_full_decode) -> None:
+    _expect_error(_jpeg_declaring(tmp_path / "bomb.jpg", (30000, 30000), progressive=False), "corrupt")
+
+
+def test_progressive_jpeg_over_the_limit_is_refused_not_reduced(tmp_path: Path, photo: Path, no_full_decode) -> None:
+    path = tmp_path / "progressive.jpg"
+    pixels = cv2.imread(str(photo))
+    cv2.imwrite(str(path), pixels, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    height, width = pixels.shape[:2]
+    _expect_error_with_limit(path, 10_000, "progressive", f"{width}x{height}")
+
+
+def test_large_non_image_is_not_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "noise.jpg"
+    with open(path, "wb") as out:                       # sparse: 1 GiB declared, a few bytes on disk
+        out.write(b"definitely not an image")
+        out.truncate(1 << 30)
+
+    def refuse(self):  # noqa: ANN001
+        raise AssertionError(f"{self} was read whole")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    _expect_error(path, "not an image")
+
+
+def _expect_error_with_limit(path: Path, limit: int, *fragments: str) -> None:
+    with pytest.raises(InputFileError) as caught:
+        decode_image(path, max_pixels=limit)
+    text = str(caught.value)
+    assert str(path) in text and all(f in text for f in fragments), text

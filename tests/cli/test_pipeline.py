@@ -264,3 +264,18 @@ def test_bad_numeric_options_are_usage_errors(capsys, photos: list[Path]) -> Non
     with pytest.raises(SystemExit) as info:
         main(["detect", str(photos[0]), "--max-side", "10"])
     assert info.value.code == ExitCode.USAGE and "at least 64" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_detect_states_the_cap_and_crowd_finds_every_face(capsys, celeba: Path, tmp_path: Path) -> None:
+    from tests.capture.composed import face_grid
+
+    people = sorted(p for p in celeba.iterdir() if p.is_dir())[:20]
+    group = tmp_path / "group.png"
+    cv2.imwrite(str(group), face_grid([read_image(sorted(p.glob("*.jpg"))[0]) for p in people], 5, 200))
+    code, data, _ = run_json(capsys, "detect", group)
+    image = data["images"][0]
+    assert code == ExitCode.OK and len(image["faces"]) < 20 and "at most 4 faces per look" in image["note"]
+    code, data, _ = run_json(capsys, "detect", group, "--crowd")
+    image = data["images"][0]
+    assert code == ExitCode.OK and 19 <= len(image["faces"]) <= 22 and "note" not in image

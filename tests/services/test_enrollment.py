@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceapp.core.errors import CancelledError, NotFoundError, QualityError
+from faceapp.core.errors import CancelledError, NoFaceError, NotFoundError, QualityError
 from faceapp.core.progress import CancelToken, run_to_completion
 from faceapp.services.enrollment import EnrollmentService
 from faceapp.storage import NameInUseError, NewIdentity, Store
@@ -59,9 +59,44 @@ def test_rejects_bad_images_with_reasons_and_keeps_the_good_ones(store, tiny_emb
 
 def test_nothing_is_written_when_every_image_is_rejected(store, tiny_embedder, pipeline) -> None:
     blank = np.zeros((120, 120, 3), np.uint8)
-    with pytest.raises(QualityError, match="no face found"):
+    with pytest.raises(NoFaceError, match="no face found"):                 # as detect says of the same image
         run_to_completion(_service(store, tiny_embedder, pipeline).enroll(NewIdentity("Ghost"), [blank, blank]))
-    assert store.identities.count() == 0 and store.audit.query() == []
+    assert store.identities.count() == 0
+    assert [(e.operation, e.decision, e.identity_name, e.operator, e.details["exit_code"]) for e in store.audit.query()] \
+        == [("enroll", "failed", "Ghost", "tester", "no_face")]                # the refused attempt is audited
+
+
+def test_an_enrolment_stopped_by_a_locked_database_is_audited_through_the_queue(tmp_path, tiny_embedder, pipeline,
+                                                                               att) -> None:
+    import sqlite3
+
+    from faceapp.core.errors import DatabaseError
+
+    with Store(tmp_path / "locked.db", busy_timeout_s=0.2, retries=0) as store:
+        service = _service(store, tiny_embedder, pipeline)
+        service.gallery                                     # model registered before the other program locks
+        other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(DatabaseError, match="locked"):
+                run_to_completion(service.enroll(NewIdentity("Alice"), [att / "s1" / "1.pgm"]))
+            assert store.audit.pending() == 1               # the failed attempt waits in the durable queue
+        finally:
+            other.rollback()
+            other.close()
+        store.audit.flush_queue()
+        event = store.audit.query()[-1]
+        assert (event.operation, event.decision, event.identity_name, event.details["exit_code"]) == \
+            ("enroll", "failed", "Alice", "database")
+        assert store.identities.count() == 0
+
+
+def test_rejections_of_different_kinds_are_a_quality_error(store, tiny_embedder, pipeline, att_image) -> None:
+    blank = np.zeros((120, 120, 3), np.uint8)
+    two_people = np.hstack([att_image(1, 1), att_image(2, 1)])
+    with pytest.raises(QualityError, match="no face found.*2 faces found"):
+        run_to_completion(_service(store, tiny_embedder, pipeline).enroll(NewIdentity("Ghost"), [blank, two_people]))
+    assert store.identities.count() == 0
 
 
 def test_name_taken_or_missing_fails_before_any_work(store, tiny_embedder, pipeline, att) -> None:

@@ -100,3 +100,59 @@ def test_model_spec_from_a_real_embedder(tiny_embedder) -> None:
     spec = model_spec(tiny_embedder)
     assert (spec.model_id, spec.embedding_dim) == (tiny_embedder.model_id, 32)
     assert spec.sha256 == tiny_embedder.weights_sha256
+
+
+# ---------------------------------------------------------------------------------- locked database (issue 15)
+def test_identify_answers_while_another_program_holds_the_write_lock(tmp_path) -> None:
+    import os
+    import sqlite3
+
+    setup = Store(tmp_path / "g.db")
+    _enrol(setup, "Alice", [1])
+    Gallery(setup, MODEL, operator="desk")            # the model is registered before the lock is taken
+    setup.close()
+    store = Store(tmp_path / "g.db", busy_timeout_s=0.2)
+    gallery = Gallery(store, MODEL, operator="desk")   # opening needs no write: the model is known
+    other = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")                  # another program holds the write lock
+    try:
+        decision = gallery.identify(_unit(1))
+        assert decision.best.name == "Alice" and not decision.is_unknown       # answered anyway
+        queue = store.audit.queue_path
+        assert store.audit.pending() == 1 and oct(os.stat(queue).st_mode & 0o777) == "0o600"
+        gallery.record_failure("verify", NotFoundError("no identity 'Zed'"), identity="Zed")   # a failed attempt too
+        assert store.audit.pending() == 2
+    finally:
+        other.rollback()
+        other.close()
+    assert [e.operation for e in store.audit.query()] == ["enroll"]  # nothing new in the table: it was locked
+    gallery.verify("Alice", _unit(1))                                 # the next audit write empties the queue
+    events = store.audit.query()[1:]
+    assert [(e.operation, e.decision) for e in events] == [("identify", "identified"), ("verify", "failed"),
+                                                           ("verify", "match")]
+    assert events[0].time <= events[2].time and events[1].details["exit_code"] == "not_found"
+    assert store.audit.pending() == 0
+    store.close()
+
+
+def test_a_decision_that_cannot_be_queued_says_it_was_not_recorded(tmp_path) -> None:
+    import sqlite3
+
+    from faceapp.core.errors import DatabaseError
+
+    setup = Store(tmp_path / "g.db")
+    _enrol(setup, "Alice", [1])
+    Gallery(setup, MODEL, operator="desk")
+    setup.close()
+    store = Store(tmp_path / "g.db", busy_timeout_s=0.2)
+    gallery = Gallery(store, MODEL, operator="desk")
+    store.audit.queue_path.mkdir()                    # the queue cannot be written (a folder in its place)
+    other = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DatabaseError, match="NOT recorded"):
+            gallery.identify(_unit(1))
+    finally:
+        other.rollback()
+        other.close()
+        store.close()

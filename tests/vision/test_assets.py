@@ -145,3 +145,84 @@ def test_corrupt_files_on_disk_are_named(mediapipe_models: Path, tmp_path: Path)
     empty.write_bytes(b"")
     with pytest.raises(ModelAssetError, match="empty"):
         check_asset_file(empty)
+
+
+# ------------------------------------------------------------------------------- hostile model files (issue 15)
+def _tampered_bundle(original: Path, target: Path) -> Path:
+    """``original`` rewritten as a valid zip (every CRC right) with one byte of its largest member changed."""
+    import zipfile
+
+    with zipfile.ZipFile(original) as bundle:
+        members = [(info, bundle.read(info.filename)) for info in bundle.infolist()]
+    largest = max(range(len(members)), key=lambda i: len(members[i][1]))
+    with zipfile.ZipFile(target, "w") as bundle:
+        for i, (info, data) in enumerate(members):
+            if i == largest:
+                data = data[:1000] + bytes([data[1000] ^ 0xFF]) + data[1001:]
+            bundle.writestr(info, data)
+    return target
+
+
+def test_a_tampered_bundle_inside_a_valid_zip_is_refused(mediapipe_models: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    tampered = _tampered_bundle(mediapipe_models / LANDMARKER, tmp_path / LANDMARKER)
+    check_asset_file(tampered)                                   # structurally fine: only the hash tells
+    monkeypatch.delenv("FACEAPP_ALLOW_UNKNOWN_MODELS", raising=False)
+    with pytest.raises(ModelAssetError, match="not a known version") as caught:
+        resolve_asset(LANDMARKER, tmp_path, allow_download=False)
+    assert str(tampered) in str(caught.value) and caught.value.exit_code == ExitCode.MODEL_ASSET
+    monkeypatch.setenv("FACEAPP_ALLOW_UNKNOWN_MODELS", "1")      # the user's explicit choice, logged
+    assert resolve_asset(LANDMARKER, tmp_path, allow_download=False) == tampered
+
+
+def test_detect_refuses_a_tampered_landmarker(mediapipe_models: Path, tmp_path: Path, celeba: Path, capsys,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from faceapp.cli.main import main
+
+    monkeypatch.delenv("FACEAPP_ALLOW_UNKNOWN_MODELS", raising=False)
+    _tampered_bundle(mediapipe_models / LANDMARKER, tmp_path / LANDMARKER)
+    photo = sorted(celeba.glob("*/*.jpg"))[0]
+    code = main(["detect", str(photo), "--mediapipe-dir", str(tmp_path), "--detector", "landmarker", "--no-download"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.MODEL_ASSET and "not a known version" in err and str(tmp_path / LANDMARKER) in err
+
+
+class _TrickleHandler(http.server.BaseHTTPRequestHandler):
+    """Announces a megabyte, then sends one byte every 50 ms (a mirror that never quite stops)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        import time
+
+        self.send_response(200)
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        try:
+            for _ in range(200):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.05)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def test_a_trickling_mirror_times_out_and_leaves_no_part_file(tmp_path: Path) -> None:
+    import os
+    import time
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    stale = tmp_path / f".{LANDMARKER}.killed.part"             # left by a download that was killed
+    stale.write_bytes(b"half")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    try:
+        with pytest.raises(ModelAssetError, match="too slow or stalled"):
+            download_asset(LANDMARKER, tmp_path, url=f"http://127.0.0.1:{server.server_address[1]}/x",
+                           timeout=5.0, deadline_s=0.5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert list(tmp_path.iterdir()) == []

@@ -191,3 +191,32 @@ def test_spurious_faces_on_ears_and_features_are_dropped(pipeline: FacePipeline,
                 "056/profile/04", "086/profile/01"):
         faces = pipeline.detect(read_image(cfp / "Data" / "Images" / f"{rel}.jpg"))
         assert len(faces) == 1, rel
+
+
+# ------------------------------------------------------------------------------------------ crowds (issue 15)
+def _crowd(celeba: Path, count: int, columns: int, cell: int) -> np.ndarray:
+    from tests.capture.composed import face_grid
+
+    people = sorted(p for p in celeba.iterdir() if p.is_dir())[:count]
+    return face_grid([read_image(sorted(person.glob("*.jpg"))[0]) for person in people], columns, cell)
+
+
+def _cells_hit(faces: list[Face], cell: int) -> set[tuple[int, int]]:
+    return {(int(f.center[1] // cell), int(f.center[0] // cell)) for f in faces}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("count, columns, cell", [(20, 5, 200), (100, 10, 120)])
+def test_crowd_mode_finds_every_face_beyond_the_cap(mediapipe_models: Path, celeba: Path, count: int, columns: int,
+                                                    cell: int) -> None:
+    frame = _crowd(celeba, count, columns, cell)
+    with FacePipeline("image", model_dir=mediapipe_models) as plain:
+        found = plain.detect(frame)
+        assert len(_cells_hit(found, cell)) < 0.5 * count            # the plain search stops far short
+    with FacePipeline("image", model_dir=mediapipe_models, crowd=True) as crowd:
+        every = crowd.detect(frame)
+        assert not crowd.capped(every)
+    hit = _cells_hit(every, cell)
+    assert len(hit) >= 0.95 * count, f"{len(hit)} of {count} faces found"
+    assert len(every) <= 1.05 * count + 1                       # few duplicates or false hits
+    assert all(f.detector is Detector.LANDMARKER and f.landmarks is not None for f in every)

@@ -206,6 +206,24 @@ def cmd_gallery_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _active_model(folder: Path | None) -> list:  # noqa: ANN202 - [ModelSpec]
+    """The active embedding model's id and dimension, read from its folder without loading the network
+    (none when there is no trained model folder: then only the store's registered models are checked)."""
+    from faceapp.core.errors import FaceAppError
+    from faceapp.embedding.embedder import default_model_dir
+    from faceapp.embedding.model_folder import model_id_of, read_config, weights_sha256
+    from faceapp.storage import ModelSpec
+
+    folder = folder if folder is not None else default_model_dir()
+    if folder is None:
+        return []
+    try:
+        config = read_config(folder)
+        return [ModelSpec(model_id_of(config.name, weights_sha256(folder)), config.name, int(config.embedding_dim))]
+    except (FaceAppError, OSError):
+        return []
+
+
 def cmd_gallery_import(args: argparse.Namespace) -> int:
     from faceapp.storage.sealed_archive import is_sealed
     from faceapp.storage.transfer import import_gallery
@@ -213,7 +231,7 @@ def cmd_gallery_import(args: argparse.Namespace) -> int:
     passphrase = _export_passphrase(new=False) if is_sealed(args.path) else None
     with open_store(args) as store:
         summary = import_gallery(store, args.path, on_conflict=args.on_conflict, operator=args.operator,
-                                 passphrase=passphrase)
+                                 passphrase=passphrase, known_models=_active_model(args.model))
     text = (f"imported {summary['identities']} identities ({summary['merged']} merged, {summary['skipped']} skipped), "
             f"{summary['crops']} crops and {summary['templates']} templates from {args.path}")
     emit(args, summary, text)
@@ -293,5 +311,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--on-conflict", choices=("fail", "skip", "merge"), default="fail",
                    help="when a name already exists: fail (default, nothing imported), skip that identity, or "
                         "merge its crops and templates into the existing one")
+    q.add_argument("--model", type=Path, metavar="DIR",
+                   help="the active embedding model (default $FACEAPP_EMBED_MODEL, else models/default): templates "
+                        "under its id must have its embedding size")
     add_store_options(q)
     q.set_defaults(handler=cmd_gallery_import)

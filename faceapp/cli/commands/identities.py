@@ -22,6 +22,7 @@ from faceapp.cli.output import emit, print_progress
 from faceapp.core.errors import ExitCode
 from faceapp.core.progress import run_to_completion
 from faceapp.matching.matcher import DEFAULT_AMBIGUITY_MARGIN, check_ambiguity_margin
+from faceapp.core.text import visible
 from faceapp.storage.records import OPERATIONS, FieldError
 
 VERIFY_POLICIES = ("max", "mean", "centroid")   # see faceapp.matching.matcher
@@ -49,13 +50,30 @@ def add_store_options(parser: argparse.ArgumentParser, *, operator: bool = True)
     parser.add_argument("--db", metavar="URL", help="database: SQLAlchemy URL or SQLite file "
                                                     "(default $FACEAPP_DB, else faceapp.db in the user data folder)")
     if operator:
-        parser.add_argument("--operator", metavar="NAME",
+        parser.add_argument("--operator", metavar="NAME", type=operator_text,
                             help="operator recorded in the audit log (default $FACEAPP_OPERATOR, else login name)")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
+def operator_text(text: str) -> str:
+    """An argparse ``type`` for --operator: a name in normal form, not empty, without control or invisible
+    characters (the same rules as identity names)."""
+    from faceapp.storage.identities import clean_text
+
+    try:
+        return clean_text(text, "operator")
+    except FieldError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("identity operator", "operator name")) from None
+
+
 def open_store(args: argparse.Namespace):  # noqa: ANN201 - Store
-    """The workstation's Store (--db, upgraded on open); says so on stderr when it upgraded the schema."""
+    """The workstation's Store (--db, upgraded on open); says so on stderr when it upgraded the schema.
+    A command that records an operator and was given none gets the default one here (``default_operator``:
+    $FACEAPP_OPERATOR, else the login name), so every row it audits names who did it."""
+    if getattr(args, "operator", False) is None:
+        from faceapp.services.gallery import default_operator
+
+        args.operator = default_operator()
     store = workstation(args).store
     if store.upgraded and store.schema_before and store.schema_before.current is not None:
         print(f"note: upgraded database {store.where} from schema {store.schema_before.current} to "
@@ -120,7 +138,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     embedder = load_embedder(args)
     with open_store(args) as store, open_pipeline(args) as pipeline:
         service = EnrollmentService(store, embedder, pipeline=pipeline, operator=args.operator,
-                                    duplicate_check=not args.no_duplicate_check)
+                                    duplicate_check=not args.no_duplicate_check, allow_mixed=args.allow_different)
         show = print_progress if sys.stderr.isatty() and not args.json else None
         result = run_to_completion(service.enroll(target, images), show)
     data = {**result.as_dict(), "model": _model_info(embedder)}
@@ -132,13 +150,16 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     lines += [f"warning: looks like existing identity {d.name!r} (id {d.identity_id}, score {d.score:.3f} >= "
               f"{d.threshold:.3f}): same person enrolled twice?" for d in result.duplicates]
     emit(args, data, "\n".join(lines))
-    return 0
+    unreadable = [c for c in result.rejected if c.problem == ExitCode.INPUT_FILE]
+    for check in unreadable:
+        print(f"error: {'; '.join(check.reasons)}", file=sys.stderr)
+    return int(ExitCode.INPUT_FILE) if unreadable else 0
 
 
 # ---------------------------------------------------------------------------------------------- identities
 def _identity_line(info) -> str:  # noqa: ANN001
-    extra = f" [{info.external_id}]" if info.external_id else ""
-    return f"{info.id:>6}  {info.name}{extra}  ({info.template_count} templates, {info.crop_count} crops)"
+    extra = f" [{visible(info.external_id)}]" if info.external_id else ""
+    return f"{info.id:>6}  {visible(info.name)}{extra}  ({info.template_count} templates, {info.crop_count} crops)"
 
 
 def cmd_identities_list(args: argparse.Namespace) -> int:
@@ -163,9 +184,9 @@ def cmd_identities_show(args: argparse.Namespace) -> int:
              f"consent {info.consent_at:%Y-%m-%d %H:%M} UTC" if info.consent_at else
              f"  created {info.created_at:%Y-%m-%d %H:%M} UTC, no consent recorded"]
     if info.notes:
-        lines.append(f"  notes: {info.notes}")
+        lines.append(f"  notes: {visible(info.notes)}")
     lines += [f"  template {t.id}: model {t.model_id}, dim {t.dim}, quality {t.quality if t.quality is not None else '-'}"
-              f", source {t.source or '-'}, {t.created_at:%Y-%m-%d %H:%M}" for t in templates]
+              f", source {visible(t.source)}, {t.created_at:%Y-%m-%d %H:%M}" for t in templates]
     if args.crops_dir:
         lines.append(f"  wrote {len(crops)} crops to {args.crops_dir}")
     emit(args, data, "\n".join(lines))
@@ -197,24 +218,51 @@ def cmd_identities_delete(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------ verify/identify
+def _audited_attempt(gallery, operation: str, args: argparse.Namespace, attempt, *,  # noqa: ANN001
+                     identity: str | None = None):  # noqa: ANN202
+    """Run ``attempt()``; a FaceAppError it raises (no face, unknown name, unreadable probe) is audited as a
+    failed attempt of ``operation`` before it propagates."""
+    from faceapp.core.errors import FaceAppError
+
+    try:
+        return attempt()
+    except FaceAppError as error:
+        gallery.record_failure(operation, error, identity=identity, details={"probe": str(args.image)})
+        raise
+
+
+def _queued_note(store) -> str | None:  # noqa: ANN001
+    """A line for stderr when audit rows wait in the queue because another program holds the database."""
+    waiting = store.audit.pending()
+    if not waiting:
+        return None
+    return (f"note: the database is locked by another program: the audit row was queued durably in "
+            f"{store.audit.queue_path} ({waiting} waiting) and is written at the next audit write")
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from faceapp.services.probe import embed_probe
 
     embedder = load_embedder(args)
     with open_store(args) as store, open_pipeline(args) as pipeline:
         gallery = open_gallery(args)
-        store.identities.get(args.name)                      # NotFoundError before detecting anything
-        probe = embed_probe(pipeline, embedder, args.image)
-        override = _threshold_override(args, "verify", gallery)
-        live = _probe_liveness(args, store, probe, identity=args.name)
-        decision = gallery.verify(args.name, probe.embedding, policy=args.policy, thresholds=override,
-                                  details={"probe": str(args.image), "faces_in_probe": probe.faces,
-                                           **_liveness_details(live)})
-        source = (override or gallery.thresholds()).source
+
+        def attempt():  # noqa: ANN202
+            store.identities.get(args.name)                  # NotFoundError before detecting anything
+            probe = embed_probe(pipeline, embedder, args.image)
+            override = _threshold_override(args, "verify", gallery)
+            live = _probe_liveness(args, store, probe, identity=args.name)
+            decision = gallery.verify(args.name, probe.embedding, policy=args.policy, thresholds=override,
+                                      details={"probe": str(args.image), "faces_in_probe": probe.faces,
+                                               **_liveness_details(live)})
+            return probe, decision, (override or gallery.thresholds()).source, live
+
+        probe, decision, source, live = _audited_attempt(gallery, "verify", args, attempt, identity=args.name)
+        queued = _queued_note(store)
     data = {"identity_id": decision.identity_id, "name": decision.name, "score": decision.score,
             "threshold": decision.threshold, "match": decision.match, "policy": decision.policy,
             "thresholds_source": source, "faces_in_probe": probe.faces, "probe": str(args.image),
-            "model": _model_info(embedder)}
+            "model": _model_info(embedder), "audit_queued": queued is not None}
     verdict = "MATCH" if decision.match else "NO MATCH"
     if live is not None and decision.match and not live.is_live:
         verdict = f"MATCH WITHHELD (liveness {live.state.value})"
@@ -227,6 +275,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         data["accepted"] = decision.match and live.is_live
         text += f"\nliveness: {live.state.value.upper()}: {live.reason}"
     emit(args, data, text)
+    if queued:
+        print(queued, file=sys.stderr)
     if live is not None and not live.is_live:
         return int(live.exit_code)
     return int(ExitCode.NO_MATCH) if args.strict and not decision.match else 0
@@ -244,13 +294,19 @@ def cmd_identify(args: argparse.Namespace) -> int:
     embedder = load_embedder(args)
     with open_store(args) as store, open_pipeline(args) as pipeline:
         gallery = open_gallery(args)
-        probe = embed_probe(pipeline, embedder, args.image)
-        override = _threshold_override(args, "identify", gallery)
-        live = _probe_liveness(args, store, probe)
-        decision = gallery.identify(probe.embedding, top_k=args.top_k, thresholds=override, ambiguity_margin=margin,
-                                    details={"probe": str(args.image), "faces_in_probe": probe.faces,
-                                             **_liveness_details(live)})
-        source = (override or gallery.thresholds()).source
+
+        def attempt():  # noqa: ANN202
+            probe = embed_probe(pipeline, embedder, args.image)
+            override = _threshold_override(args, "identify", gallery)
+            live = _probe_liveness(args, store, probe)
+            decision = gallery.identify(probe.embedding, top_k=args.top_k, thresholds=override,
+                                        ambiguity_margin=margin,
+                                        details={"probe": str(args.image), "faces_in_probe": probe.faces,
+                                                 **_liveness_details(live)})
+            return probe, decision, (override or gallery.thresholds()).source, live
+
+        probe, decision, source, live = _audited_attempt(gallery, "identify", args, attempt)
+        queued = _queued_note(store)
     candidates = [{"rank": r, "identity_id": c.identity_id, "name": c.name, "score": c.score}
                   for r, c in enumerate(decision.candidates, 1)]
     best = decision.best
@@ -259,7 +315,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
             "ambiguity_margin": decision.ambiguity_margin, "threshold": decision.threshold,
             "thresholds_source": source,
             "candidates": candidates, "faces_in_probe": probe.faces, "probe": str(args.image),
-            "model": _model_info(embedder)}
+            "model": _model_info(embedder), "audit_queued": queued is not None}
     if best is None:
         head = f"UNKNOWN: the gallery has no template of {embedder.model_id}"
     elif decision.ambiguous:
@@ -269,8 +325,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
     elif decision.is_unknown:
         head = f"UNKNOWN: best {best.name!r} {best.score:.3f} < {decision.threshold:.3f} (thresholds {source})"
     else:
-        head = f"{best.name} (id {best.identity_id}): {best.score:.3f} >= {decision.threshold:.3f} (thresholds {source})"
-    lines = [head] + [f"  {c['rank']:>2}. {c['name']:<30} {c['score']:.3f}" for c in candidates]
+        head = f"{visible(best.name)} (id {best.identity_id}): {best.score:.3f} >= {decision.threshold:.3f} (thresholds {source})"
+    lines = [head] + [f"  {c['rank']:>2}. {visible(c['name']):<30} {c['score']:.3f}" for c in candidates]
     if probe.faces > 1:
         lines.append(f"note: {probe.faces} faces in the image; the largest was used")
     if live is not None:
@@ -278,6 +334,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
         data["accepted"] = decision.identity_id is not None and live.is_live
         lines.append(f"liveness: {live.state.value.upper()}: {live.reason}")
     emit(args, data, "\n".join(lines))
+    if queued:
+        print(queued, file=sys.stderr)
     if live is not None and not live.is_live:
         return int(live.exit_code)
     return int(ExitCode.NO_MATCH) if args.strict and decision.identity_id is None else 0
@@ -308,7 +366,17 @@ def _liveness_details(live) -> dict[str, Any]:  # noqa: ANN001
 
 # --------------------------------------------------------------------------------------------------- audit
 def cmd_audit(args: argparse.Namespace) -> int:
+    from faceapp.core.errors import DatabaseError
+
     with open_store(args) as store:
+        try:
+            store.audit.flush_queue()                # rows queued while the database was locked come first
+        except DatabaseError:
+            pass
+        waiting = store.audit.pending()
+        if waiting:
+            print(f"note: {waiting} audit rows still wait in {store.audit.queue_path} (the database is locked); "
+                  "they are not listed yet", file=sys.stderr)
         identity_id = store.identities.get(args.identity).id if args.identity else None
         events = store.audit.query(since=parse_when(args.since) if args.since else None, operation=args.operation,
                                    identity_id=identity_id, limit=args.limit, newest_first=args.limit is not None)
@@ -316,12 +384,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
         events.reverse()
 
     def line(e) -> str:  # noqa: ANN001
-        parts = [f"{e.time:%Y-%m-%d %H:%M:%S}", f"{e.operation:<9}", e.identity_name or "-"]
+        parts = [f"{e.time:%Y-%m-%d %H:%M:%S}", f"{e.operation:<9}", visible(e.identity_name)]
         if e.score is not None:
             parts.append(f"score {e.score:.3f}" + (f" / {e.threshold:.3f}" if e.threshold is not None else ""))
         if e.decision:
-            parts.append(e.decision)
-        parts.append(f"by {e.operator or '-'}")
+            parts.append(visible(e.decision))
+        parts.append(f"by {visible(e.operator)}")
         return "  ".join(parts)
 
     emit(args, [e.as_dict() for e in events], "\n".join(line(e) for e in events) or "no audit events")
@@ -344,6 +412,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--consent", action="store_true", help="record that consent was given now")
     p.add_argument("--consent-at", metavar="WHEN", help="record consent given at this ISO date/time")
     p.add_argument("--no-duplicate-check", action="store_true", help="skip the check against other identities")
+    p.add_argument("--allow-different", action="store_true",
+                   help="enrol even when the images score under the verify threshold with each other (by default "
+                        "such images are refused as different people, exit 14)")
     add_store_options(p)
     add_vision_options(p)
     add_embed_options(p)

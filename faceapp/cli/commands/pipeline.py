@@ -1,8 +1,10 @@
 """Pipeline commands: ``faceapp detect``, ``align``, ``embed``, ``compare`` and ``assets``.
 
 Exit codes for several inputs (detect, align): every file is reported; the exit status is INPUT_FILE if
-any file could not be read, else NO_FACE if any image had no face, else OK. ``embed`` lists images
-without a face in its output and succeeds when at least one image was embedded.
+any file could not be read, else NO_FACE if any image had no face, else OK. ``embed`` goes on past every
+bad file and reports each on stderr; it exits INPUT_FILE if any file could not be read, NO_FACE if no
+image was embedded, else OK (images without a face are listed, not an error). ``enroll`` follows the same
+rule for unreadable files (see faceapp.cli.commands.identities).
 Coordinates are pixels of the image file (also when a huge JPEG was decoded reduced).
 """
 
@@ -204,6 +206,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     files = _input_files(args.images)
     results: list[dict[str, Any]] = []
     with open_pipeline(args) as pipe:
+        pipe.crowd = args.crowd
         for path in files:
             entry: dict[str, Any] = {"path": str(path), "faces": []}
             try:
@@ -218,6 +221,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
             faces = pipe.detect(decoded.image)
             entry["faces"] = [face_record(f, decoded.scale, landmarks=args.landmarks, blendshapes=args.blendshapes)
                               for f in faces]
+            if pipe.capped(faces):
+                entry["note"] = (f"{len(faces)} faces: the landmarker reports at most {pipe.num_faces} faces per "
+                                 "look (the whole image, or each tile of the second look for small faces), so "
+                                 "there may be more (--crowd finds every face)")
             results.append(entry)
         detector, fallback = pipe.detector.value, pipe.fallback_active
     lines = []
@@ -227,6 +234,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
         n = len(r["faces"])
         lines.append(f"{r['path']}: {n} face{'s' if n != 1 else ''}" if n else f"{r['path']}: no face")
         lines.extend(_face_line(i, rec) for i, rec in enumerate(r["faces"]))
+        if r.get("note"):
+            lines.append(f"  note: {r['note']}")
     if fallback:
         lines.append(f"(fallback detector: {detector})")
     emit(args, {"detector": detector, "fallback": fallback, "images": results}, "\n".join(lines))
@@ -319,13 +328,17 @@ def cmd_embed(args: argparse.Namespace) -> int:
     text = [f"embedded {len(result.keys)} of {len(files)} image(s) with {result.model_id} "
             f"(dim {summary['dim']}) -> {output}"]
     if result.failed:
-        text.append(f"no usable face in {len(result.failed)}:")
-        text.extend(f"  {k}: {r}" for k, r in result.failed[:50])
-        if len(result.failed) > 50:
-            text.append(f"  ... and {len(result.failed) - 50} more (all listed in the .npz 'failed' array)")
+        text.append(f"not embedded: {len(result.failed)} (reasons on stderr and in the .npz 'failed' array)")
     if result.several_faces:
         text.append(f"{len(result.several_faces)} image(s) had several faces: the largest was used")
     emit(args, summary, "\n".join(text))
+    for key, reason in result.failed[:50]:
+        print(f"error: {reason}" if key in reason else f"error: {key}: {reason}", file=sys.stderr)
+    if len(result.failed) > 50:
+        print(f"error: ... and {len(result.failed) - 50} more (all listed in the .npz 'failed' array)", file=sys.stderr)
+    if result.unreadable:
+        print(f"error: {len(result.unreadable)} of {len(files)} file(s) could not be read", file=sys.stderr)
+        return int(ExitCode.INPUT_FILE)
     if not result.keys:
         print(f"error: no face found in any of the {len(files)} image(s)", file=sys.stderr)
         return int(ExitCode.NO_FACE)
@@ -407,6 +420,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files or folders")
     p.add_argument("--landmarks", action="store_true", help="include the 478 landmarks in --json output")
     p.add_argument("--blendshapes", action="store_true", help="include the 52 blendshape scores in --json output")
+    p.add_argument("--crowd", action="store_true",
+                   help="find every face of group photos: without it the landmarker reports at most 4 faces per "
+                        "look at the image (a note says when that limit was reached); slower (overlapping tiles)")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_vision_options(p)
     p.set_defaults(handler=cmd_detect)

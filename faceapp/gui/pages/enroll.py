@@ -163,10 +163,14 @@ class EnrollPage(Page):
         self.notes_edit.setPlaceholderText("Notes (optional)")
         self.notes_edit.setMaximumHeight(90)
         self.consent_box = QCheckBox("The person has agreed that their face is stored for identification")
+        self.different_box = QCheckBox("Enrol even if the photos do not look like one person")
+        self.different_box.setToolTip("By default photos that score under the verify threshold with each other "
+                                      "are refused as different people")
         form.addRow("Name", self.name_edit)
         form.addRow("External id", self.external_edit)
         form.addRow("Notes", self.notes_edit)
         form.addRow("", self.consent_box)
+        form.addRow("", self.different_box)
         layout.addLayout(form)
         self.person_error = QLabel("")
         self.person_error.setProperty("role", "status-bad")
@@ -553,6 +557,7 @@ class EnrollPage(Page):
             return
         if self.samples:
             self.stop_camera()
+        self.model.allow_different = self.different_box.isChecked()
         self.model.prepare(self.model.identity(self.name_edit.text(), self.external_edit.text(),
                                                self.notes_edit.toPlainText(), self.consent_box.isChecked()))
 
