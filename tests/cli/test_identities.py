@@ -345,7 +345,7 @@ def _rewrite_archive(source: Path, target: Path, change) -> Path:  # noqa: ANN00
 
 def test_gallery_import_of_a_crafted_archive_exits_3_with_the_field(run, att: Path, tmp_path: Path) -> None:
     run("enroll", "Alice", str(att / "s1" / "1.pgm"))
-    run("gallery", "export", str(tmp_path / "g.zip"), model=False)
+    run("gallery", "export", str(tmp_path / "g.zip"), "--plaintext", model=False)
 
     def lower_thresholds(manifest, contents) -> None:  # noqa: ANN001
         manifest["models"][0]["thresholds"] = {"verify": -5, "identify": -5}   # every face would match
@@ -408,7 +408,7 @@ def test_gallery_import_refuses_templates_of_another_size_under_the_active_model
     import numpy as np
 
     run("enroll", "Alice", str(att / "s1" / "1.pgm"))
-    run("gallery", "export", str(tmp_path / "g.zip"), model=False)
+    run("gallery", "export", str(tmp_path / "g.zip"), "--plaintext", model=False)
 
     def widen(manifest, contents) -> None:  # noqa: ANN001 - a 64-d model under the active (32-d) model's id
         model = manifest["models"][0]
