@@ -45,6 +45,7 @@ class WorkstationOptions:
     db_timeout: float = 10.0              # seconds to wait for a locked database
     schema: str = "upgrade"               # Store schema mode: upgrade / require / ignore (db maintenance)
     operator: str | None = None           # recorded in audit events ($FACEAPP_OPERATOR, else login name)
+    index: str | None = None              # gallery search: auto/exact/faiss/hnsw/ivf/pgvector ($FACEAPP_INDEX, auto)
     detector: str = "auto"                # pipeline factory: auto / landmarker / blazeface / haar
     min_confidence: float = 0.3
     max_side: int = 1280
@@ -216,7 +217,7 @@ def gallery_for(store: Any, embedder: Any, options: WorkstationOptions) -> Any:
     gallery is built (at start, and again when the Trainer activates another model)."""
     from faceapp.services.gallery import Gallery, model_spec
 
-    return Gallery(store, model_spec(embedder), embedder.card, operator=options.operator)
+    return Gallery(store, model_spec(embedder), embedder.card, operator=options.operator, search=options.index)
 
 
 def open_workstation(options: WorkstationOptions | None = None, *, load: bool = False) -> Workstation:
