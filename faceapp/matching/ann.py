@@ -7,7 +7,7 @@ rows enrolled since the snapshot (searched exactly), drops rows deleted since (t
 identities by their best template, as the exact index does. When the rows added or deleted since the
 snapshot pass ``rebuild_fraction`` of it, ``stale`` turns true and the owner rebuilds.
 
-Which structure: HNSW (graph; best recall per millisecond, build grows ~N log N, +~130 bytes a row at M=16)
+Which structure: HNSW (graph; best recall per millisecond, build grows ~N log N, +~260 bytes a row at M=32)
 up to ``HNSW_MAX_TEMPLATES``, IVF-Flat (k-means cells; cheaper to build and to keep, a little slower per query
 at equal recall) above it. Both use the inner product of unit rows, i.e. the cosine.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from typing import Any, Iterable
 
@@ -27,9 +28,9 @@ from faceapp.matching.index import GalleryIndex, as_probe, best_per_identity
 log = logging.getLogger(__name__)
 
 KINDS = ("hnsw", "ivf")
-HNSW_MAX_TEMPLATES = 500_000       # above: IVF (HNSW's build grows to many minutes on a small CPU; see docs/scaling.md)
-HNSW_M = 16                        # graph degree (32 doubles the links kept per row and roughly the build time)
-HNSW_EF_CONSTRUCTION = 40
+HNSW_MAX_TEMPLATES = 250_000       # above: IVF (HNSW build: ~2 min per 100k templates on the loaded 2-core box; see docs/scaling.md)
+HNSW_M = 32                        # graph degree
+HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 64
 IVF_PROBE_FRACTION = 1 / 16        # cells visited per query (at least IVF_MIN_PROBE)
 IVF_MIN_PROBE = 16
@@ -43,12 +44,18 @@ class AnnUnavailableError(FaceAppError):
 
 
 def load_faiss() -> Any:
-    """The ``faiss`` module, or AnnUnavailableError saying how to install it."""
+    """The ``faiss`` module, or AnnUnavailableError saying how to install it.
+
+    Searches run on one OpenMP thread: a single query gains nothing from more, and on a small CPU shared with
+    the camera, detector and embedder threads an OpenMP team waits for descheduled threads (measured on the
+    2-core workstation under load: HNSW at 100k templates, 20 ms a query with 2 threads, 3 ms with one) -
+    the same reason the exact index avoids BLAS threads. ``build`` uses every core while it runs."""
     try:
         import faiss  # noqa: PLC0415 - optional dependency
     except ImportError as error:
         raise AnnUnavailableError(f"approximate search needs FAISS, which is not installed ({error}): "
                                   f"{INSTALL_HINT}") from error
+    faiss.omp_set_num_threads(1)
     return faiss
 
 
@@ -149,6 +156,18 @@ class FaissIndex(GalleryIndex):
         """(Re)build the FAISS structure over every current row; returns the seconds it took."""
         faiss = self.faiss
         started = time.perf_counter()
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        try:
+            ann, kind = self._build_structure()
+        finally:
+            faiss.omp_set_num_threads(1)
+        self.attach(ann, kind, self.template_ids)
+        self.build_s = time.perf_counter() - started
+        log.info("FAISS %s index of %d templates built in %.1f s", kind, len(self), self.build_s)
+        return self.build_s
+
+    def _build_structure(self) -> tuple[Any, str]:
+        faiss = self.faiss
         count = len(self)
         kind = self.requested_kind or kind_for(count)
         vectors = np.ascontiguousarray(self.matrix)
@@ -167,10 +186,7 @@ class FaissIndex(GalleryIndex):
                 sample = vectors[np.random.default_rng(0).choice(count, 40 * cells, replace=False)]
             ann.train(sample)
             ann.add_with_ids(vectors, ids)
-        self.attach(ann, kind, np.sort(ids))
-        self.build_s = time.perf_counter() - started
-        log.info("FAISS %s index of %d templates built in %.1f s", kind, count, self.build_s)
-        return self.build_s
+        return ann, kind
 
     def attach(self, ann: Any, kind: str, ids: np.ndarray) -> None:
         """Use ``ann`` (a FAISS index labelled by template id, holding exactly ``ids``) as the snapshot."""
