@@ -110,7 +110,8 @@ class Workstation:
         """Open the store, load the embedder, find the MediaPipe landmarker and build the gallery index now.
 
         Never raises for user errors: each part that fails stays None and gets a sentence in ``errors``
-        (keys: database, model, mediapipe, gallery); returns ``errors``.
+        (keys: database, model, mediapipe, gallery; "search" when the gallery searches with a fallback); returns
+        ``errors``.
         """
         errors = self.errors
         errors.clear()
@@ -129,7 +130,9 @@ class Workstation:
                 " Face detection falls back to a simpler detector (less accurate alignment).")
         if self._store is not None and self._embedder is not None:
             try:
-                self.gallery
+                notice = self.gallery.search.notice
+                if notice:       # a search engine fell back (FAISS missing, index file rebuilt, no pgvector)
+                    errors["search"] = f"Gallery search: {notice}. Identification works."
             except Exception as error:  # noqa: BLE001
                 errors["gallery"] = describe_error(error, "Loading the gallery for the active model")[1]
         return errors
