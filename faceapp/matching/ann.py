@@ -96,10 +96,9 @@ class FaissIndex(GalleryIndex):
 
     @classmethod
     def from_exact(cls, exact: GalleryIndex, **options: Any) -> "FaissIndex":
-        """A FaissIndex holding ``exact``'s rows, names and revision (no snapshot built yet)."""
+        """A FaissIndex holding ``exact``'s rows, names and revision (shared buffers; no snapshot built yet)."""
         index = cls(exact.model_id, exact.dim, use_blas=exact.use_blas, **options)
-        index.add(exact.template_ids, exact.identity_ids, exact.matrix)
-        index.names, index.revision = dict(exact.names), exact.revision
+        index.take_rows(exact)
         return index
 
     # --- bookkeeping -----------------------------------------------------------------------------

@@ -170,6 +170,15 @@ class GalleryIndex:
         self._n = 0
         self._counts.clear()
 
+    def take_rows(self, other: "GalleryIndex") -> None:
+        """Hold ``other``'s rows, names and revision (its buffers, not a copy: ``other`` is then discarded)."""
+        if (other.model_id, other.dim) != (self.model_id, self.dim):
+            raise IncompatibleError(f"cannot take the rows of {other.model_id} ({other.dim} values) into "
+                                    f"{self.model_id} ({self.dim} values)")
+        self._matrix, self._template_ids, self._identity_ids = other._matrix, other._template_ids, other._identity_ids
+        self._n, self._counts = other._n, dict(other._counts)
+        self.names, self.revision = dict(other.names), other.revision
+
     def _drop(self, mask: np.ndarray) -> int:
         removed = int(mask.sum())
         if not removed:

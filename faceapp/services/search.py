@@ -113,8 +113,7 @@ def _pgvector(store: Any, exact: GalleryIndex, choice: SearchChoice) -> GalleryI
     searcher = VectorSearch(store, exact.model_id, exact.dim)
     searcher.ensure()
     index = PgVectorIndex(exact.model_id, exact.dim, searcher)
-    index.add(exact.template_ids, exact.identity_ids, exact.matrix)
-    index.names, index.revision = exact.names, exact.revision
+    index.take_rows(exact)
     searcher.push(index.template_ids, index.matrix)
     choice.engine = "pgvector"
     return index
@@ -164,7 +163,7 @@ def after_changes(index: GalleryIndex, choice: SearchChoice, added_ids: np.ndarr
     rebuild a FAISS index past its change budget (and save it)."""
     if choice.engine == "pgvector":
         if len(added_ids):
-            index.searcher.push(added_ids, added)   # type: ignore[attr-defined]
+            index.searcher.push(added_ids, added, known_new=True)   # type: ignore[attr-defined]
     elif getattr(index, "stale", False) and getattr(index, "built", False):
         index.build()   # type: ignore[attr-defined]
         persist(index, choice)

@@ -79,11 +79,12 @@ class VectorSearch:
                                      {"m": self.model_id}).scalars().all()
         return np.asarray(ids, dtype=np.int64)
 
-    def push(self, template_ids: np.ndarray, vectors: np.ndarray, *, chunk: int = 2000) -> int:
-        """Store the vectors of templates not yet in the table (idempotent; rows of deleted templates are
-        skipped by the foreign key check of a concurrent delete only at commit, so a vanished id is ignored)."""
+    def push(self, template_ids: np.ndarray, vectors: np.ndarray, *, known_new: bool = False, chunk: int = 2000) -> int:
+        """Store the vectors of templates not yet in the table; idempotent (a row already there is kept, a template
+        deleted meanwhile is skipped). ``known_new``: the ids were just enrolled, skip reading the stored ids."""
         ids = np.asarray(template_ids, dtype=np.int64)
-        missing = ~np.isin(ids, self.stored_ids())
+        vectors = np.asarray(vectors, dtype=np.float32)
+        missing = np.ones(ids.size, dtype=bool) if known_new else ~np.isin(ids, self.stored_ids())
         added = 0
         rows = [{"t": int(t), "m": self.model_id, "e": _literal(v)} for t, v in zip(ids[missing], vectors[missing])]
         for start in range(0, len(rows), chunk):

@@ -26,6 +26,7 @@ def enrol_clusters(store: Store, identities: int) -> np.ndarray:
     return probes
 
 
+@pytest.mark.slow
 def test_identify_runs_in_the_database_with_the_exact_answers(url: str) -> None:
     with Store(url) as store:
         probes = enrol_clusters(store, 80)
