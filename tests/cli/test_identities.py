@@ -185,3 +185,24 @@ def test_database_problems_exit_with_the_database_code(run, tmp_path: Path) -> N
     code, _, err = run("db", "backup", str(tmp_path / "b.db"), "--db", "postgresql+nosuchdriver://h/db",
                        model=False, db_arg=False)
     assert code == ExitCode.DATABASE and "cannot use database" in err
+
+
+def test_identify_with_a_faiss_index_and_a_damaged_index_file(run, att: Path) -> None:
+    """``--index faiss`` writes the index beside the database and answers as exact search does; a damaged file
+    is named on stderr, rebuilt, and the answer is unchanged."""
+    run("enroll", "Alice", *(str(att / "s1" / f"{i}.pgm") for i in (1, 2)))
+    run("enroll", "Bob", *(str(att / "s2" / f"{i}.pgm") for i in (1, 2)))
+    def ranked(data: dict) -> list[tuple[str, float]]:
+        return [(c["name"], pytest.approx(c["score"], abs=1e-6)) for c in data["candidates"]]
+
+    code, exact, _ = run("identify", str(att / "s2" / "3.pgm"), "--top-k", "2", "--index", "exact")
+    code, approx, err = run("identify", str(att / "s2" / "3.pgm"), "--top-k", "2", "--index", "faiss")
+    assert code == 0 and ranked(approx) == ranked(exact) and "index" not in err
+    index_file = next((run.db.parent / "cli.db.index").glob("*.faiss"))
+    index_file.write_bytes(index_file.read_bytes()[:-100])
+    code, again, err = run("identify", str(att / "s2" / "3.pgm"), "--top-k", "2", "--index", "faiss")
+    assert code == 0 and ranked(again) == ranked(exact)
+    assert str(index_file) in err and "damaged" in err and "rebuilt" in err
+    with pytest.raises(SystemExit) as usage:                                  # argparse: a usage error
+        run("identify", str(att / "s2" / "3.pgm"), "--index", "annoy")
+    assert usage.value.code == ExitCode.USAGE
