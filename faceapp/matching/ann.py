@@ -92,6 +92,7 @@ class FaissIndex(GalleryIndex):
         self.build_s: float | None = None
         self._ann: Any = None
         self._ann_ids = np.empty(0, dtype=np.int64)     # sorted template ids in the snapshot
+        self._dropped = np.empty(0, dtype=np.int64)     # snapshot ids deleted since (a reused id is a new row)
         self._lookup: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
@@ -110,10 +111,13 @@ class FaissIndex(GalleryIndex):
 
     def _drop(self, mask: np.ndarray) -> int:
         self._lookup = None
+        gone = self.template_ids[mask]
+        self._dropped = np.union1d(self._dropped, gone[np.isin(gone, self._ann_ids)])
         return super()._drop(mask)
 
     def clear(self) -> None:
         self._lookup = None
+        self._dropped = self._ann_ids.copy()
         super().clear()
 
     @property
@@ -131,23 +135,22 @@ class FaissIndex(GalleryIndex):
             tids = self.template_ids
             order = np.argsort(tids, kind="stable")
             sorted_tids = tids[order]
-            pending = np.flatnonzero(~np.isin(tids, self._ann_ids, assume_unique=True))
+            pending = np.flatnonzero(~np.isin(tids, self._ann_ids, assume_unique=True) | np.isin(tids, self._dropped))
             self._lookup = (sorted_tids, order, pending)
         return self._lookup
 
     def changes_since_build(self) -> tuple[int, int]:
         """(rows added since the snapshot, snapshot rows deleted since)."""
         _, _, pending = self.row_lookup()
-        present = len(self) - len(pending)
-        return len(pending), len(self._ann_ids) - present
+        return len(pending), len(self._dropped)
 
     @property
     def stale(self) -> bool:
         """True when no snapshot exists or the changes since it exceed ``rebuild_fraction`` of it."""
         if self._ann is None:
             return True
-        added, deleted = self.changes_since_build()
-        return added + deleted > max(1000, self.rebuild_fraction * len(self._ann_ids))
+        added, _ = self.changes_since_build()
+        return added + len(self._dropped) > max(1000, self.rebuild_fraction * len(self._ann_ids))
 
     # --- build -----------------------------------------------------------------------------------
 
@@ -193,6 +196,7 @@ class FaissIndex(GalleryIndex):
             raise ValueError(f"unknown FAISS index kind {kind!r}")
         self._ann, self.kind = ann, kind
         self._ann_ids = np.sort(np.asarray(ids, dtype=np.int64))
+        self._dropped = np.empty(0, dtype=np.int64)
         self._lookup = None
         self._tune(ann, kind)
 
@@ -230,6 +234,8 @@ class FaissIndex(GalleryIndex):
         _, labels = self._ann.search(vector.reshape(1, -1), wanted)
         sorted_tids, order, pending = self.row_lookup()
         labels = labels[0][labels[0] >= 0]
+        if self._dropped.size:
+            labels = labels[~np.isin(labels, self._dropped)]          # deleted since (or reused: searched exactly)
         at = np.searchsorted(sorted_tids, labels).clip(max=max(len(sorted_tids) - 1, 0))
         found = sorted_tids[at] == labels                         # deleted since the snapshot: gone
         rows = np.concatenate([order[at[found]], pending])

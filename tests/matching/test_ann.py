@@ -58,6 +58,16 @@ def test_rows_added_since_the_build_are_found_and_deleted_ones_never_answer() ->
     assert not index.stale                                 # 6 changes on 500 rows: under the budget
 
 
+def test_a_template_id_reused_after_a_deletion_is_a_new_row() -> None:
+    """SQLite may hand a deleted template's id to the next template: the snapshot's vector for that id is old."""
+    index, _ = filled("hnsw", identities=100)
+    index.remove_templates([1003])
+    fresh = np.random.default_rng(11).standard_normal(32).astype(np.float32)
+    index.add([1003], [777], fresh[None])
+    assert index.changes_since_build() == (1, 1)
+    assert index.top_identities(fresh, 1)[0] == (777, pytest.approx(1.0, abs=1e-5))
+
+
 def test_stale_after_the_change_budget_and_rebuild_clears_it() -> None:
     index, _ = filled("ivf", identities=400)               # 2000 rows
     labels, rows, _ = clustered(300, seed=3)
