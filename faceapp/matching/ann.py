@@ -7,9 +7,9 @@ rows enrolled since the snapshot (searched exactly), drops rows deleted since (t
 identities by their best template, as the exact index does. When the rows added or deleted since the
 snapshot pass ``rebuild_fraction`` of it, ``stale`` turns true and the owner rebuilds.
 
-Which structure: HNSW (graph; best recall per millisecond, build grows ~N log N, +~260 bytes a row at M=32)
-up to ``HNSW_MAX_TEMPLATES``, IVF-Flat (k-means cells; cheaper to build and to keep, a little slower per query
-at equal recall) above it. Both use the inner product of unit rows, i.e. the cosine.
+Which structure: HNSW (graph; the better recall@5, build grows ~N log N; a copy of the rows + ~290 bytes of links
+a row at M=32) up to ``HNSW_MAX_TEMPLATES``, IVF-Flat (k-means cells; ten times cheaper to build, smaller) above
+it (docs/scaling.md has the measurements). Both use the inner product of unit rows, i.e. the cosine.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from faceapp.matching.index import GalleryIndex, as_probe, best_per_identity
 log = logging.getLogger(__name__)
 
 KINDS = ("hnsw", "ivf")
-HNSW_MAX_TEMPLATES = 250_000       # above: IVF (HNSW build: ~2 min per 100k templates on the loaded 2-core box; see docs/scaling.md)
+HNSW_MAX_TEMPLATES = 250_000       # above: IVF (HNSW build: 172 s per 100k templates on the loaded 2-core box; docs/scaling.md)
 HNSW_M = 32                        # graph degree
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 64
