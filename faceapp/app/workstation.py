@@ -45,6 +45,7 @@ class WorkstationOptions:
     db_timeout: float = 10.0              # seconds to wait for a locked database
     schema: str = "upgrade"               # Store schema mode: upgrade / require / ignore (db maintenance)
     operator: str | None = None           # recorded in audit events ($FACEAPP_OPERATOR, else login name)
+    index: str | None = None              # gallery search: auto/exact/faiss/hnsw/ivf/pgvector ($FACEAPP_INDEX, auto)
     detector: str = "auto"                # pipeline factory: auto / landmarker / blazeface / haar
     min_confidence: float = 0.3
     max_side: int = 1280
@@ -110,7 +111,8 @@ class Workstation:
         """Open the store, load the embedder, find the MediaPipe landmarker and build the gallery index now.
 
         Never raises for user errors: each part that fails stays None and gets a sentence in ``errors``
-        (keys: database, model, mediapipe, gallery); returns ``errors``.
+        (keys: database, model, mediapipe, gallery; "search" when the gallery searches with a fallback); returns
+        ``errors``.
         """
         errors = self.errors
         errors.clear()
@@ -129,7 +131,9 @@ class Workstation:
                 " Face detection falls back to a simpler detector (less accurate alignment).")
         if self._store is not None and self._embedder is not None:
             try:
-                self.gallery
+                notice = self.gallery.search.notice
+                if notice:       # a search engine fell back (FAISS missing, index file rebuilt, no pgvector)
+                    errors["search"] = f"Gallery search: {notice}. Identification works."
             except Exception as error:  # noqa: BLE001
                 errors["gallery"] = describe_error(error, "Loading the gallery for the active model")[1]
         return errors
@@ -217,7 +221,7 @@ def gallery_for(store: Any, embedder: Any, options: WorkstationOptions) -> Any:
     gallery is built (at start, and again when the Trainer activates another model)."""
     from faceapp.services.gallery import Gallery, model_spec
 
-    return Gallery(store, model_spec(embedder), embedder.card, operator=options.operator)
+    return Gallery(store, model_spec(embedder), embedder.card, operator=options.operator, search=options.index)
 
 
 def open_workstation(options: WorkstationOptions | None = None, *, load: bool = False) -> Workstation:

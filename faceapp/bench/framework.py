@@ -61,6 +61,7 @@ class Timed:
     unit: str = "image"                  # what an item is: image, face, frame
     target: Target | None = None
     note: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)   # stage-specific numbers (build s, recall...)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class StageResult:
     target: str | None = None
     target_met: bool | None = None
     note: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
     skipped: str | None = None
     error: str | None = None
 
@@ -210,7 +212,7 @@ def summarise(name: str, summary: str, timed: Timed, times: list[float]) -> Stag
                          median_ms=round(median, 4), p95_ms=round(_percentile(ordered, 95.0), 4),
                          mean_ms=round(statistics.fmean(ordered), 4), min_ms=round(ordered[0], 4),
                          per_item_ms=round(per_item, 4), per_second=round(1000.0 / per_item, 2) if per_item > 0 else None,
-                         note=timed.note)
+                         note=timed.note, metrics=dict(timed.metrics))
     if timed.target is not None:
         result.target = timed.target.describe(timed.unit)
         result.target_met = timed.target.met(per_item)

@@ -117,8 +117,9 @@ class AppContext(QObject):
         for key in ("database", "model", "gallery"):
             if key in self.errors:
                 self.message.emit("error", self.errors[key], True)
-        if "mediapipe" in self.errors:
-            self.message.emit("warning", self.errors["mediapipe"], True)
+        for key in ("mediapipe", "search"):
+            if key in self.errors:
+                self.message.emit("warning", self.errors[key], True)
         if self.embedder is not None and not getattr(self.embedder, "trained", True):
             self.message.emit("warning", "The embedding model is UNTRAINED (random weights): identification and "
                                          "verification results are not meaningful until a trained model is activated "

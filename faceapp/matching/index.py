@@ -13,7 +13,7 @@ and removed by compaction; ``template_ids`` tie each row back to the store.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Protocol
 
 import numpy as np
 
@@ -39,6 +39,42 @@ def as_probe(vector: np.ndarray, dim: int) -> np.ndarray:
     return probe / norm
 
 
+def best_per_identity(identity_ids: np.ndarray, scores: np.ndarray, top_k: int) -> list[tuple[int, float]]:
+    """The ``top_k`` identities by their best score among these rows (any order), best first."""
+    ranked = np.argsort(-scores, kind="stable")
+    best: dict[int, float] = {}
+    for identity_id, score in zip(identity_ids[ranked].tolist(), scores[ranked].tolist()):
+        if identity_id not in best:
+            best[identity_id] = score
+            if len(best) == top_k:
+                break
+    return list(best.items())
+
+
+class SearchIndex(Protocol):
+    """What the matcher and the gallery service need of an index: the exact ``GalleryIndex`` and the
+    approximate ``faceapp.matching.ann.FaissIndex`` both fit (the latter is a GalleryIndex)."""
+
+    model_id: str
+    dim: int
+    revision: int
+    names: dict[int, str]
+    kind: str | None
+
+    def __len__(self) -> int: ...
+    @property
+    def template_ids(self) -> np.ndarray: ...
+    @property
+    def identity_count(self) -> int: ...
+    def name(self, identity_id: int) -> str: ...
+    def add(self, template_ids: Iterable[int] | np.ndarray, identity_ids: Iterable[int] | np.ndarray,
+            embeddings: np.ndarray) -> int: ...
+    def remove_templates(self, template_ids: Iterable[int] | np.ndarray) -> int: ...
+    def clear(self) -> None: ...
+    def rows_of(self, identity_id: int) -> np.ndarray: ...
+    def top_identities(self, probe: np.ndarray, top_k: int = 5) -> list[tuple[int, float]]: ...
+
+
 class GalleryIndex:
     """Templates of one ``model_id`` and ``dim``: matrix rows, their template ids and identity ids."""
 
@@ -48,6 +84,7 @@ class GalleryIndex:
         self.model_id = model_id
         self.dim = dim
         self.use_blas = use_blas
+        self.kind: str | None = "exact"          # the search it runs ("exact"; FaissIndex: "hnsw" / "ivf")
         self.revision = -1                       # store revision the index reflects (-1: never synced)
         self.names: dict[int, str] = {}          # identity id -> display name
         self._n = 0
@@ -133,6 +170,15 @@ class GalleryIndex:
         self._n = 0
         self._counts.clear()
 
+    def take_rows(self, other: "GalleryIndex") -> None:
+        """Hold ``other``'s rows, names and revision (its buffers, not a copy: ``other`` is then discarded)."""
+        if (other.model_id, other.dim) != (self.model_id, self.dim):
+            raise IncompatibleError(f"cannot take the rows of {other.model_id} ({other.dim} values) into "
+                                    f"{self.model_id} ({self.dim} values)")
+        self._matrix, self._template_ids, self._identity_ids = other._matrix, other._template_ids, other._identity_ids
+        self._n, self._counts = other._n, dict(other._counts)
+        self.names, self.revision = dict(other.names), other.revision
+
     def _drop(self, mask: np.ndarray) -> int:
         removed = int(mask.sum())
         if not removed:
@@ -191,11 +237,4 @@ class GalleryIndex:
             rows = np.argpartition(scores, self._n - width)[self._n - width:]
         else:
             rows = np.arange(self._n)
-        rows = rows[np.argsort(-scores[rows], kind="stable")]
-        best: dict[int, float] = {}
-        for identity_id, score in zip(self.identity_ids[rows].tolist(), scores[rows].tolist()):
-            if identity_id not in best:
-                best[identity_id] = score
-                if len(best) == top_k:
-                    break
-        return list(best.items())
+        return best_per_identity(self.identity_ids[rows], scores[rows], top_k)

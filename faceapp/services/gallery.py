@@ -28,6 +28,7 @@ from faceapp.core.types import IdentifyDecision, VerifyDecision
 from faceapp.matching import GalleryIndex, Matcher, Thresholds, resolve_thresholds
 from faceapp.matching.matcher import POLICIES
 from faceapp.services.audit import decision_entry, record_failure
+from faceapp.services.search import SearchChoice, after_changes, open_search, resolve_mode
 from faceapp.storage import ModelSpec, Store, ThresholdRecord
 from faceapp.storage.identities import parse_ref
 from faceapp.storage.records import IdentityRef
@@ -77,6 +78,8 @@ class GalleryStatus:
     templates: int                      # templates of this model in the index
     skipped: int                        # templates of this model id with another dimension (never compared)
     need_reembedding: int               # crops without a template of this model
+    search: str = "exact"               # the engine answering identify: exact / hnsw / ivf / pgvector
+    search_notice: str | None = None    # why it is not the one asked for (a fallback), if so
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -86,12 +89,14 @@ class Gallery:
     """Store + synced index + thresholds for one model; thread-safe."""
 
     def __init__(self, store: Store, model: ModelSpec, card: Mapping[str, Any] | None = None, *,
-                 operator: str | None = None, register: bool = True) -> None:
+                 operator: str | None = None, register: bool = True, search: str | None = None) -> None:
+        """``search``: the search mode (``faceapp.services.search.MODES``; None: $FACEAPP_INDEX, else auto)."""
         self.store = store
         self.model = model
         self.card = dict(card or {})
         self.operator = operator if operator is not None else default_operator()
-        self.index = GalleryIndex(model.model_id, model.embedding_dim)
+        self.index: GalleryIndex = GalleryIndex(model.model_id, model.embedding_dim)
+        self.search = SearchChoice(mode=resolve_mode(search))
         self.skipped = 0
         self._lock = threading.RLock()
         if register:
@@ -108,18 +113,24 @@ class Gallery:
                 return False
             if self.index.revision < 0 or force:
                 rows = self.store.templates.gallery_rows(self.model.model_id, self.model.embedding_dim)
-                self.index.clear()
                 self.skipped = rows.skipped
                 if rows.skipped:
                     log.warning("%d templates of model %s have another dimension and are ignored",
                                 rows.skipped, self.model.model_id)
-            else:
-                rows, removed = self.store.templates.gallery_changes(
-                    self.model.model_id, self.model.embedding_dim, self.index.template_ids.copy())
-                self.index.remove_templates(removed)
+                exact = GalleryIndex(self.model.model_id, self.model.embedding_dim)
+                exact.add(rows.template_ids, rows.identity_ids, rows.embeddings)
+                exact.names, exact.revision = rows.names, rows.revision
+                self.index, self.search = open_search(self.store, exact, self.search.mode)
+                if self.search.notice:
+                    log.warning("%s", self.search.notice)
+                return True
+            rows, removed = self.store.templates.gallery_changes(
+                self.model.model_id, self.model.embedding_dim, self.index.template_ids.copy())
+            self.index.remove_templates(removed)
             self.index.add(rows.template_ids, rows.identity_ids, rows.embeddings)
             self.index.names = rows.names
             self.index.revision = rows.revision
+            after_changes(self.index, self.search, np.asarray(rows.template_ids), np.asarray(rows.embeddings))
             return True
 
     # --- thresholds ------------------------------------------------------------------------------
@@ -219,4 +230,5 @@ class Gallery:
             return GalleryStatus(
                 model_id=self.model.model_id, identities=self.store.identities.count(),
                 searchable=self.index.identity_count, templates=len(self.index), skipped=self.skipped,
-                need_reembedding=self.store.templates.count_crops_to_embed(self.model.model_id))
+                need_reembedding=self.store.templates.count_crops_to_embed(self.model.model_id),
+                search=self.search.engine, search_notice=self.search.notice)

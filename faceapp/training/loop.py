@@ -53,6 +53,8 @@ from faceapp.training.augment import Augmenter
 from faceapp.training.budget import BudgetSchedule
 from faceapp.training.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from faceapp.training.config import TrainConfig
+from faceapp.training.distributed import (DistContext, RankBatches, close_process_group, context_from_env,
+                                          init_process_group, wrap)
 from faceapp.training.embed import crops_to_tensor, make_embed_fn
 from faceapp.training.finetune import class_centroids, cosine_row_norm, init_head_from_centroids, set_batchnorm_eval
 from faceapp.training.samplers import make_sampler
@@ -167,12 +169,16 @@ def _check_leak(protocol: PairProtocol, sets: list[AlignedSet]) -> None:
 class _Run:
     """State of one training run; ``train`` drives it."""
 
-    def __init__(self, config: TrainConfig, cancel: CancelToken | None) -> None:
+    def __init__(self, config: TrainConfig, cancel: CancelToken | None, dist: DistContext = DistContext()) -> None:
         self.config = config.validate()
         self.cancel = cancel or CancelToken()
+        self.dist = dist
+        if dist.enabled and config.time_budget_s > 0:
+            raise IncompatibleError("--time-budget cannot be combined with --nproc (each process would fit its own "
+                                    "schedule); give --epochs or --max-steps")
         self.run_dir = Path(config.run_dir) if config.run_dir else data_dir() / "runs" / config.name
         self.out_dir = Path(config.out) if config.out else user_models_dir() / config.name
-        self.device = resolve_device(config.device)
+        self.device = dist.device(resolve_device(config.device))
         self.precision = resolve_precision(config.precision, self.device)      # "fp32", "fp16" or "bf16"
         self.settings = AlignSettings()
         self.history: list[dict[str, Any]] = []
@@ -298,6 +304,8 @@ class _Run:
         kind = sampler_kind(c)
         self.sampler_kind = kind
         self.sampler = make_sampler(kind, self.train_data.labels, c.batch_size, c.pk_k, c.seed)
+        if self.dist.enabled:
+            self.sampler = RankBatches(self.sampler, self.dist.rank, self.dist.world_size, c.batch_size)
         self.steps_per_epoch = len(self.sampler)
         total = c.epochs * self.steps_per_epoch
         self.total_steps = min(total, c.max_steps) if c.max_steps > 0 else total
@@ -320,6 +328,14 @@ class _Run:
         self.budget = BudgetSchedule(c.time_budget_s, self.total_steps) if c.time_budget_s > 0 else None
         self.arch = _arch(c, self.loss, self.train_data.num_classes)
         self.step, self.epoch, self.batch = 0, 0, 0
+        # what the step calls: the modules themselves, or DistributedDataParallel around them (gradients averaged)
+        self.net_step = self.loss_step = self.distill_step = None
+
+    def distribute(self) -> None:
+        """Wrap the trained modules for the step (after ``resume``/``init_head``, so every rank starts equal)."""
+        self.net_step = wrap(self.net, self.dist, self.device)
+        self.loss_step = wrap(self.loss, self.dist, self.device)
+        self.distill_step = wrap(self.distill, self.dist, self.device) if self.distill is not None else None
 
     def resume(self, path: str) -> None:
         state = load_checkpoint(path)
@@ -352,6 +368,9 @@ class _Run:
             torch.cuda.set_rng_state_all(rng["cuda"])
 
     def checkpoint(self, path: Path) -> Path:
+        """Save the run's state to ``path`` (rank 0 only: the other ranks hold the same state); returns ``path``."""
+        if not self.dist.is_main:
+            return path
         rng = {"torch": torch.get_rng_state()}
         if self.device.startswith("cuda"):
             rng["cuda"] = torch.cuda.get_rng_state_all()
@@ -374,6 +393,8 @@ class _Run:
     def _periodic_checkpoint(self) -> Path:
         folder = self.run_dir / "checkpoints"
         path = self.checkpoint(folder / f"step-{self.step:07d}.pt")
+        if not self.dist.is_main:
+            return path
         old = sorted(folder.glob("step-*.pt"))
         for stale in old[: max(0, len(old) - max(1, self.config.keep_checkpoints))]:
             stale.unlink(missing_ok=True)
@@ -400,15 +421,15 @@ class _Run:
             set_batchnorm_eval(self.net)
         self.loss.train()
         with autocast(self.device, self.precision), torch.set_grad_enabled(not frozen):
-            emb = self.net(x)
+            emb = (self.net_step or self.net)(x)
         emb = emb.float()   # the loss (margins, the classifier's cosines) in float32 whatever the backbone ran in
         if frozen:          # head-only epochs: no backward through the backbone (its weights and BN stats stay)
             emb = emb.detach()
-        value = self.loss(emb, y)
+        value = (self.loss_step or self.loss)(emb, y)
         distill_terms: dict[str, torch.Tensor] = {}
         if self.distill is not None:
             main = value
-            extra, distill_terms = self.distill(emb, self.teacher_batch(idx))
+            extra, distill_terms = (self.distill_step or self.distill)(emb, self.teacher_batch(idx))
             value = value + extra
             distill_terms["main"] = main.detach()
         if not torch.isfinite(value):
@@ -421,7 +442,7 @@ class _Run:
             torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], c.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        out = {"loss": float(value.item()), "lr": lr}
+        out = {"loss": self.dist.mean(float(value.item())), "lr": lr}
         out.update({f"loss/{k}": v for k, v in self.loss.last_terms.items()})
         out.update({f"loss/{k}": float(v.item()) for k, v in distill_terms.items()})
         logits = getattr(self.loss, "logits", None)
@@ -497,7 +518,7 @@ class _Run:
 
     # ------------------------------------------------------------------------------------- validation
     def validate(self) -> Job[VerificationReport | None]:
-        if self.validation is None:
+        if self.validation is None or not self.dist.is_main:      # rank 0 validates; the others go on
             return None
         v = self.validation
         self.net.eval()
@@ -537,31 +558,44 @@ def training_data(config: TrainConfig, cancel: CancelToken | None = None) -> Job
     return run.train_data, run.data_card
 
 
-def train(config: TrainConfig, cancel: CancelToken | None = None) -> Job[TrainResult]:
+def train(config: TrainConfig, cancel: CancelToken | None = None) -> Job[TrainResult | None]:
     """Train, validate each epoch, checkpoint, and export the best model; see the module docstring.
 
-    Sets torch's CPU thread count to ``config.threads`` (0 = all cores) for the run and restores it after.
+    Sets torch's CPU thread count to ``config.threads`` (0 = all cores, shared by the processes of a
+    distributed run) for the run and restores it after.
+    Under torchrun (WORLD_SIZE > 1) it joins the process group and trains data-parallel
+    (``faceapp.training.distributed``); only rank 0 writes, and the other ranks return None.
     """
     threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads if config.threads > 0 else (os.cpu_count() or 1))
+    ctx = context_from_env()
+    torch.set_num_threads(config.threads if config.threads > 0 else max(1, (os.cpu_count() or 1) // ctx.world_size))
     try:
-        result = yield from _train(_Run(config, cancel))
+        run = _Run(config, cancel, ctx)
+        init_process_group(ctx, run.device)
+        result = yield from _train(run)
     finally:
         torch.set_num_threads(threads)
+        close_process_group(ctx)
     return result
 
 
-def _train(run: _Run) -> Job[TrainResult]:
+def _train(run: _Run) -> Job[TrainResult | None]:
     c = run.config
+    if not run.dist.is_main:
+        run.dist.barrier()                  # rank 0 builds the alignment (and teacher) caches first
     yield from run.prepare_data()
     yield from run.prepare_teacher()
+    if run.dist.is_main:
+        run.dist.barrier()
     run.build()
     if c.resume:
         run.resume(c.resume)
     else:
         yield from run.init_head()
-    run.run_dir.mkdir(parents=True, exist_ok=True)
-    (run.run_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
+    run.distribute()
+    if run.dist.is_main:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        (run.run_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
     yield Progress("prepare", message=(
         f"{c.backbone} -> {c.embedding_dim}-d, loss {c.loss}, {run.sampler_kind} batches of {c.batch_size}, "
         f"{run.steps_per_epoch} steps/epoch, {run.total_steps} steps, device {run.device}"
@@ -571,7 +605,7 @@ def _train(run: _Run) -> Job[TrainResult]:
         + (f", distilling from {run.teacher.name} ({', '.join(f'{k} x{w:g}' for k, w in c.distill_weights().items())})"
            if run.teacher is not None else "")))
 
-    log_path = run.run_dir / "history.jsonl"
+    log_path = run.run_dir / "history.jsonl" if run.dist.is_main else None      # rank 0 writes
     clock = EtaClock(run.total_steps - run.step)
     session_start = run.step
     steps_this_session = 0
@@ -645,6 +679,8 @@ def _train(run: _Run) -> Job[TrainResult]:
             if improved:
                 run.checkpoint(run.run_dir / "best.pt")
             yield Progress("checkpoint", run.step, run.total_steps, message=str(run.run_dir / "last.pt"))
+    if not run.dist.is_main:
+        return None
     result = yield from _export(run, epochs)
     return result
 
@@ -681,7 +717,9 @@ def lineage_card(run: "_Run") -> dict[str, Any]:
             "benchmark_caveat": caveat}
 
 
-def _append(path: Path, record: dict[str, Any]) -> None:
+def _append(path: Path | None, record: dict[str, Any]) -> None:
+    if path is None:
+        return
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
 

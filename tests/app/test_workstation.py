@@ -68,3 +68,11 @@ def test_activate_replaces_the_model_and_its_gallery(tmp_path):
         new = ws.gallery                       # rebuilt for the new model, the session's operator kept
         assert new is not old and new.model.model_id == "other@1" and new.operator == "desk-3"
         assert gallery_for(ws.store, Other(), ws.options).operator == "desk-3"   # what the Trainer's activation uses
+
+
+def test_a_search_fallback_is_reported_and_the_gallery_still_works(tmp_path, mediapipe_models):
+    ws = Workstation(_options(tmp_path, index="pgvector", mediapipe_dir=mediapipe_models))
+    errors = ws.load()
+    assert "gallery" not in errors and ws.gallery.search.engine == "exact"
+    assert "needs a PostgreSQL gallery" in errors["search"] and errors["search"].endswith("Identification works.")
+    ws.close()

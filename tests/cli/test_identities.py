@@ -421,3 +421,24 @@ def test_gallery_import_refuses_templates_of_another_size_under_the_active_model
     fresh = tmp_path / "fresh.db"                             # knows no model yet: the active one is checked
     code, _, err = run("gallery", "import", str(crafted), "--db", str(fresh), db_arg=False)
     assert code == ExitCode.INCOMPATIBLE and "embedding_dim" in err and "32-value" in err, err
+
+
+def test_identify_with_a_faiss_index_and_a_damaged_index_file(run, att: Path) -> None:
+    """``--index faiss`` writes the index beside the database and answers as exact search does; a damaged file
+    is named on stderr, rebuilt, and the answer is unchanged."""
+    run("enroll", "Alice", *(str(att / "s1" / f"{i}.pgm") for i in (1, 2)))
+    run("enroll", "Bob", *(str(att / "s2" / f"{i}.pgm") for i in (1, 2)))
+    def ranked(data: dict) -> list[tuple[str, float]]:
+        return [(c["name"], pytest.approx(c["score"], abs=1e-6)) for c in data["candidates"]]
+
+    code, exact, _ = run("identify", str(att / "s2" / "3.pgm"), "--top-k", "2", "--index", "exact")
+    code, approx, err = run("identify", str(att / "s2" / "3.pgm"), "--top-k", "2", "--index", "faiss")
+    assert code == 0 and ranked(approx) == ranked(exact) and "index" not in err
+    index_file = next((run.db.parent / "cli.db.index").glob("*.faiss"))
+    index_file.write_bytes(index_file.read_bytes()[:-100])
+    code, again, err = run("identify", str(att / "s2" / "3.pgm"), "--top-k", "2", "--index", "faiss")
+    assert code == 0 and ranked(again) == ranked(exact)
+    assert str(index_file) in err and "damaged" in err and "rebuilt" in err
+    with pytest.raises(SystemExit) as usage:                                  # argparse: a usage error
+        run("identify", str(att / "s2" / "3.pgm"), "--index", "annoy")
+    assert usage.value.code == ExitCode.USAGE

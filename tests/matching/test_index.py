@@ -97,3 +97,14 @@ def test_blas_and_einsum_products_agree() -> None:
     blas.add(index.template_ids, index.identity_ids, index.matrix)
     assert np.allclose(index.scores(probe), blas.scores(probe), atol=1e-5)
     assert [i for i, _ in index.top_identities(probe, 5)] == [i for i, _ in blas.top_identities(probe, 5)]
+
+
+def test_take_rows_shares_the_rows_of_the_same_model_only() -> None:
+    source, _ = _random_gallery(4, 3)
+    source.names = {0: "a"}
+    taker = GalleryIndex("m@1", 32)
+    taker.take_rows(source)
+    assert len(taker) == 12 and taker.identity_count == 4 and taker.names == {0: "a"}
+    assert np.shares_memory(taker.matrix, source.matrix)
+    with pytest.raises(IncompatibleError, match="cannot take the rows of m@1"):
+        GalleryIndex("other@2", 32).take_rows(source)

@@ -43,3 +43,23 @@ def make_samples() -> Callable[..., list[NewSample]]:
                           embedding=vectors[i], quality=0.5 + i / 100, source=f"img{i}.jpg") for i in range(n)]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL 16 server (the ``pgserver`` wheel, which ships pgvector 0.6) in a temporary folder."""
+    import pgserver
+
+    srv = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    yield srv
+    srv.cleanup()
+
+
+@pytest.fixture
+def url(server, request) -> str:
+    """A fresh database per test on the shared server, as the plain ``postgresql://`` URL the docs tell users
+    to give (FaceApp reads it as psycopg 3)."""
+    name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "").replace("-", "_")[:50]
+    server.psql(f'DROP DATABASE IF EXISTS "{name}";')
+    server.psql(f'CREATE DATABASE "{name}";')
+    return server.get_uri(name)

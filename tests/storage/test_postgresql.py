@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pgserver
 import pytest
 from sqlalchemy import text
 
@@ -19,23 +18,6 @@ from faceapp.storage.maintenance import consistency_counts
 
 DIM = 16
 MODEL = ModelSpec(model_id="tiny@000000000001", name="tiny", embedding_dim=DIM, sha256="0" * 64)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    srv = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
-    yield srv
-    srv.cleanup()
-
-
-@pytest.fixture
-def url(server, request) -> str:
-    """A fresh database per test on the shared server, as the plain ``postgresql://`` URL the docs tell users
-    to give (FaceApp reads it as psycopg 3)."""
-    name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "").replace("-", "_")[:50]
-    server.psql(f'DROP DATABASE IF EXISTS "{name}";')
-    server.psql(f'CREATE DATABASE "{name}";')
-    return server.get_uri(name)
 
 
 def test_schema_is_created_by_the_migrations(url: str) -> None:

@@ -45,7 +45,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error: unknown stage(s) {', '.join(unknown)}; known: {', '.join(names)}", file=sys.stderr)
         return int(ExitCode.USAGE)
-    options = {"images_dir": args.images, "mediapipe_dir": args.mediapipe_dir, "model_dir": args.model}
+    options = {"images_dir": args.images, "mediapipe_dir": args.mediapipe_dir, "model_dir": args.model,
+               "ann_kind": args.ann_kind}
     quiet = args.json
 
     def progress(event: Any) -> None:
@@ -80,6 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mediapipe-dir", "--model-dir", dest="mediapipe_dir", type=Path, metavar="DIR",
                    help="folder holding the MediaPipe models")
     p.add_argument("--model", type=Path, metavar="DIR", help="embedding model folder (default: the active one)")
+    p.add_argument("--ann-kind", choices=("hnsw", "ivf"), default=None,
+                   help="FAISS structure of the identify-ann-* stages (default: chosen by gallery size)")
     p.add_argument("--list", action="store_true", help="list the stages and exit")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_bench)

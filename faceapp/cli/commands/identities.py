@@ -23,9 +23,11 @@ from faceapp.core.errors import ExitCode
 from faceapp.core.progress import run_to_completion
 from faceapp.matching.matcher import DEFAULT_AMBIGUITY_MARGIN, check_ambiguity_margin
 from faceapp.core.text import visible
+from faceapp.services.search import MODES as SEARCH_MODES
 from faceapp.storage.records import OPERATIONS, FieldError
 
 VERIFY_POLICIES = ("max", "mean", "centroid")   # see faceapp.matching.matcher
+
 
 
 # ------------------------------------------------------------------------------------------- shared options
@@ -49,6 +51,9 @@ def add_store_options(parser: argparse.ArgumentParser, *, operator: bool = True)
     """--db, --json and (for commands that write audit events) --operator."""
     parser.add_argument("--db", metavar="URL", help="database: SQLAlchemy URL or SQLite file "
                                                     "(default $FACEAPP_DB, else faceapp.db in the user data folder)")
+    parser.add_argument("--index", choices=SEARCH_MODES, default=None,
+                        help="gallery search: auto (default; $FACEAPP_INDEX): pgvector on PostgreSQL with the "
+                             "extension, FAISS from 200,000 templates, else exact; or exact, faiss, hnsw, ivf, pgvector")
     if operator:
         parser.add_argument("--operator", metavar="NAME", type=operator_text,
                             help="operator recorded in the audit log (default $FACEAPP_OPERATOR, else login name)")
@@ -90,6 +95,8 @@ def open_gallery(args: argparse.Namespace):  # noqa: ANN201 - Gallery
     if status.need_reembedding:
         print(f"warning: {status.need_reembedding} stored faces have no template of {embedder.model_id} and are "
               "not searched: run `faceapp db reembed`", file=sys.stderr)
+    if status.search_notice:
+        print(f"warning: {status.search_notice}", file=sys.stderr)
     if status.skipped:
         print(f"warning: {status.skipped} templates of {embedder.model_id} have another embedding size and are "
               "never compared (see `faceapp db check`)", file=sys.stderr)

@@ -108,6 +108,7 @@ def workstation(args: argparse.Namespace, **changes: Any):  # noqa: ANN201 - fac
         db=getattr(args, "db", None), model=getattr(args, "model", None),
         mediapipe_dir=getattr(args, "mediapipe_dir", None), device=getattr(args, "device", "auto"),
         flip_tta=bool(getattr(args, "flip_tta", False)), operator=getattr(args, "operator", None),
+        index=getattr(args, "index", None),
         detector=getattr(args, "detector", "auto"), min_confidence=getattr(args, "min_confidence", 0.3),
         max_side=getattr(args, "max_side", 1280), allow_download=not getattr(args, "no_download", False),
         download_progress=download_reporter("MediaPipe model", quiet=getattr(args, "json", False)),

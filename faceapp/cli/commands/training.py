@@ -15,6 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from faceapp.cli.commands.pipeline import int_at_least
 from faceapp.cli.output import emit, print_progress
 from faceapp.core.errors import DatasetError
 from faceapp.core.progress import CancelToken, run_to_completion
@@ -190,6 +191,7 @@ def _architecture_from_start(config: Any, args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------------------------- train
 def _train(args: argparse.Namespace) -> int:
     from faceapp.training import save_config, train
+    from faceapp.training.distributed import context_from_env, launch, strip_nproc
 
     config = build_config(args)
     if args.save_config:
@@ -202,9 +204,14 @@ def _train(args: argparse.Namespace) -> int:
     if args.dry_run:
         emit(args, config.to_dict())
         return 0
+    if args.nproc > 1 and context_from_env().world_size == 1:
+        return launch(args.nproc, strip_nproc(args.argv))      # torchrun runs this command in N processes
+    ctx = context_from_env()
     token = CancelToken()
     with cancel_on_sigint(token):
-        result = run_to_completion(train(config, token), None if args.quiet else print_progress)
+        result = run_to_completion(train(config, token), None if args.quiet or not ctx.is_main else print_progress)
+    if result is None:                                         # a torchrun worker other than rank 0
+        return 0
     data = {"model_dir": result.model_dir, "run_dir": result.run_dir, "steps": result.steps, "epochs": result.epochs,
             "train_time_s": round(result.train_time_s, 1), "images_per_s": round(result.images_per_s, 1),
             "best": result.best, "metrics": result.card.get("metrics", {})}
@@ -304,6 +311,9 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-channels-last", action="store_true", help="train with NCHW instead of NHWC tensors")
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, help="torch CPU threads (0 = all cores)")
+    p.add_argument("--nproc", type=int_at_least(1), default=1, metavar="N",
+                   help="data-parallel training in N processes (one per GPU; gloo on CPU) launched with torchrun: "
+                        "--batch-size is the global batch, rank 0 writes checkpoints and the model (docs/scaling.md)")
     p.add_argument("--val-holdout", type=float, help="fraction of identities held out when no --val-pairs")
     p.add_argument("--val-metric", choices=["accuracy", "eer"], help="what selects the best checkpoint")
     p.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="0 = at each epoch end only")
