@@ -3,7 +3,8 @@
 Layout: the line ``FACEAPP-ANN-INDEX 1``, one JSON header line (model id, dimension, kind, template count,
 content digest, FAISS version, SHA-256 of what follows), then the ``.npy`` array of the template ids it holds, then FAISS's own
 serialised bytes. The digest is SHA-256 over the (template id, identity id, unit row) triples it holds,
-in template-id order, so a file is reused only when every row it holds is still in the gallery with the
+in template-id order (in an encrypted gallery the ids and FAISS bytes are sealed with the gallery's data key,
+AES-256-GCM bound to the model id, and the digest is keyed: the file never holds templates in clear), so a file is reused only when every row it holds is still in the gallery with the
 same content (rows enrolled since are searched exactly until the next rebuild); anything else - another
 model or dimension, a changed or deleted row, a damaged file - raises ``IndexFileError`` naming the file,
 and the owner rebuilds from the database (the file is only ever a cache of it: nothing is lost).
@@ -24,6 +25,7 @@ from faceapp.core.files import atomic_file
 from faceapp.matching.ann import FaissIndex
 
 MAGIC = b"FACEAPP-ANN-INDEX 1\n"
+SEALED_KIND = "ann-index"        # the AAD kind of a sealed payload (faceapp.storage.crypto.GalleryCipher)
 SUFFIX = ".faiss"
 
 
@@ -48,18 +50,22 @@ def content_digest(index: FaissIndex, ids: np.ndarray) -> str | None:
     return digest.hexdigest()
 
 
-def save_index(path: str | Path, index: FaissIndex) -> Path:
-    """Write ``index``'s FAISS snapshot to ``path`` atomically (never a half-written file)."""
+def save_index(path: str | Path, index: FaissIndex, *, cipher: Any = None) -> Path:
+    """Write ``index``'s FAISS snapshot to ``path`` atomically (never a half-written file); sealed with
+    ``cipher`` (the gallery's GalleryCipher) when given."""
     if not index.built:
         raise ValueError("the FAISS index has not been built")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ids = index.snapshot_ids
     header = {"model_id": index.model_id, "dim": index.dim, "kind": index.kind, "templates": int(ids.size),
-              "digest": content_digest(index, ids), "faiss": getattr(index.faiss, "__version__", "?")}
+              "digest": _keyed(content_digest(index, ids), cipher), "faiss": getattr(index.faiss, "__version__", "?"),
+              "sealed": cipher is not None}
     ids_npy = io.BytesIO()
     np.save(ids_npy, ids, allow_pickle=False)
     payload = ids_npy.getvalue() + index.faiss.serialize_index(index.ann).tobytes()
+    if cipher is not None:
+        payload = cipher.seal(SEALED_KIND, 0, 0, index.model_id, payload)
     header["payload_sha256"] = hashlib.sha256(payload).hexdigest()
     with atomic_file(path) as fh:
         fh.write(MAGIC)
@@ -85,7 +91,15 @@ def read_header(path: str | Path) -> dict[str, Any]:
     return header
 
 
-def load_index(path: str | Path, index: FaissIndex) -> dict[str, Any]:
+def _keyed(digest: str | None, cipher: Any) -> str | None:
+    """The content digest as stored: keyed with the gallery's cipher in an encrypted gallery (a plain hash of
+    the rows would let anyone holding a guessed template confirm it is in the file)."""
+    if cipher is None or digest is None:
+        return digest
+    return cipher.keyed_digest(digest.encode())
+
+
+def load_index(path: str | Path, index: FaissIndex, *, cipher: Any = None) -> dict[str, Any]:
     """Attach the snapshot stored at ``path`` to ``index`` (whose rows come from the database); returns the
     header. IndexFileError (nothing attached) when the file is for another model or dimension, holds rows the
     gallery no longer has or has with other content, or is damaged."""
@@ -98,10 +112,20 @@ def load_index(path: str | Path, index: FaissIndex) -> dict[str, Any]:
     start = len(MAGIC) + raw[len(MAGIC):].index(b"\n") + 1
     if hashlib.sha256(raw[start:]).hexdigest() != header["payload_sha256"]:
         raise IndexFileError(f"{path}: damaged index data (checksum mismatch)", path=str(path))
+    if bool(header.get("sealed")) != (cipher is not None):
+        state = "sealed" if header.get("sealed") else "in clear"
+        raise IndexFileError(f"{path} was written {state}, which does not fit this gallery's encryption",
+                             path=str(path))
+    payload = raw[start:]
+    if cipher is not None:
+        try:
+            payload = cipher.open(SEALED_KIND, 0, 0, index.model_id, payload, cipher.version)
+        except FaceAppError as error:
+            raise IndexFileError(f"{path}: cannot be opened with this gallery's key ({error})", path=str(path)) from error
     try:
-        stream = io.BytesIO(raw[start:])
+        stream = io.BytesIO(payload)
         ids = np.load(stream, allow_pickle=False)
-        ann = index.faiss.deserialize_index(np.frombuffer(raw[start + stream.tell():], dtype=np.uint8))
+        ann = index.faiss.deserialize_index(np.frombuffer(payload[stream.tell():], dtype=np.uint8))
     except (ValueError, RuntimeError, OSError, EOFError) as error:
         raise IndexFileError(f"{path}: damaged index data ({str(error).splitlines()[0] if str(error) else error})",
                              path=str(path)) from error
@@ -109,7 +133,7 @@ def load_index(path: str | Path, index: FaissIndex) -> dict[str, Any]:
             or ann.d != index.dim or header["kind"] not in ("hnsw", "ivf"):
         raise IndexFileError(f"{path}: damaged index data (counts or dimension disagree with its header)",
                              path=str(path))
-    if content_digest(index, ids) != header["digest"]:
+    if _keyed(content_digest(index, ids), cipher) != header["digest"]:
         raise IndexFileError(f"{path} is stale: templates it holds were changed or deleted since it was built",
                              path=str(path))
     index.attach(ann, header["kind"], ids)

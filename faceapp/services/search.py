@@ -71,6 +71,7 @@ class SearchChoice:
     notice: str | None = None
     index_file: Path | None = None
     loaded_from_file: bool = False
+    cipher: Any = None                    # the gallery's cipher: the FAISS file is sealed with it (never clear)
 
 
 def index_file_for(store: Any, model_id: str) -> Path | None:
@@ -105,6 +106,10 @@ def _pgvector(store: Any, exact: GalleryIndex, choice: SearchChoice) -> GalleryI
     from faceapp.storage.vectors import VectorSearch, pgvector_capability
 
     reason = pgvector_capability(store)
+    if reason is None and store.encrypted:
+        reason = ("the gallery is encrypted at rest, and pgvector would hold its templates in clear on the server "
+                  "(keep the gallery encrypted and search in memory, or `faceapp db` it without encryption)")
+        forget_server_vectors(store)
     if reason is not None:
         if choice.mode == "pgvector":
             choice.notice = f"server-side search unavailable: {reason}; searching exactly in memory"
@@ -119,6 +124,23 @@ def _pgvector(store: Any, exact: GalleryIndex, choice: SearchChoice) -> GalleryI
     return index
 
 
+def forget_server_vectors(store: Any) -> None:
+    """Delete clear vectors an earlier, unencrypted use of pgvector left on the server (none: nothing to do)."""
+    from sqlalchemy import inspect, text
+
+    from faceapp.storage.vectors import TABLE
+
+    if store.is_sqlite or not inspect(store.engine).has_table(TABLE):
+        return
+    with store.engine.begin() as connection:
+        connection.execute(text(f"DELETE FROM {TABLE}"))
+
+
+def _index_cipher(store: Any) -> Any:
+    """The gallery's cipher when it is encrypted (the FAISS file then holds sealed data), else None."""
+    return store.vault.cipher if getattr(store, "vault", None) is not None else None
+
+
 def _faiss(store: Any, exact: GalleryIndex, choice: SearchChoice,
            kind: str | None) -> tuple[GalleryIndex, SearchChoice]:
     from faceapp.matching.ann import AnnUnavailableError, FaissIndex
@@ -130,9 +152,10 @@ def _faiss(store: Any, exact: GalleryIndex, choice: SearchChoice,
         choice.notice = f"{error}; searching exactly"
         return exact, choice
     path = choice.index_file = index_file_for(store, exact.model_id)
+    choice.cipher = _index_cipher(store) if path is not None else None
     if path is not None and path.is_file():
         try:
-            header = load_index(path, index)
+            header = load_index(path, index, cipher=choice.cipher)
             if kind is None or header["kind"] == kind:
                 choice.loaded_from_file = True
         except (IndexFileError, OSError) as error:
@@ -152,7 +175,7 @@ def persist(index: Any, choice: SearchChoice) -> None:
     if choice.index_file is None:
         return
     try:
-        save_index(choice.index_file, index)
+        save_index(choice.index_file, index, cipher=choice.cipher)
     except OSError as error:
         choice.notice = f"could not save the search index to {choice.index_file} ({error}); it is rebuilt next start"
         log.warning("%s", choice.notice)

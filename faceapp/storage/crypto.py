@@ -18,6 +18,8 @@ re-wraps the data key under a new key-encryption key (fast) or re-seals every ro
 from __future__ import annotations
 
 import json
+import hashlib
+import hmac
 import os
 import threading
 import uuid
@@ -63,6 +65,12 @@ class GalleryCipher:
         self.version = version
         self.where = where
         self._aead = _aesgcm(data_key)
+        self._mac_key = hashlib.sha256(b"faceapp/keyed-digest|" + bytes(data_key)).digest()
+
+    def keyed_digest(self, data: bytes) -> str:
+        """HMAC-SHA-256 of ``data`` under a key derived from the data key: a checksum of gallery content (e.g. a
+        search index's rows) that does not let anyone without the key confirm a guessed template."""
+        return hmac.new(self._mac_key, bytes(data), hashlib.sha256).hexdigest()
 
     def _aad(self, kind: str, row_id: int, identity_id: int, model_id: str | None) -> bytes:
         return f"faceapp/v1|{self.gallery_id}|{kind}|{int(row_id)}|{int(identity_id)}|{model_id or ''}".encode()
@@ -268,6 +276,11 @@ class Vault:
                 self._cipher = self._load()
                 self._loaded = True
             return self._cipher
+
+    def prepare(self) -> None:
+        """Open the key now, before a write transaction seals rows: opening it reads the key record in a short
+        transaction of its own, which cannot start inside another on a single-connection (in-memory) database."""
+        _ = self.cipher
 
     def reset(self) -> None:
         """Forget the cipher (after a rotation); the next use opens the key again."""

@@ -156,6 +156,7 @@ class TemplateRepository:
                                     crop_ids=tuple(c.id for c in crops if c is not None),
                                     template_ids=tuple(t.id for t in templates))
 
+        self._vault.prepare()
         return self._uow.write(work)
 
     def for_identity(self, ref: IdentityRef, model_id: str | None = None) -> list[TemplateRecord]:
@@ -311,6 +312,7 @@ class TemplateRepository:
                 bump_revision(session)
             return added
 
+        self._vault.prepare()
         return self._uow.write(work)
 
     def identities_without_crops(self) -> list[tuple[int, str]]:

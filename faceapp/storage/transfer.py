@@ -253,4 +253,5 @@ def import_gallery(store: Store, path: str | Path, *, on_conflict: Conflict = "f
         append_audit(session, AuditEntry("import", operator=operator, details={**summary, "file": Path(where).name}))
         return summary
 
+    store.vault.prepare()
     return store.uow.write(work)

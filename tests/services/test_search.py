@@ -121,3 +121,25 @@ def test_an_in_memory_database_keeps_no_file(tmp_path: Path) -> None:
         memory.templates.enroll(NewIdentity("a"), [NewSample(embedding=rows[0])], MODEL)
         gallery = Gallery(memory, MODEL, search="faiss")
         assert gallery.search.index_file is None and gallery.index.built
+
+
+def test_the_index_file_of_an_encrypted_gallery_holds_no_template_in_clear(filled, monkeypatch) -> None:
+    store, probes = filled
+    assert store.encrypted                                 # galleries are encrypted by default
+    gallery = Gallery(store, MODEL, search="faiss")
+    path = gallery.search.index_file
+    header, raw = read_header(path), path.read_bytes()
+    assert header["sealed"] is True
+    rows = gallery.index.matrix
+    assert not any(rows[i, :4].astype("<f4").tobytes() in raw for i in range(0, len(rows), 7))
+    assert Gallery(store, MODEL, search="faiss").search.loaded_from_file      # reopened with the key
+    monkeypatch.setenv("FACEAPP_GALLERY_ENCRYPTION", "off")
+    with Store(store.path.with_name("clear.db")) as clear:
+        assert not clear.encrypted
+        for i, probe in enumerate(probes[:20]):
+            clear.templates.enroll(NewIdentity(f"c{i}"), [NewSample(embedding=probe)], MODEL)
+        plain = Gallery(clear, MODEL, search="faiss")
+        assert read_header(plain.search.index_file)["sealed"] is False
+        shutil.copy(path, plain.search.index_file)           # a sealed file where a clear gallery expects its own
+        again = Gallery(clear, MODEL, search="faiss")
+        assert not again.search.loaded_from_file and "sealed" in again.search.notice

@@ -1,7 +1,9 @@
 """Server-side identification with pgvector on a real PostgreSQL 16 (pgserver ships pgvector 0.6): templates
 stored as ``vector`` with an HNSW cosine index, the identify query answered in the database with the exact
 search's answers, deletions cascading, enrolments from another desk pushed on sync; and a server where this
-user cannot enable the extension: detected, named, exact fallback."""
+user cannot enable the extension: detected, named, exact fallback. Server-side search needs the templates in clear
+on the server, so it serves unencrypted galleries only (``FACEAPP_GALLERY_ENCRYPTION=off`` here); an encrypted
+gallery refuses it and removes clear vectors left by an earlier use."""
 
 from __future__ import annotations
 
@@ -16,6 +18,13 @@ from tests.matching.test_ann import clustered
 
 DIM = 32
 MODEL = ModelSpec("m@000000000001", "m", DIM)
+
+
+@pytest.fixture(autouse=True)
+def _clear_galleries(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Galleries of these tests are kept in clear (the one about encryption opts back in)."""
+    if "encrypted" not in request.node.name:
+        monkeypatch.setenv("FACEAPP_GALLERY_ENCRYPTION", "off")
 
 
 def enrol_clusters(store: Store, identities: int) -> np.ndarray:
@@ -88,3 +97,20 @@ def test_without_rights_to_enable_pgvector_the_search_falls_back_exactly(plain_u
         assert asked.identify(probes[2], audit=False).best.name == "p2"
         assert Gallery(store, MODEL, search="auto").search.notice is None     # auto: quietly exact
         assert store.identities.count() == 20                                # nothing lost
+
+
+def test_an_encrypted_gallery_refuses_server_side_search_and_removes_clear_vectors(url: str) -> None:
+    with Store(url) as store:
+        assert store.encrypted
+        probes = enrol_clusters(store, 10)
+        assert pgvector_capability(store) is None                 # the server could search...
+        leftover = VectorSearch(store, MODEL.model_id, DIM)      # ...as an earlier, unencrypted desk did
+        leftover.ensure()
+        exact = Gallery(store, MODEL, search="exact")
+        leftover.push(exact.index.template_ids, exact.index.matrix)
+        assert leftover.stored_ids().size == 50
+        asked = Gallery(store, MODEL, search="pgvector")
+        assert asked.search.engine == "exact" and "encrypted at rest" in asked.search.notice
+        assert leftover.stored_ids().size == 0                             # no template left in clear
+        assert Gallery(store, MODEL, search="auto").search.engine == "exact"
+        assert asked.identify(probes[4], audit=False).best.name == "p4"
