@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from faceapp.core.errors import NotFoundError
 from faceapp.storage.audit import append_audit
+from faceapp.storage.backups import erase_in_backups, identity_erasure
 from faceapp.storage.records import (
     AuditEntry,
     DeleteReport,
@@ -223,4 +225,7 @@ class IdentityRepository:
                                                       "crops": int(crops)}))
             return DeleteReport(identity_id=identity_id, name=name, templates=int(templates), crops=int(crops))
 
-        return self._uow.erase(work)
+        report = self._uow.erase(work)
+        backups = erase_in_backups(self._uow, identity_erasure(report.identity_id, forget_audit=forget_audit))
+        return replace(report, backups_erased=tuple(backups.erased), backups_missing=tuple(backups.missing),
+                       backups_failed=tuple(backups.failed))

@@ -1,9 +1,10 @@
 """Store maintenance: online backup of a SQLite store, a consistency check, encryption and key rotation
 (``faceapp db``).
 
-Backups are copies of the sealed gallery (0600): they hold a deleted person's ciphertext until they are
-removed. ``rotate_key(full=True)`` after an erasure makes every older backup unreadable with the current key
-files (their key-encryption key is destroyed); with a passphrase, the old passphrase still opens them.
+Backups are copies of the sealed gallery (0600), recorded in the gallery (``app_copies``): deleting a person
+later replays the deletion in every recorded backup still in place (``faceapp.storage.backups``).
+``rotate_key(full=True)`` makes every older copy unreadable with the current key files (their key-encryption
+key is destroyed); with a passphrase, the old passphrase still opens them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from faceapp.core.errors import DatabaseError, InputFileError
 from faceapp.core.files import create_private_file
+from faceapp.storage.backups import register_copy
 from faceapp.storage.crypto import OVERHEAD, encryption_counts
 from faceapp.storage.migrate import KNOWN_REVISIONS
 from faceapp.storage.engine import checkpoint_truncate
@@ -143,6 +145,7 @@ def backup(store: Store, destination: str | Path, *, overwrite: bool = False,
             source.backup(copy, pages=256, progress=report)
         copy.close()
         partial.replace(target)
+        register_copy(store.uow, target, "backup")              # later erasures reach this copy too
     except sqlite3.Error as error:
         partial.unlink(missing_ok=True)
         raise DatabaseError(f"backup of {store.where} to {target} failed: {error}") from error

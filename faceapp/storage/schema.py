@@ -224,3 +224,16 @@ class GalleryKey(Base):
     rotated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class AppCopy(Base):
+    """A copy of gallery data this FaceApp wrote outside the database (added in 0004): a backup file
+    (``faceapp db backup``) or a folder of exported crops (``identities show --crops-dir``). Deleting a person
+    later removes them from every listed copy that still exists (``faceapp.storage.backups``)."""
+
+    __tablename__ = "app_copies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))          # "backup" | "crops"
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
