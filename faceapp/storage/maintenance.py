@@ -164,13 +164,15 @@ def encrypt(store: Store) -> dict[str, Any] | None:
     return summary
 
 
-def rotate_key(store: Store, *, full: bool, new_keys: KeyOptions | None = None) -> dict[str, Any]:
+def rotate_key(store: Store, *, full: bool, new_keys: KeyOptions | None = None,
+               unlinkable: bool | None = None) -> dict[str, Any]:
     """``faceapp db rotate-key``: re-wrap the data key (fast) or re-seal every row under a new one (full), in one
     transaction; the old key-encryption key is destroyed after the commit."""
     from faceapp.storage.crypto import rotate_key as rotate
 
     summary, forget_old = store.uow.write(
-        lambda session: rotate(session.connection(), store.keys, store.where, full=full, new_options=new_keys))
+        lambda session: rotate(session.connection(), store.keys, store.where, full=full, new_options=new_keys,
+                               unlinkable=unlinkable))
     forget_old()
     store.vault.reset()
     if new_keys is not None:

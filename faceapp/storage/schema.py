@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -222,6 +224,8 @@ class GalleryKey(Base):
     kdf_json: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     rotated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # 0004: templates stored through the gallery's secret orthogonal transform (faceapp.storage.unlinkable)
+    unlinkable: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
 
