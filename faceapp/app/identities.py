@@ -79,11 +79,23 @@ def load_detail(store: Any, identity_id: int) -> IdentityDetail:
 
 
 def load_list(store: Any, search: str) -> list[tuple[Any, Any]]:
-    """(IdentityInfo, first crop or None) for the identities matching ``search`` (worker)."""
-    rows = []
+    """(IdentityInfo, first crop or None) for the identities matching ``search`` (worker). Names need no gallery
+    key: when the key cannot be had (reported when the gallery loads) or a crop fails its check (reported when
+    that person is opened), the list still shows everyone, without those thumbnails."""
+    from faceapp.core.errors import GalleryKeyError, TamperedDataError
+
+    rows, key_usable = [], True
     for info in store.identities.list(search or None, limit=2000):
-        crops = store.templates.crops(info.id) if info.crop_count else []
-        rows.append((info, crops[0].image() if crops else None))
+        thumbnail = None
+        if info.crop_count and key_usable:
+            try:
+                crops = store.templates.crops(info.id)
+                thumbnail = crops[0].image() if crops else None
+            except GalleryKeyError:
+                key_usable = False
+            except TamperedDataError:
+                pass
+        rows.append((info, thumbnail))
     return rows
 
 

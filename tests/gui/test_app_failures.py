@@ -83,3 +83,26 @@ def test_reload_clears_old_problems(open_window, db_copy, qtbot):
 def test_window_starts_in_each_theme(open_window, db_copy, theme):
     window = open_window("--db", str(db_copy), "--theme", theme)
     assert window.theme_actions[theme].isChecked()
+
+
+def test_a_missing_gallery_key_file_is_reported_and_the_window_keeps_working(open_window, db_copy, qtbot, tmp_path,
+                                                                              monkeypatch):
+    """The gallery is sealed with a key file this user no longer has (another machine, FACEAPP_KEY_DIR changed):
+    the window opens, says which gallery and key file and what to do, and what needs no face still works."""
+    monkeypatch.setenv("FACEAPP_KEY_DIR", str(tmp_path / "empty-keys"))
+    window = open_window("--db", str(db_copy), "--page", "live")
+    errors = window.banners.messages("error")
+    assert any("Loading the gallery" in m and str(db_copy) in m and "key file" in m and "is missing" in m
+               and "copy the key file back" in m for m in errors), errors
+    assert window.ctx.store is not None and window.ctx.gallery is None
+    assert "No gallery" in window.page("live").warning.text()
+    page = window.show_page("identities")                       # names and counts need no key
+    qtbot.waitUntil(lambda: page.names() == ["s1", "s2"], timeout=20000)
+    assert page.select_identity(page.model.rows[0][0].id)       # opening a person's faces: the same clear message
+    qtbot.waitUntil(lambda: any(m.startswith("Loading the identity") and "key file" in m
+                                for m in window.banners.messages("error")), timeout=20000)
+    window.grab().save(str(tmp_path / "missing-key.png"))
+    from faceapp.app.errors import describe_error
+    from faceapp.core.errors import GalleryKeyError
+
+    assert describe_error(GalleryKeyError("x"))[0] == "Gallery key missing or wrong"
