@@ -360,19 +360,23 @@ class Vault:
         template.embedding, template.key_version = self.seal("template", template.id, template.identity_id,
                                                              template.model_id, stored)
 
-    def as_made(self, model_id: str, stored: bytes) -> bytes:
-        """An opened template's float32 bytes as the model made them (the transform undone; for exports)."""
+    def _matrix(self, model_id: str, vectors: np.ndarray) -> np.ndarray | None:
         cipher = self.cipher
-        return cipher.from_stored(model_id, stored) if cipher is not None else bytes(stored)
+        return cipher.transform(model_id, vectors.shape[-1]) if cipher is not None else None
 
     def protect(self, model_id: str, vectors: np.ndarray) -> np.ndarray:
-        """Probe embeddings mapped into this gallery's template space (unchanged unless unlinkable): every
-        comparison of a probe with stored templates goes through here."""
-        cipher = self.cipher
-        vectors = np.asarray(vectors, dtype=np.float32)
-        matrix = cipher.transform(model_id, vectors.shape[-1]) if cipher is not None else None
-        if matrix is None:
-            return vectors
+        """Probe embeddings mapped into the space the in-memory index holds (unchanged unless unlinkable):
+        every comparison of a probe with ``gallery_rows`` goes through here (``Gallery``)."""
         from faceapp.storage.unlinkable import apply
 
-        return apply(matrix, vectors)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        matrix = self._matrix(model_id, vectors)
+        return vectors if matrix is None else apply(matrix, vectors)
+
+    def unprotect(self, model_id: str, vectors: np.ndarray) -> np.ndarray:
+        """Opened templates as the model made them (the transform undone): template records and exports."""
+        from faceapp.storage.unlinkable import undo
+
+        vectors = np.asarray(vectors, dtype=np.float32)
+        matrix = self._matrix(model_id, vectors)
+        return vectors if matrix is None else undo(matrix, vectors)

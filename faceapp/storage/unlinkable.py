@@ -8,7 +8,8 @@ model id and dimension), and every probe is multiplied by the same ``Q`` before 
 (``faceapp.services.gallery.Gallery``). Orthogonal maps keep dot products, so every score inside the gallery
 is unchanged; two galleries have independent ``Q`` s, so the same person's templates taken out of two
 galleries (decrypted) score like strangers. A full key rotation draws a new data key and so a new ``Q``:
-the templates are renewed without re-enrolling anyone. Exports undo ``Q`` (the importing gallery applies its own).
+the templates are renewed without re-enrolling anyone. Exports and template records undo ``Q`` (the importing
+gallery applies its own); only the in-memory index (``gallery_rows``) holds transformed vectors.
 """
 
 from __future__ import annotations

@@ -53,6 +53,9 @@ def test_scores_inside_a_gallery_are_unchanged_and_galleries_do_not_link(tmp_pat
         assert [n for n, _ in scores[name]] == [n for n, _ in scores["plain"]]
         np.testing.assert_allclose([s for _, s in scores[name]], [s for _, s in scores["plain"]], atol=1e-5)
         assert scores[name, "verify"] == pytest.approx(scores["plain", "verify"], abs=1e-5)
+        with Store(tmp_path / "a.db", keys=keys(tmp_path)) as store:      # records carry the model's own vectors
+            np.testing.assert_allclose(store.templates.for_identity("p1")[0].embedding, people["p1"][0].embedding,
+                                       atol=1e-6)
     same_plain = np.sum(stored["plain"] * stored["plain"], axis=1)          # 1: a template against itself
     same_ab = np.sum(stored["a"] * stored["b"], axis=1)                     # the same template, two galleries
     assert np.allclose(same_plain, 1, atol=1e-5) and np.abs(same_ab).max() < 0.9 and abs(same_ab.mean()) < 0.3
