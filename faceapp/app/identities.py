@@ -237,7 +237,15 @@ class IdentitiesModel:
                  context="Deleting the identity")
 
     def _deleted(self, report: Any) -> None:
-        self.message.emit("info", f"Deleted {report.name}: {report.templates} template(s), {report.crops} crop(s).")
+        erased = (f" Also erased from {len(report.backups_erased)} backup(s)/crop folder(s) FaceApp made."
+                  if report.backups_erased else "")
+        self.message.emit("info", f"Deleted {report.name}: {report.templates} template(s), {report.crops} crop(s)."
+                          + erased)
+        out_of_reach = list(report.backups_missing) + list(report.backups_failed)
+        if out_of_reach:
+            self.message.emit("warning", f"{report.name} could not be erased from {len(out_of_reach)} cop(ies) "
+                              f"FaceApp made (moved, removed or not writable): {'; '.join(out_of_reach)}. Delete "
+                              "them there yourself, or run `faceapp db rotate-key --full`.")
         if self.selected_id == report.identity_id:
             self.select(None)
         self.gallery_changed.emit()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from faceapp.core.errors import DatabaseError, InputFileError
 from faceapp.core.files import create_private_file
-from faceapp.storage.backups import register_copy
+from faceapp.storage.backups import pending_count, register_copy
 from faceapp.storage.crypto import OVERHEAD, encryption_counts
 from faceapp.storage.migrate import KNOWN_REVISIONS
 from faceapp.storage.engine import checkpoint_truncate
@@ -46,6 +46,7 @@ class CheckReport:
     crops: int = 0
     templates_by_model: dict[str, int] = field(default_factory=dict)
     encryption: dict[str, Any] = field(default_factory=dict)   # key source/version, sealed/clear/stale rows
+    pending_erasures: int = 0            # deletions not yet replayed in every backup / crop folder FaceApp made
 
     @property
     def problems(self) -> list[str]:
@@ -61,6 +62,9 @@ class CheckReport:
                     found.append(f"{name.replace('_', ' ')}: {self.encryption[name]} (run `faceapp db rotate-key --full`)"
                                  if "clear" in name else f"{name.replace('_', ' ')}: {self.encryption[name]} (sealed "
                                  "with a data key that was rotated away: unreadable, delete those samples)")
+        if self.pending_erasures:
+            found.append(f"pending erasures: {self.pending_erasures} (a backup or crop folder FaceApp made could not "
+                         "be written when people were deleted; make it writable: the next deletion retries)")
         for name in ("foreign_key_violations", "orphan_templates", "orphan_crops", "dangling_crop_links",
                      "dimension_mismatches", "damaged_embeddings"):
             if getattr(self, name):
@@ -116,6 +120,8 @@ def check(store: Store) -> CheckReport:
             select(Template.model_id, func.count()).group_by(Template.model_id))}
         if status.current in KNOWN_REVISIONS[2:]:          # key_version columns exist from 0003 on
             report.encryption = encryption_counts(session.connection())
+        if status.current in KNOWN_REVISIONS[3:]:          # the copy registry exists from 0004 on
+            report.pending_erasures = pending_count(session)
 
     store.uow.read(work)
     return report

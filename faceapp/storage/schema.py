@@ -241,3 +241,14 @@ class AppCopy(Base):
     kind: Mapped[str] = mapped_column(String(16))          # "backup" | "crops"
     path: Mapped[str] = mapped_column(Text, unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PendingErasure(Base):
+    """A deletion not yet replayed in every copy listed in ``app_copies`` (added in 0004): the ids it removed,
+    as JSON (``faceapp.storage.backups.Erasure``), written in the deleting transaction."""
+
+    __tablename__ = "pending_erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from faceapp.core.errors import IncompatibleError, NotFoundError
 from faceapp.storage.audit import append_audit
-from faceapp.storage.backups import Erasure, erase_in_backups, sample_erasure
+from faceapp.storage.backups import Erasure, queue_erasure, replay_pending
 from faceapp.storage.catalog import ensure_model
 from faceapp.storage.crypto import Vault
 from faceapp.storage.codec import decode_embedding, decode_embeddings, encode_embedding, encode_png
@@ -193,7 +193,7 @@ class TemplateRepository:
             if template is None:
                 raise NotFoundError(f"no template with id {template_id}")
             identity = session.get(Identity, template.identity_id)
-            erased.append(sample_erasure(template_id, template.crop_id))
+            queue_erasure(session, Erasure(template_id=template_id, crop_id=template.crop_id))
             if template.crop_id is not None:
                 count = session.execute(delete(Template).where(Template.crop_id == template.crop_id)).rowcount
                 session.execute(delete(Crop).where(Crop.id == template.crop_id))
@@ -205,9 +205,8 @@ class TemplateRepository:
                                              details={"template_id": template_id, "templates": int(count)}))
             return int(count)
 
-        erased: list[Erasure] = []
         count = self._uow.erase(work)
-        erase_in_backups(self._uow, erased[-1])          # a missing or failed backup is logged (path only)
+        replay_pending(self._uow)                        # a missing or failed copy is logged (path only)
         return count
 
     # --- gallery index support -------------------------------------------------------------------

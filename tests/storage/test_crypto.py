@@ -275,6 +275,30 @@ def test_deleted_person_leaves_no_bytes_in_the_file_wal_or_backups(tmp_path: Pat
         assert check(restored).ok
 
 
+def test_an_erasure_interrupted_before_the_backups_is_caught_up(tmp_path: Path, make_samples, model,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process dies after the deletion committed but before it reached the backups: the deletion stays
+    queued in the gallery, `db check` says so, and the next deletion replays both."""
+    from faceapp.storage import identities
+    from faceapp.storage.backups import BackupErasure, replay_pending
+
+    path = tmp_path / "g.db"
+    with Store(path) as store:
+        store.templates.enroll(NewIdentity("Ada"), make_samples(2, seed=1), model)
+        store.templates.enroll(NewIdentity("Bob"), make_samples(2, seed=2), model)
+        store.templates.enroll(NewIdentity("Cy"), make_samples(2, seed=3), model)
+        sealed = stored(path, "crops", "png")
+        before = backup(store, tmp_path / "before.db")
+        monkeypatch.setattr(identities, "replay_pending", lambda uow: BackupErasure())     # "killed" here
+        store.identities.delete("Ada")
+        assert on_disk(sealed[0], raw(before)) and check(store).pending_erasures == 1
+        assert any("pending erasures: 1" in problem for problem in check(store).problems)
+        monkeypatch.setattr(identities, "replay_pending", replay_pending)
+        report = store.identities.delete("Bob")
+        assert report.backups_erased == (str(before),) and check(store).pending_erasures == 0
+    assert not any(on_disk(blob, raw(before)) for blob in sealed[:4]) and on_disk(sealed[4], raw(before))
+
+
 def test_deleting_one_sample_reaches_the_backups(tmp_path: Path, make_samples, model) -> None:
     path = tmp_path / "g.db"
     with Store(path) as store:
