@@ -1,6 +1,7 @@
 """Key errors through the real ``faceapp`` command (a subprocess, as a user or a script runs it): a missing key
 file, a wrong passphrase, a tampered ciphertext and a key rotated away each end with their own exit code and a
-message naming the gallery and what to do; ``db check`` reports sealed rows; ``db rotate-key``; an encrypted
+message naming the gallery and what to do; ``db check`` reports sealed rows; ``db rotate-key`` (also to
+unlinkable templates); an encrypted
 ``gallery export`` that a wrong passphrase cannot import (nothing half-imported)."""
 
 from __future__ import annotations
@@ -100,7 +101,12 @@ def test_rotate_key_leaves_old_copies_unopenable(gallery: Path, tmp_path: Path) 
     done = faceapp("identities", "show", "Bob", "--crops-dir", str(tmp_path / "old-crops"), db=old)
     assert done.returncode == ExitCode.GALLERY_KEY, done.stderr
     assert f"gallery {old}" in done.stderr and "rotated away" in done.stderr
-    assert faceapp("db", "check", db=gallery).returncode == 0
+    done = faceapp("db", "rotate-key", "--unlinkable", "on", db=gallery)          # transforms every template
+    assert done.returncode == ExitCode.GALLERY_KEY and "--full" in done.stderr
+    done = faceapp("db", "rotate-key", "--full", "--unlinkable", "on", db=gallery)
+    assert done.returncode == 0 and "templates are unlinkable" in done.stdout, done.stderr
+    report = json.loads(faceapp("db", "check", "--json", db=gallery).stdout)
+    assert report["ok"] and report["encryption"]["unlinkable"] and report["encryption"]["key_version"] == 3
 
 
 def test_encrypted_export_refuses_a_wrong_passphrase_and_imports_nothing(gallery: Path, tmp_path: Path) -> None:
