@@ -1,15 +1,17 @@
 """Unlinkable templates measured with the shipped model on real aligned crops (AT&T, aligned by MediaPipe).
 
 Every AT&T person (s1-s40) is enrolled from photos 1-5 into a plain sealed gallery P and two unlinkable
-galleries A and A' (same photos), and from photos 6-10 into an unlinkable gallery B. Reports:
+galleries A and A' (same photos), and from photos 6-10 into an unlinkable gallery B; A, A' and B are made
+--draws times with fresh keys (mean over draws, with the AUC's spread). Reports:
 
 * verification inside a gallery: the Gallery service's verify score of every photo 6-10 against its person,
-  in A and in P (the largest difference; they must agree to 1e-5), and identification's top-1 agreement;
+  in A and in P (the largest difference; they must agree to 1e-5), identification's top-1 agreement, and
+  the time to map one probe (the only extra work per query);
 * linkage across galleries: cosine scores between the templates stored (decrypted) in two galleries, for
   the same person (mated) and different people (non-mated), with the ROC AUC of telling them apart
   (0.5 = chance), for A x B (other photos) and A x A' (the very same photos), against the plain P's scores.
 
-    python scripts/measure_unlinkability.py [--people 40] [--json]
+    python scripts/measure_unlinkability.py [--people 40] [--draws 5] [--json]
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def linkage(first: np.ndarray, first_ids: np.ndarray, second: np.ndarray, second
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=40, help="AT&T people s1..sN (default 40)")
+    parser.add_argument("--draws", type=int, default=5, help="unlinkable gallery sets, each with fresh keys (default 5)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -69,61 +72,77 @@ def main(argv: list[str] | None = None) -> int:
 
     report: dict = {"model": embedder.model_id, "trained": embedder.trained, "people": len(set(names)),
                     "aligned": int(len(rows)), "images": len(listing.items)}
+    import time
+
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("FACEAPP_KEY_DIR", str(Path(tmp) / "keys"))
-        stores: dict[str, Store] = {}
-        for gallery, half, unlinkable in (("P", "enrol", False), ("A", "enrol", True), ("A2", "enrol", True),
-                                          ("B", "probe", True)):
-            store = stores[gallery] = Store(Path(tmp) / f"{gallery}.db",
-                                            keys=KeyOptions.from_environment(use_keyring=False, unlinkable=unlinkable))
+
+        def gallery(label: str, half: str, unlinkable: bool) -> Store:
+            """A new sealed gallery (a fresh key, so a fresh secret transform) enrolled from one half."""
+            store = Store(Path(tmp) / f"{label}.db", keys=KeyOptions.from_environment(use_keyring=False,
+                                                                                       unlinkable=unlinkable))
             for name in dict.fromkeys(names):
                 samples = [NewSample(crop=crops[i], embedding=vectors[i], source=f"{name}/{photo[i]}")
                            for i in halves[half] if names[i] == name]
-                if samples:
-                    store.templates.enroll(NewIdentity(name), samples, spec)
-        plain, linked = Gallery(stores["P"], spec, operator="measure"), Gallery(stores["A"], spec, operator="measure")
-        differences, top1_same = [], 0
-        for i in halves["probe"]:
-            p = plain.verify(names[i], vectors[i], audit=False).score
-            a = linked.verify(names[i], vectors[i], audit=False).score
-            differences.append(abs(p - a))
-            top1_same += (plain.identify(vectors[i], audit=False).candidates[0].name
-                          == linked.identify(vectors[i], audit=False).candidates[0].name)
+                store.templates.enroll(NewIdentity(name), samples, spec)
+            return store
+
+        def stored(store: Store) -> tuple[np.ndarray, np.ndarray]:
+            """The templates as stored (decrypted), and whose they are."""
+            data = store.templates.gallery_rows(spec.model_id, spec.embedding_dim)
+            owner = {store.identities.get(n).id: n for n in set(names)}
+            return data.embeddings.astype(np.float64), np.asarray([owner[int(i)] for i in data.identity_ids])
+
+        plain_store = gallery("P", "enrol", False)
+        plain = Gallery(plain_store, spec, operator="measure")
+        p_m, p_n = stored(plain_store)
+        plain_b = np.stack([vectors[i] for i in halves["probe"]]).astype(np.float64)
+        plain_b_n = np.asarray([names[i] for i in halves["probe"]])
+        report["linkage"] = {"plain, other photos (what galleries without the transform leak)":
+                             linkage(p_m, p_n, plain_b, plain_b_n), "plain, same photos": linkage(p_m, p_n, p_m, p_n)}
+        differences, top1_same, timings, draws = [], 0, [], []
+        for draw in range(args.draws):
+            a, a2, b = (gallery(f"{label}{draw}", half, True) for label, half in (("A", "enrol"), ("A2", "enrol"),
+                                                                                  ("B", "probe")))
+            linked = Gallery(a, spec, operator="measure")
+            for i in halves["probe"]:
+                differences.append(abs(plain.verify(names[i], vectors[i], audit=False).score
+                                       - linked.verify(names[i], vectors[i], audit=False).score))
+                top1_same += (plain.identify(vectors[i], audit=False).candidates[0].name
+                              == linked.identify(vectors[i], audit=False).candidates[0].name)
+            for _ in range(300):                    # the cost of mapping one probe (the only extra work per query)
+                begin = time.perf_counter()
+                a.vault.protect(spec.model_id, vectors[0])
+                timings.append(time.perf_counter() - begin)
+            (a_m, a_n), (a2_m, a2_n), (b_m, b_n) = stored(a), stored(a2), stored(b)
+            draws.append({"unlinkable A x B, other photos": linkage(a_m, a_n, b_m, b_n),
+                          "unlinkable A x A', same photos": linkage(a_m, a_n, a2_m, a2_n)})
+            for store in (a, a2, b):
+                store.close()
+        plain_store.close()
+        report["draws"] = args.draws
+        report["probe_transform_median_us"] = float(np.median(timings) * 1e6)
         report["verify_probes"] = len(differences)
         report["verify_max_abs_difference"] = float(max(differences))
         report["identify_top1_agreement"] = top1_same / len(differences)
-
-        def templates(gallery: str) -> tuple[np.ndarray, np.ndarray]:
-            data = stores[gallery].templates.gallery_rows(spec.model_id, spec.embedding_dim)
-            return data.embeddings.astype(np.float64), np.asarray(data.identity_ids)
-
-        by_name = {g: {stores[g].identities.get(n).id: n for n in set(names)} for g in stores}
-
-        def people(gallery: str) -> tuple[np.ndarray, np.ndarray]:
-            matrix, ids = templates(gallery)
-            return matrix, np.asarray([by_name[gallery][int(i)] for i in ids])
-
-        (p_m, p_n), (a_m, a_n), (a2_m, a2_n), (b_m, b_n) = (people(g) for g in ("P", "A", "A2", "B"))
-        plain_b = np.stack([vectors[i] for i in halves["probe"]]).astype(np.float64)
-        plain_b_n = np.asarray([names[i] for i in halves["probe"]])
-        report["linkage"] = {
-            "plain, other photos (what galleries without the transform leak)": linkage(p_m, p_n, plain_b, plain_b_n),
-            "unlinkable A x B, other photos": linkage(a_m, a_n, b_m, b_n),
-            "plain, same photos": linkage(p_m, p_n, p_m, p_n),
-            "unlinkable A x A', same photos": linkage(a_m, a_n, a2_m, a2_n),
-        }
-        for store in stores.values():
-            store.close()
+        for what in draws[0]:
+            rows = [d[what] for d in draws]
+            report["linkage"][what] = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+            report["linkage"][what]["auc_std"] = float(np.std([r["auc"] for r in rows]))
+            report["linkage"][what]["auc_range"] = [min(r["auc"] for r in rows), max(r["auc"] for r in rows)]
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(f"{report['model']} ({'trained' if report['trained'] else 'UNTRAINED'}), {report['people']} people, "
               f"{report['aligned']}/{report['images']} photos aligned")
         print(f"verify inside a gallery: {report['verify_probes']} probes, largest |score(A) - score(P)| = "
-              f"{report['verify_max_abs_difference']:.2e}; identify top-1 agreement {report['identify_top1_agreement']:.3f}")
+              f"{report['verify_max_abs_difference']:.2e}; identify top-1 agreement {report['identify_top1_agreement']:.3f}; "
+              f"mapping a probe costs {report['probe_transform_median_us']:.0f} us (median)")
         for what, row in report["linkage"].items():
+            spread = (f" (over {report['draws']} key draws: +- {row['auc_std']:.3f}, range {row['auc_range'][0]:.3f}"
+                      f"-{row['auc_range'][1]:.3f})" if "auc_std" in row else "")
             print(f"{what}: mated {row['mated_mean']:+.3f} +- {row['mated_std']:.3f}, non-mated "
-                  f"{row['non_mated_mean']:+.3f} +- {row['non_mated_std']:.3f}, AUC {row['auc']:.3f}")
+                  f"{row['non_mated_mean']:+.3f} +- {row['non_mated_std']:.3f}, AUC {row['auc']:.3f}{spread}")
     return 0
 
 
