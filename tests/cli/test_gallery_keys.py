@@ -124,3 +124,15 @@ def test_encrypted_export_refuses_a_wrong_passphrase_and_imports_nothing(gallery
     assert done.returncode == 0, done.stderr
     names = [i["name"] for i in json.loads(faceapp("identities", "list", "--json", db=target).stdout)]
     assert names == ["Ada", "Bob"]
+
+
+def test_delete_erases_from_the_backups_and_names_one_that_moved(gallery: Path, tmp_path: Path) -> None:
+    kept, moved = tmp_path / "kept.db", tmp_path / "moved.db"
+    for copy in (kept, moved):
+        assert faceapp("db", "backup", str(copy), db=gallery).returncode == 0
+    moved.rename(tmp_path / "elsewhere.db")
+    done = faceapp("identities", "delete", "Ada", "--yes", db=gallery)
+    assert done.returncode == 0 and "also erased from 1 backup" in done.stdout, done.stderr
+    assert f"warning: {moved} (a copy FaceApp made) is no longer there" in done.stderr
+    names = [i["name"] for i in json.loads(faceapp("identities", "list", "--json", db=kept).stdout)]
+    assert names == ["Bob"]
