@@ -181,6 +181,12 @@ def open_cipher(connection: Connection, options: KeyOptions, where: str) -> Gall
     return GalleryCipher(record.gallery_id, record.key_version, data_key, where, unlinkable=record.unlinkable)
 
 
+def key_source(store: Any) -> str | None:
+    """Where a store's gallery key comes from ("keyring", "keyfile", "passphrase"; None: kept in clear)."""
+    record = store.uow.read(lambda session: KeyRecord.read(session.connection()))
+    return record.source if record is not None else None
+
+
 def _store_key(connection: Connection, kek: NewKek, data_key: bytes, gallery_id: str, version: int,
                *, replace: bool, unlinkable: bool | None = None) -> None:
     values = {"gallery_id": gallery_id, "key_version": version, "source": kek.source, "kek_id": kek.kek_id,

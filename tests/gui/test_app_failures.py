@@ -106,3 +106,35 @@ def test_a_missing_gallery_key_file_is_reported_and_the_window_keeps_working(ope
     from faceapp.core.errors import GalleryKeyError
 
     assert describe_error(GalleryKeyError("x"))[0] == "Gallery key missing or wrong"
+
+
+def test_a_passphrase_gallery_asks_for_its_passphrase(open_window, db_copy, qtbot, monkeypatch):
+    """A gallery protected by a passphrase (none in the environment): the banner offers to enter it; a wrong one
+    is refused with the same offer, the right one opens the gallery."""
+    from PySide6.QtWidgets import QInputDialog, QPushButton
+
+    from faceapp.storage import Store
+    from faceapp.storage.crypto import rotate_key
+    from faceapp.storage.keys import KeyOptions
+
+    with Store(db_copy) as store:            # re-wrapped under a passphrase; the shared key file is left alone
+        store.uow.write(lambda session: rotate_key(session.connection(), store.keys, store.where, full=False,
+                                                   new_options=KeyOptions(prefer="passphrase", passphrase="right one",
+                                                                          use_keyring=False)))
+    window = open_window("--db", str(db_copy), "--page", "live")
+    assert window.ctx.gallery is None and window.ctx.store is not None
+
+    def offer():  # noqa: ANN202 - the banner with the "Enter passphrase..." button
+        found = [b for b in window.banners._banners if not b.dismissed and b.findChild(QPushButton) is not None
+                 and b.findChild(QPushButton).text() == "Enter passphrase..."]
+        return found[-1] if found else None
+
+    assert offer() is not None and "protected by a passphrase" in offer().text
+    answers = iter([("wrong", True), ("right one", True)])
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *args, **kwargs: next(answers)))
+    offer().findChild(QPushButton).click()
+    qtbot.waitUntil(lambda: not window.ctx.loading and offer() is not None and "passphrase is wrong" in offer().text,
+                    timeout=60000)
+    offer().findChild(QPushButton).click()
+    qtbot.waitUntil(lambda: not window.ctx.loading and window.ctx.gallery is not None, timeout=60000)
+    assert window.ctx.gallery.index.identity_count == 2 and offer() is None
