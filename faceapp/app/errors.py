@@ -21,6 +21,8 @@ _TITLES: list[tuple[type[BaseException], str]] = [
     (E.CameraError, "Camera problem"),
     (E.CancelledError, "Cancelled"),
     (E.QualityError, "Image quality too low"),
+    (E.GalleryKeyError, "Gallery key missing or wrong"),
+    (E.TamperedDataError, "Gallery data failed its integrity check"),
     (E.FaceAppError, "Problem"),
     (FileNotFoundError, "File not found"),
     (PermissionError, "Permission denied"),

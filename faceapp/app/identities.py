@@ -79,11 +79,23 @@ def load_detail(store: Any, identity_id: int) -> IdentityDetail:
 
 
 def load_list(store: Any, search: str) -> list[tuple[Any, Any]]:
-    """(IdentityInfo, first crop or None) for the identities matching ``search`` (worker)."""
-    rows = []
+    """(IdentityInfo, first crop or None) for the identities matching ``search`` (worker). Names need no gallery
+    key: when the key cannot be had (reported when the gallery loads) or a crop fails its check (reported when
+    that person is opened), the list still shows everyone, without those thumbnails."""
+    from faceapp.core.errors import GalleryKeyError, TamperedDataError
+
+    rows, key_usable = [], True
     for info in store.identities.list(search or None, limit=2000):
-        crops = store.templates.crops(info.id) if info.crop_count else []
-        rows.append((info, crops[0].image() if crops else None))
+        thumbnail = None
+        if info.crop_count and key_usable:
+            try:
+                crops = store.templates.crops(info.id)
+                thumbnail = crops[0].image() if crops else None
+            except GalleryKeyError:
+                key_usable = False
+            except TamperedDataError:
+                pass
+        rows.append((info, thumbnail))
     return rows
 
 
@@ -225,7 +237,15 @@ class IdentitiesModel:
                  context="Deleting the identity")
 
     def _deleted(self, report: Any) -> None:
-        self.message.emit("info", f"Deleted {report.name}: {report.templates} template(s), {report.crops} crop(s).")
+        erased = (f" Also erased from {len(report.backups_erased)} backup(s)/crop folder(s) FaceApp made."
+                  if report.backups_erased else "")
+        self.message.emit("info", f"Deleted {report.name}: {report.templates} template(s), {report.crops} crop(s)."
+                          + erased)
+        out_of_reach = list(report.backups_missing) + list(report.backups_failed)
+        if out_of_reach:
+            self.message.emit("warning", f"{report.name} could not be erased from {len(out_of_reach)} cop(ies) "
+                              f"FaceApp made (moved, removed or not writable): {'; '.join(out_of_reach)}. Delete "
+                              "them there yourself, or run `faceapp db rotate-key --full`.")
         if self.selected_id == report.identity_id:
             self.select(None)
         self.gallery_changed.emit()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from faceapp.app.errors import describe_error
+from faceapp.core.errors import GalleryKeyError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Workstation:
         self.options = options or WorkstationOptions()
         self.errors: dict[str, str] = {}
         self.landmarker: Path | None = None
+        self.key_source: str | None = None       # where the gallery key was looked for, when it could not be had
         self._store: Any = None
         self._embedder: Any = None
         self._gallery: Any = None
@@ -136,6 +138,10 @@ class Workstation:
                     errors["search"] = f"Gallery search: {notice}. Identification works."
             except Exception as error:  # noqa: BLE001
                 errors["gallery"] = describe_error(error, "Loading the gallery for the active model")[1]
+                if isinstance(error, GalleryKeyError):
+                    from faceapp.storage.crypto import key_source
+
+                    self.key_source = key_source(self._store)    # "passphrase": the GUI asks for it
         return errors
 
     def find_landmarker(self) -> Path:

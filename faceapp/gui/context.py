@@ -43,6 +43,7 @@ class AppContext(QObject):
     gallery_changed = Signal()          # identities or templates added, renamed or removed
     thresholds_changed = Signal()       # thresholds saved for the active model
     loading_changed = Signal(bool)
+    passphrase_needed = Signal(str)     # the gallery is protected by a passphrase that was missing or wrong
 
     def __init__(self, options: WorkstationOptions | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -115,7 +116,9 @@ class AppContext(QObject):
         self._loaded.set()
         self.loading_changed.emit(False)
         for key in ("database", "model", "gallery"):
-            if key in self.errors:
+            if key == "gallery" and key in self.errors and self.workstation.key_source == "passphrase":
+                self.passphrase_needed.emit(self.errors[key])
+            elif key in self.errors:
                 self.message.emit("error", self.errors[key], True)
         for key in ("mediapipe", "search"):
             if key in self.errors:
@@ -125,6 +128,16 @@ class AppContext(QObject):
                                          "verification results are not meaningful until a trained model is activated "
                                          "(--model FOLDER or FACEAPP_EMBED_MODEL).", True)
         self.services_changed.emit()
+
+    def use_passphrase(self, passphrase: str) -> None:
+        """Open the gallery again with ``passphrase`` (the GUI's answer to ``passphrase_needed``)."""
+        from dataclasses import replace
+
+        from faceapp.storage.keys import KeyOptions
+
+        keys = self.options.keys if self.options.keys is not None else KeyOptions.from_environment()
+        self.workstation.options.keys = replace(keys, passphrase=passphrase)
+        self.load()
 
     def wait_loaded(self, timeout_s: float = 60.0) -> bool:
         """Block until the current load ended (tests, benchmarks); the GUI uses ``services_changed``."""

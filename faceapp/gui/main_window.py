@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         ctx.status.connect(self.set_status)
         ctx.services_changed.connect(self._refresh_service_status)
         ctx.loading_changed.connect(self._loading_changed)
+        ctx.passphrase_needed.connect(self._passphrase_needed)
 
         discover_pages()
         for spec in registered_pages():
@@ -224,6 +225,21 @@ class MainWindow(QMainWindow):
         self.banners.show_message(text, level, timeout_ms=timeout)
         if level == "error":
             self.statusBar().showMessage(text.split("\n")[0], 8000)
+
+    def _passphrase_needed(self, text: str) -> None:
+        banner = self.banners.show_message(text, "error", action="Enter passphrase...")
+        banner.action_triggered.connect(self.ask_gallery_passphrase)
+
+    def ask_gallery_passphrase(self) -> None:
+        """Ask for the gallery's passphrase (hidden input) and open the gallery again with it."""
+        from PySide6.QtWidgets import QInputDialog, QLineEdit
+
+        where = getattr(self.ctx.store, "where", "the gallery")
+        text, ok = QInputDialog.getText(self, "Gallery passphrase", f"Passphrase of gallery {where}:",
+                                        QLineEdit.EchoMode.Password)
+        if ok and text:
+            self.banners.dismiss_text(self.ctx.errors.get("gallery", ""))
+            self.ctx.use_passphrase(text)
 
     def set_status(self, key: str, text: str, role: str = "") -> None:
         """Set a permanent status-bar field (model, device, database, camera, fps)."""

@@ -163,6 +163,11 @@ class Gallery:
                     return identity_id
         return self.store.identities.get(identity).id   # NotFoundError with the usual message
 
+    def _probe(self, embeddings: np.ndarray) -> np.ndarray:
+        """Probe embeddings in the space the gallery's templates are stored in (its secret transform when the
+        gallery is unlinkable, ``faceapp.storage.unlinkable``): scores are those of the untransformed vectors."""
+        return self.store.vault.protect(self.model.model_id, embeddings)
+
     def verify(self, identity: IdentityRef, embedding: np.ndarray, *, policy: str = "max",
                thresholds: Thresholds | None = None, threshold: float | None = None, audit: bool = True,
                details: Mapping[str, Any] | None = None) -> VerifyDecision:
@@ -176,7 +181,8 @@ class Gallery:
             identity_id = self._identity_id(identity)
             used = thresholds or self._thresholds_unless(threshold)
             try:
-                decision = Matcher(self.index, used).verify(identity_id, embedding, policy, threshold=threshold)
+                decision = Matcher(self.index, used).verify(identity_id, self._probe(embedding), policy,
+                                                            threshold=threshold)
             except NotFoundError as error:
                 raise NotFoundError(f"{error}; `faceapp db reembed` creates templates for the active model "
                                     "from the stored crops") from error
@@ -196,7 +202,7 @@ class Gallery:
         with self._lock:
             self.sync()
             used = thresholds or self._thresholds_unless(threshold)
-            decision = Matcher(self.index, used).identify(embedding, top_k, threshold=threshold,
+            decision = Matcher(self.index, used).identify(self._probe(embedding), top_k, threshold=threshold,
                                                           ambiguity_margin=ambiguity_margin)
         if audit:
             self.store.audit.append(decision_entry(
@@ -217,7 +223,7 @@ class Gallery:
         with self._lock:
             self.sync()
             best: tuple[int, float] | None = None
-            for vector in np.atleast_2d(embeddings):
+            for vector in np.atleast_2d(self._probe(embeddings)):
                 others = [(i, s) for i, s in self.index.top_identities(vector, 2) if i != exclude]
                 if others and (best is None or others[0][1] > best[1]):
                     best = others[0]

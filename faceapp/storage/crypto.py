@@ -26,6 +26,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+import numpy as np
 from sqlalchemy import bindparam, func, literal, select, update
 from sqlalchemy.engine import Connection
 
@@ -58,19 +59,47 @@ def _invalid_tag() -> type[Exception]:
 class GalleryCipher:
     """Seals and opens one gallery's crops and templates with its data key (thread-safe, stateless)."""
 
-    def __init__(self, gallery_id: str, version: int, data_key: bytes, where: str) -> None:
+    def __init__(self, gallery_id: str, version: int, data_key: bytes, where: str, *, unlinkable: bool = False) -> None:
         if len(data_key) != KEY_BYTES:
             raise GalleryKeyError(f"gallery {where}: its data key has {len(data_key)} bytes, not {KEY_BYTES}", path=where)
         self.gallery_id = gallery_id
         self.version = version
         self.where = where
+        self.unlinkable = unlinkable
         self._aead = _aesgcm(data_key)
         self._mac_key = hashlib.sha256(b"faceapp/keyed-digest|" + bytes(data_key)).digest()
+        self._transform_key = data_key if unlinkable else None
 
     def keyed_digest(self, data: bytes) -> str:
         """HMAC-SHA-256 of ``data`` under a key derived from the data key: a checksum of gallery content (e.g. a
         search index's rows) that does not let anyone without the key confirm a guessed template."""
         return hmac.new(self._mac_key, bytes(data), hashlib.sha256).hexdigest()
+
+    def transform(self, model_id: str, dim: int) -> np.ndarray | None:
+        """The gallery's secret orthogonal matrix for ``model_id`` templates (None: templates kept as made)."""
+        if self._transform_key is None:
+            return None
+        from faceapp.storage.unlinkable import orthogonal_matrix, transform_seed
+
+        return orthogonal_matrix(transform_seed(self._transform_key, self.gallery_id, model_id, dim), int(dim))
+
+    def to_stored(self, model_id: str, embedding: bytes) -> bytes:
+        """A template's float32 bytes as this gallery stores them (transformed when unlinkable)."""
+        matrix = self.transform(model_id, len(embedding) // 4)
+        if matrix is None:
+            return bytes(embedding)
+        from faceapp.storage.unlinkable import apply
+
+        return apply(matrix, np.frombuffer(embedding, dtype="<f4")).astype("<f4").tobytes()
+
+    def from_stored(self, model_id: str, stored: bytes) -> bytes:
+        """The inverse of ``to_stored``: the template as the model made it."""
+        matrix = self.transform(model_id, len(stored) // 4)
+        if matrix is None:
+            return bytes(stored)
+        from faceapp.storage.unlinkable import undo
+
+        return undo(matrix, np.frombuffer(stored, dtype="<f4")).astype("<f4").tobytes()
 
     def _aad(self, kind: str, row_id: int, identity_id: int, model_id: str | None) -> bytes:
         return f"faceapp/v1|{self.gallery_id}|{kind}|{int(row_id)}|{int(identity_id)}|{model_id or ''}".encode()
@@ -130,14 +159,24 @@ class KeyRecord:
     kek_id: str
     wrapped: bytes
     kdf: dict[str, Any] | None
+    unlinkable: bool = False
 
     @classmethod
     def read(cls, connection: Connection) -> "KeyRecord | None":
+        """The row, or None for a gallery kept in clear (also read by migration 0003, before ``unlinkable``)."""
+        flag = _keys.c.unlinkable if _has_unlinkable_column(connection) else literal(False)
         row = connection.execute(select(_keys.c.gallery_id, _keys.c.key_version, _keys.c.source, _keys.c.kek_id,
-                                        _keys.c.wrapped, _keys.c.kdf_json).where(_keys.c.id == 1)).first()
+                                        _keys.c.wrapped, _keys.c.kdf_json, flag).where(_keys.c.id == 1)).first()
         if row is None:
             return None
-        return cls(row[0], int(row[1]), row[2], row[3], bytes(row[4]), json.loads(row[5]) if row[5] else None)
+        return cls(row[0], int(row[1]), row[2], row[3], bytes(row[4]), json.loads(row[5]) if row[5] else None,
+                   bool(row[6]))
+
+
+def _has_unlinkable_column(connection: Connection) -> bool:
+    from sqlalchemy import inspect
+
+    return any(column["name"] == "unlinkable" for column in inspect(connection).get_columns("gallery_keys"))
 
 
 def open_cipher(connection: Connection, options: KeyOptions, where: str) -> GalleryCipher | None:
@@ -147,14 +186,22 @@ def open_cipher(connection: Connection, options: KeyOptions, where: str) -> Gall
         return None
     kek = load_kek(options, record.kek_id, record.source, record.kdf, where)
     data_key = _unwrap(kek, record.wrapped, record.gallery_id, record.key_version, record.source, where)
-    return GalleryCipher(record.gallery_id, record.key_version, data_key, where)
+    return GalleryCipher(record.gallery_id, record.key_version, data_key, where, unlinkable=record.unlinkable)
+
+
+def key_source(store: Any) -> str | None:
+    """Where a store's gallery key comes from ("keyring", "keyfile", "passphrase"; None: kept in clear)."""
+    record = store.uow.read(lambda session: KeyRecord.read(session.connection()))
+    return record.source if record is not None else None
 
 
 def _store_key(connection: Connection, kek: NewKek, data_key: bytes, gallery_id: str, version: int,
-               *, replace: bool) -> None:
+               *, replace: bool, unlinkable: bool | None = None) -> None:
     values = {"gallery_id": gallery_id, "key_version": version, "source": kek.source, "kek_id": kek.kek_id,
               "wrapped": _wrap(kek.key, data_key, gallery_id, version), "kdf_json": kdf_json(kek.kdf),
               "rotated_at": utcnow()}
+    if unlinkable is not None:
+        values["unlinkable"] = unlinkable
     if replace:
         connection.execute(update(_keys).where(_keys.c.id == 1).values(**values))
     else:
@@ -188,6 +235,8 @@ def reseal_rows(connection: Connection, old: GalleryCipher | None, new: GalleryC
                 model_id = model_id if kind == "template" else None
                 clear = (old.open(kind, row_id, identity_id, model_id, data, version) if old is not None
                          else _clear_only(data, version, new.where, kind, row_id))
+                if kind == "template":                  # renew (or add, or drop) the secret transform
+                    clear = new.to_stored(model_id, old.from_stored(model_id, clear) if old is not None else clear)
                 params.append({"row_id": row_id, "sealed": new.seal(kind, row_id, identity_id, model_id, clear),
                                "version": new.version})
             connection.execute(statement, params)
@@ -218,31 +267,39 @@ def encrypt_gallery(connection: Connection, options: KeyOptions, where: str) -> 
 
 
 def rotate_key(connection: Connection, options: KeyOptions, where: str, *, full: bool,
-               new_options: KeyOptions | None = None) -> tuple[dict[str, Any], Callable[[], None]]:
+               new_options: KeyOptions | None = None,
+               unlinkable: bool | None = None) -> tuple[dict[str, Any], Callable[[], None]]:
     """Renew the gallery's keys in the caller's transaction.
 
     Fast: a new key-encryption key (from ``new_options``, default ``options``) re-wraps the same data key.
     Full: a new data key (version + 1) re-seals every crop and template, under a new key-encryption key too.
     Returns a summary and a function to call after the commit, which destroys the old key-encryption key
     (so copies made before the rotation, e.g. backups, can no longer be opened with it).
+    ``unlinkable`` (full only) switches the secret template transform on or off; a full rotation of an
+    unlinkable gallery renews its transform (new data key, new matrix).
     """
     record = KeyRecord.read(connection)
     if record is None:
         raise GalleryKeyError(f"gallery {where} is kept in clear: run `faceapp db encrypt` first", path=where)
+    if unlinkable is not None and unlinkable != record.unlinkable and not full:
+        raise GalleryKeyError(f"gallery {where}: switching unlinkable templates on or off transforms every "
+                              "template: add --full", path=where)
     old_data_key = _unwrap(load_kek(options, record.kek_id, record.source, record.kdf, where), record.wrapped,
                            record.gallery_id, record.key_version, record.source, where)
-    old = GalleryCipher(record.gallery_id, record.key_version, old_data_key, where)
+    old = GalleryCipher(record.gallery_id, record.key_version, old_data_key, where, unlinkable=record.unlinkable)
+    unlinkable = record.unlinkable if unlinkable is None else unlinkable
     kek = new_kek(new_options or options, record.gallery_id, where)
     summary: dict[str, Any] = {"gallery_id": record.gallery_id, "mode": "full" if full else "fast",
                                "key_source": kek.source, "from_source": record.source, "crops": 0, "templates": 0}
     if full:
         version = record.key_version + 1
         data_key = os.urandom(KEY_BYTES)
-        summary.update(reseal_rows(connection, old, GalleryCipher(record.gallery_id, version, data_key, where)))
+        summary.update(reseal_rows(connection, old, GalleryCipher(record.gallery_id, version, data_key, where,
+                                                                  unlinkable=unlinkable)))
     else:
         version, data_key = record.key_version, old_data_key
-    _store_key(connection, kek, data_key, record.gallery_id, version, replace=True)
-    summary["key_version"] = version
+    _store_key(connection, kek, data_key, record.gallery_id, version, replace=True, unlinkable=unlinkable)
+    summary.update(key_version=version, unlinkable=unlinkable)
     return summary, lambda: forget_kek(options, record.kek_id, record.source)
 
 
@@ -251,7 +308,7 @@ def encryption_counts(connection: Connection) -> dict[str, Any]:
     record = KeyRecord.read(connection)
     current = record.key_version if record else None
     report: dict[str, Any] = {"encrypted": record is not None, "key_source": record.source if record else None,
-                              "key_version": current}
+                              "key_version": current, "unlinkable": bool(record and record.unlinkable)}
     for name, table in (("crops", _crops), ("templates", _templates)):
         rows = dict(connection.execute(select(table.c.key_version, func.count()).group_by(table.c.key_version)).all())
         report[f"{name}_clear"] = int(rows.pop(None, 0))
@@ -316,6 +373,29 @@ class Vault:
         crop.png, crop.key_version = self.seal("crop", crop.id, crop.identity_id, None, png)
 
     def seal_template(self, template: Any, embedding: bytes) -> None:
-        """Set a flushed template row's ``embedding`` (sealed) and ``key_version``."""
+        """Set a flushed template row's ``embedding`` (transformed when unlinkable, sealed) and ``key_version``."""
+        cipher = self.cipher
+        stored = cipher.to_stored(template.model_id, embedding) if cipher is not None else bytes(embedding)
         template.embedding, template.key_version = self.seal("template", template.id, template.identity_id,
-                                                             template.model_id, embedding)
+                                                             template.model_id, stored)
+
+    def _matrix(self, model_id: str, vectors: np.ndarray) -> np.ndarray | None:
+        cipher = self.cipher
+        return cipher.transform(model_id, vectors.shape[-1]) if cipher is not None else None
+
+    def protect(self, model_id: str, vectors: np.ndarray) -> np.ndarray:
+        """Probe embeddings mapped into the space the in-memory index holds (unchanged unless unlinkable):
+        every comparison of a probe with ``gallery_rows`` goes through here (``Gallery``)."""
+        from faceapp.storage.unlinkable import apply
+
+        vectors = np.asarray(vectors, dtype=np.float32)
+        matrix = self._matrix(model_id, vectors)
+        return vectors if matrix is None else apply(matrix, vectors)
+
+    def unprotect(self, model_id: str, vectors: np.ndarray) -> np.ndarray:
+        """Opened templates as the model made them (the transform undone): template records and exports."""
+        from faceapp.storage.unlinkable import undo
+
+        vectors = np.asarray(vectors, dtype=np.float32)
+        matrix = self._matrix(model_id, vectors)
+        return vectors if matrix is None else undo(matrix, vectors)

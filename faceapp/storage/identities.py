@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from faceapp.core.errors import NotFoundError
 from faceapp.core.text import visible
 from faceapp.storage.audit import append_audit
+from faceapp.storage.backups import Erasure, queue_erasure, replay_pending
 from faceapp.storage.records import (
     AuditEntry,
     DeleteReport,
@@ -252,10 +254,14 @@ class IdentityRepository:
                 values.update(identity_name=None, details_json=None)
             session.execute(update(AuditEvent).where(AuditEvent.identity_id == identity_id).values(**values))
             session.execute(delete(Identity).where(Identity.id == identity_id))
+            queue_erasure(session, Erasure(identity_id=identity_id, forget_audit=forget_audit))
             bump_revision(session)
             append_audit(session, AuditEntry("delete", identity_name=None if forget_audit else name, operator=operator,
                                              details={"identity_id": identity_id, "templates": int(templates),
                                                       "crops": int(crops)}))
             return DeleteReport(identity_id=identity_id, name=name, templates=int(templates), crops=int(crops))
 
-        return self._uow.erase(work)
+        report = self._uow.erase(work)
+        backups = replay_pending(self._uow)
+        return replace(report, backups_erased=tuple(backups.erased), backups_missing=tuple(backups.missing),
+                       backups_failed=tuple(backups.failed))

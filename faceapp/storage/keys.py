@@ -29,12 +29,14 @@ from faceapp.core.errors import GalleryKeyError
 ENV_PASSPHRASE = "FACEAPP_GALLERY_KEY"
 ENV_KEYRING = "FACEAPP_KEYRING"              # "off" keeps FaceApp away from the OS keyring
 ENV_ENCRYPTION = "FACEAPP_GALLERY_ENCRYPTION"   # "off": new galleries (and upgraded plaintext ones) stay in clear
+ENV_UNLINKABLE = "FACEAPP_GALLERY_UNLINKABLE"   # "on": new galleries store templates through a secret transform
 KEYRING_SERVICE = "FaceApp gallery key"
 KEY_BYTES = 32
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1     # ~32 MiB, ~0.1 s: slows guessing, not opening
 KeySource = Literal["keyring", "keyfile", "passphrase"]
 SOURCES: tuple[str, ...] = ("keyring", "keyfile", "passphrase")
 _OFF = ("0", "off", "no", "false")
+_ON = ("1", "on", "yes", "true")
 
 
 def _env_off(name: str) -> bool:
@@ -51,13 +53,16 @@ class KeyOptions:
     key_dir: Path | None = None                    # None: faceapp.core.paths.key_dir()
     encrypt: bool = True                           # new galleries and upgraded plaintext galleries are encrypted
     prefer: KeySource | None = None                # force a source for new keys (rotate-key --to)
+    unlinkable: bool = False                       # new galleries get the secret template transform
 
     @classmethod
     def from_environment(cls, **overrides: Any) -> "KeyOptions":
-        """Options from $FACEAPP_GALLERY_KEY, $FACEAPP_KEYRING, $FACEAPP_KEY_DIR and $FACEAPP_GALLERY_ENCRYPTION."""
+        """Options from $FACEAPP_GALLERY_KEY, $FACEAPP_KEYRING, $FACEAPP_KEY_DIR, $FACEAPP_GALLERY_ENCRYPTION and
+        $FACEAPP_GALLERY_UNLINKABLE."""
         values: dict[str, Any] = {"passphrase": os.environ.get(ENV_PASSPHRASE) or None,
                                   "use_keyring": not _env_off(ENV_KEYRING),
-                                  "encrypt": not _env_off(ENV_ENCRYPTION)}
+                                  "encrypt": not _env_off(ENV_ENCRYPTION),
+                                  "unlinkable": os.environ.get(ENV_UNLINKABLE, "").strip().lower() in _ON}
         values.update(overrides)
         return cls(**values)
 

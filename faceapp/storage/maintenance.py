@@ -1,9 +1,10 @@
 """Store maintenance: online backup of a SQLite store, a consistency check, encryption and key rotation
 (``faceapp db``).
 
-Backups are copies of the sealed gallery (0600): they hold a deleted person's ciphertext until they are
-removed. ``rotate_key(full=True)`` after an erasure makes every older backup unreadable with the current key
-files (their key-encryption key is destroyed); with a passphrase, the old passphrase still opens them.
+Backups are copies of the sealed gallery (0600), recorded in the gallery (``app_copies``): deleting a person
+later replays the deletion in every recorded backup still in place (``faceapp.storage.backups``).
+``rotate_key(full=True)`` makes every older copy unreadable with the current key files (their key-encryption
+key is destroyed); with a passphrase, the old passphrase still opens them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from faceapp.core.errors import DatabaseError, InputFileError
 from faceapp.core.files import create_private_file
+from faceapp.storage.backups import pending_count, register_copy
 from faceapp.storage.crypto import OVERHEAD, encryption_counts
 from faceapp.storage.migrate import KNOWN_REVISIONS
 from faceapp.storage.engine import checkpoint_truncate
@@ -45,6 +47,7 @@ class CheckReport:
     templates_by_model: dict[str, int] = field(default_factory=dict)
     encryption: dict[str, Any] = field(default_factory=dict)   # key source/version, sealed/clear/stale rows
     newer: bool = False                  # written by a FaceApp with migrations this one lacks
+    pending_erasures: int = 0            # deletions not yet replayed in every backup / crop folder FaceApp made
 
     @property
     def problems(self) -> list[str]:
@@ -63,6 +66,9 @@ class CheckReport:
                     found.append(f"{name.replace('_', ' ')}: {self.encryption[name]} (run `faceapp db rotate-key --full`)"
                                  if "clear" in name else f"{name.replace('_', ' ')}: {self.encryption[name]} (sealed "
                                  "with a data key that was rotated away: unreadable, delete those samples)")
+        if self.pending_erasures:
+            found.append(f"pending erasures: {self.pending_erasures} (a backup or crop folder FaceApp made could not "
+                         "be written when people were deleted; make it writable: the next deletion retries)")
         for name in ("foreign_key_violations", "orphan_templates", "orphan_crops", "dangling_crop_links",
                      "dimension_mismatches", "damaged_embeddings"):
             if getattr(self, name):
@@ -119,6 +125,8 @@ def check(store: Store) -> CheckReport:
             select(Template.model_id, func.count()).group_by(Template.model_id))}
         if status.current in KNOWN_REVISIONS[2:]:          # key_version columns exist from 0003 on
             report.encryption = encryption_counts(session.connection())
+        if status.current in KNOWN_REVISIONS[3:]:          # the copy registry exists from 0004 on
+            report.pending_erasures = pending_count(session)
 
     store.uow.read(work)
     return report
@@ -148,6 +156,7 @@ def backup(store: Store, destination: str | Path, *, overwrite: bool = False,
             source.backup(copy, pages=256, progress=report)
         copy.close()
         partial.replace(target)
+        register_copy(store.uow, target, "backup")              # later erasures reach this copy too
     except sqlite3.Error as error:
         partial.unlink(missing_ok=True)
         raise DatabaseError(f"backup of {store.where} to {target} failed: {error}") from error
@@ -166,13 +175,15 @@ def encrypt(store: Store) -> dict[str, Any] | None:
     return summary
 
 
-def rotate_key(store: Store, *, full: bool, new_keys: KeyOptions | None = None) -> dict[str, Any]:
+def rotate_key(store: Store, *, full: bool, new_keys: KeyOptions | None = None,
+               unlinkable: bool | None = None) -> dict[str, Any]:
     """``faceapp db rotate-key``: re-wrap the data key (fast) or re-seal every row under a new one (full), in one
     transaction; the old key-encryption key is destroyed after the commit."""
     from faceapp.storage.crypto import rotate_key as rotate
 
     summary, forget_old = store.uow.write(
-        lambda session: rotate(session.connection(), store.keys, store.where, full=full, new_options=new_keys))
+        lambda session: rotate(session.connection(), store.keys, store.where, full=full, new_options=new_keys,
+                               unlinkable=unlinkable))
     forget_old()
     store.vault.reset()
     if new_keys is not None:

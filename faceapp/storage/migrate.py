@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")   # oldest first; the last one is the head
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")   # oldest first; the last one is the head
 VERSION_TABLE = "alembic_version"
 KEY_OPTIONS = "faceapp_key_options"     # config.attributes: the KeyOptions that revision 0003 encrypts with
 WHERE = "faceapp_where"                 # config.attributes: the database's name for messages

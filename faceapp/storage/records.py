@@ -222,6 +222,9 @@ class DeleteReport:
     name: str
     templates: int
     crops: int
+    backups_erased: tuple[str, ...] = ()        # app-made backups the deletion was replayed in
+    backups_missing: tuple[str, ...] = ()       # recorded backups no longer where they were written
+    backups_failed: tuple[str, ...] = ()        # "path: reason" (replaced by another file, read-only...)
 
 
 @dataclass(frozen=True)

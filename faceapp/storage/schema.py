@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -222,5 +224,31 @@ class GalleryKey(Base):
     kdf_json: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     rotated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # 0004: templates stored through the gallery's secret orthogonal transform (faceapp.storage.unlinkable)
+    unlinkable: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class AppCopy(Base):
+    """A copy of gallery data this FaceApp wrote outside the database (added in 0004): a backup file
+    (``faceapp db backup``) or a folder of exported crops (``identities show --crops-dir``). Deleting a person
+    later removes them from every listed copy that still exists (``faceapp.storage.backups``)."""
+
+    __tablename__ = "app_copies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))          # "backup" | "crops"
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PendingErasure(Base):
+    """A deletion not yet replayed in every copy listed in ``app_copies`` (added in 0004): the ids it removed,
+    as JSON (``faceapp.storage.backups.Erasure``), written in the deleting transaction."""
+
+    __tablename__ = "pending_erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

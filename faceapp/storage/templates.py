@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from faceapp.core.errors import IncompatibleError, NotFoundError
 from faceapp.storage.audit import append_audit
+from faceapp.storage.backups import Erasure, queue_erasure, replay_pending
 from faceapp.storage.catalog import ensure_model
 from faceapp.storage.crypto import Vault
 from faceapp.storage.codec import decode_embedding, decode_embeddings, encode_embedding, encode_png
@@ -73,8 +74,10 @@ def crop_record(crop: Crop, vault: Vault) -> CropRecord:
 
 
 def _template_record(template: Template, vault: Vault) -> TemplateRecord:
+    """A template row as a record holding the model's own vector (an unlinkable gallery's transform undone, so
+    it compares with fresh embeddings); only the in-memory index (``gallery_rows``) keeps the stored space."""
     try:
-        vector = decode_embedding(vault.open_template(template), template.dim)
+        vector = vault.unprotect(template.model_id, decode_embedding(vault.open_template(template), template.dim))
     except IncompatibleError:
         vector = np.empty(0, dtype=np.float32)   # damaged row: shown, never compared
     return TemplateRecord(id=template.id, identity_id=template.identity_id, model_id=template.model_id,
@@ -89,7 +92,8 @@ def _chunks(ids: Sequence[int]) -> list[list[int]]:
 
 def _open_rows(rows: Sequence[Any], model_id: str, vault: Vault) -> list[tuple[int, int, bytes]]:
     """(id, identity id, clear embedding bytes) of (id, identity id, stored bytes, key version) rows: the one
-    place where templates are decrypted for the in-memory index."""
+    place where templates are decrypted for the in-memory index (in the gallery's stored space: transformed in
+    an unlinkable gallery, so probes go through ``Vault.protect``)."""
     return [(int(r[0]), int(r[1]), vault.open("template", r[0], r[1], model_id, r[2], r[3])) for r in rows]
 
 
@@ -190,6 +194,7 @@ class TemplateRepository:
             if template is None:
                 raise NotFoundError(f"no template with id {template_id}")
             identity = session.get(Identity, template.identity_id)
+            queue_erasure(session, Erasure(template_id=template_id, crop_id=template.crop_id))
             if template.crop_id is not None:
                 count = session.execute(delete(Template).where(Template.crop_id == template.crop_id)).rowcount
                 session.execute(delete(Crop).where(Crop.id == template.crop_id))
@@ -201,7 +206,9 @@ class TemplateRepository:
                                              details={"template_id": template_id, "templates": int(count)}))
             return int(count)
 
-        return self._uow.erase(work)
+        count = self._uow.erase(work)
+        replay_pending(self._uow)                        # a missing or failed copy is logged (path only)
+        return count
 
     # --- gallery index support -------------------------------------------------------------------
 

@@ -108,7 +108,7 @@ def export_gallery(store: Store, path: str | Path, *, overwrite: bool = False, i
                     if template.dim != model.embedding_dim or len(embedding) != 4 * template.dim:
                         counts["skipped_templates"] += 1
                         continue
-                    vectors.append(np.frombuffer(embedding, dtype="<f4"))
+                    vectors.append(store.vault.unprotect(template.model_id, np.frombuffer(embedding, dtype="<f4")))
                     rows.append({"identity": template.identity_id,
                                  "crop": template.crop_id if include_crops else None, "quality": template.quality,
                                  "source": template.source, "created_at": _iso(template.created_at)})

@@ -67,7 +67,7 @@ def test_edit_rename_and_a_taken_name(model, session):
         model.rename(s1.id, "s2")
 
 
-def test_delete_a_sample_then_the_identity(model, session):
+def test_delete_a_sample_then_the_identity(model, session, tmp_path):
     model.refresh()
     s1 = session.store.identities.get("s1")
     model.select(s1.id)
@@ -76,9 +76,19 @@ def test_delete_a_sample_then_the_identity(model, session):
     assert model.sample_problem(sample) is None
     model.delete_sample(sample.template_ids[0])
     assert session.store.identities.get(s1.id).template_count == 2
+    from faceapp.storage.maintenance import backup
+
+    kept = backup(session.store, tmp_path / "kept.db")
+    moved = backup(session.store, tmp_path / "moved.db")
+    moved.rename(tmp_path / "elsewhere.db")
     model.delete_identity(s1.id)
     assert session.store.identities.find(s1.id) is None and model.detail is None and model.selected_id is None
-    assert any(e[0] == "message" and e[2].startswith("Deleted s1") for e in model.events)
+    assert any(e[0] == "message" and e[2].startswith("Deleted s1") and "erased from 1 backup" in e[2]
+               for e in model.events)
+    assert any(e[:2] == ("message", "warning") and str(moved) in e[2] and "rotate-key --full" in e[2]
+               for e in model.events)
+    with Store(kept) as copy:
+        assert [i.name for i in copy.identities.list()] == ["s2"]
 
 
 def test_export_then_import_into_another_store(model, session, tmp_path):

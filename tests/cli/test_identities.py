@@ -80,14 +80,19 @@ def test_enroll_list_show_rename_delete(run, att: Path, tmp_path: Path) -> None:
     code, text, _ = run("identities", "list", "--search", "bo", model=False, as_json=False)
     assert "Bob" in text and "Alice" not in text
     crops_dir = tmp_path / "crops"
-    code, data, _ = run("identities", "show", "Alice", "--crops-dir", str(crops_dir), model=False)
+    code, data, err = run("identities", "show", "Alice", "--crops-dir", str(crops_dir), model=False)
     assert code == 0 and len(data["template_list"]) == 4 and len(list(crops_dir.glob("*.png"))) == 4
+    assert f"{crops_dir} now holds face images in clear" in err
+    run("identities", "show", "Bob", "--crops-dir", str(crops_dir), model=False)
+    assert len(list(crops_dir.glob("*.png"))) == 14 and {p.stat().st_mode & 0o777 for p in crops_dir.iterdir()} == {0o600}
+    assert crops_dir.stat().st_mode & 0o777 == 0o700
     code, data, _ = run("identities", "rename", "Alice", "Alicia", model=False)
     assert data["name"] == "Alicia"
     code, _, err = run("identities", "delete", "Bob", model=False)           # stdin is not a terminal here
     assert code == ExitCode.USAGE and "--yes" in err
     code, data, _ = run("identities", "delete", "Bob", "--yes", model=False)
     assert (data["templates"], data["crops"]) == (10, 10)
+    assert data["backups_erased"] == [str(crops_dir)] and len(list(crops_dir.glob("*.png"))) == 4   # Bob's exported crops went too
     code, _, err = run("identities", "show", "Bob", model=False)
     assert code == ExitCode.NOT_FOUND and "Bob" in err
     with sqlite3.connect(run.db) as raw:
@@ -155,7 +160,7 @@ def test_verify_identify_and_audit(run, att: Path) -> None:
 def test_db_thresholds_reembed_and_gallery_transfer(run, att: Path, model_dirs, tmp_path: Path) -> None:
     run("enroll", "Alice", *(str(att / "s1" / f"{i}.pgm") for i in (1, 2)))
     code, data, _ = run("db", "upgrade", model=False)
-    assert code == 0 and not data["upgraded"] and data["to"] == "0003"
+    assert code == 0 and not data["upgraded"] and data["to"] == "0004"
     code, data, _ = run("db", "check", model=False)
     assert code == 0 and data["ok"] and data["identities"] == 1
     code, data, _ = run("db", "backup", str(tmp_path / "copy.db"), model=False)

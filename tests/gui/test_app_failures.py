@@ -84,3 +84,58 @@ def test_reload_clears_old_problems(open_window, db_copy, qtbot):
 def test_window_starts_in_each_theme(open_window, db_copy, theme):
     window = open_window("--db", str(db_copy), "--theme", theme)
     assert window.theme_actions[theme].isChecked()
+
+
+def test_a_missing_gallery_key_file_is_reported_and_the_window_keeps_working(open_window, db_copy, qtbot, tmp_path,
+                                                                              monkeypatch):
+    """The gallery is sealed with a key file this user no longer has (another machine, FACEAPP_KEY_DIR changed):
+    the window opens, says which gallery and key file and what to do, and what needs no face still works."""
+    monkeypatch.setenv("FACEAPP_KEY_DIR", str(tmp_path / "empty-keys"))
+    window = open_window("--db", str(db_copy), "--page", "live")
+    errors = window.banners.messages("error")
+    assert any("Loading the gallery" in m and str(db_copy) in m and "key file" in m and "is missing" in m
+               and "copy the key file back" in m for m in errors), errors
+    assert window.ctx.store is not None and window.ctx.gallery is None
+    assert "No gallery" in window.page("live").warning.text()
+    page = window.show_page("identities")                       # names and counts need no key
+    qtbot.waitUntil(lambda: page.names() == ["s1", "s2"], timeout=20000)
+    assert page.select_identity(page.model.rows[0][0].id)       # opening a person's faces: the same clear message
+    qtbot.waitUntil(lambda: any(m.startswith("Loading the identity") and "key file" in m
+                                for m in window.banners.messages("error")), timeout=20000)
+    window.grab().save(str(tmp_path / "missing-key.png"))
+    from faceapp.app.errors import describe_error
+    from faceapp.core.errors import GalleryKeyError
+
+    assert describe_error(GalleryKeyError("x"))[0] == "Gallery key missing or wrong"
+
+
+def test_a_passphrase_gallery_asks_for_its_passphrase(open_window, db_copy, qtbot, monkeypatch):
+    """A gallery protected by a passphrase (none in the environment): the banner offers to enter it; a wrong one
+    is refused with the same offer, the right one opens the gallery."""
+    from PySide6.QtWidgets import QInputDialog, QPushButton
+
+    from faceapp.storage import Store
+    from faceapp.storage.crypto import rotate_key
+    from faceapp.storage.keys import KeyOptions
+
+    with Store(db_copy) as store:            # re-wrapped under a passphrase; the shared key file is left alone
+        store.uow.write(lambda session: rotate_key(session.connection(), store.keys, store.where, full=False,
+                                                   new_options=KeyOptions(prefer="passphrase", passphrase="right one",
+                                                                          use_keyring=False)))
+    window = open_window("--db", str(db_copy), "--page", "live")
+    assert window.ctx.gallery is None and window.ctx.store is not None
+
+    def offer():  # noqa: ANN202 - the banner with the "Enter passphrase..." button
+        found = [b for b in window.banners._banners if not b.dismissed and b.findChild(QPushButton) is not None
+                 and b.findChild(QPushButton).text() == "Enter passphrase..."]
+        return found[-1] if found else None
+
+    assert offer() is not None and "protected by a passphrase" in offer().text
+    answers = iter([("wrong", True), ("right one", True)])
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *args, **kwargs: next(answers)))
+    offer().findChild(QPushButton).click()
+    qtbot.waitUntil(lambda: not window.ctx.loading and offer() is not None and "passphrase is wrong" in offer().text,
+                    timeout=60000)
+    offer().findChild(QPushButton).click()
+    qtbot.waitUntil(lambda: not window.ctx.loading and window.ctx.gallery is not None, timeout=60000)
+    assert window.ctx.gallery.index.identity_count == 2 and offer() is None

@@ -241,8 +241,9 @@ def test_sealed_export_round_trip_and_refusals(store: Store, tmp_path: Path, mak
 
 def test_deleted_person_leaves_no_bytes_in_the_file_wal_or_backups(tmp_path: Path, make_samples, model) -> None:
     """The erasure evidence: after deleting Ada, none of her crops' or templates' clear bytes or ciphertexts
-    is anywhere in the database file, its WAL, its SHM or a backup taken afterwards; Bob's ciphertext (the
-    positive control) is found by the same search."""
+    is anywhere in the database file, its WAL, its SHM, a backup taken *before* the deletion (FaceApp replays
+    the deletion there) or one taken afterwards; Bob's ciphertext (the positive control) is found by the same
+    search in all of them. A recorded backup that was moved away is reported, not silently skipped."""
     path = tmp_path / "g.db"
     with Store(path) as store:
         ada = make_samples(3, seed=1)
@@ -255,14 +256,58 @@ def test_deleted_person_leaves_no_bytes_in_the_file_wal_or_backups(tmp_path: Pat
         from faceapp.storage.engine import checkpoint_truncate
 
         checkpoint_truncate(store.engine)
-        assert all(on_disk(blob, raw(path)) for blob in sealed["crops"][:3])   # found before: the search works
-        store.identities.delete("Ada")
+        before = backup(store, tmp_path / "before.db")
+        moved = backup(store, tmp_path / "moved.db")
+        moved.rename(tmp_path / "elsewhere.db")
+        assert all(on_disk(blob, raw(path)) and on_disk(blob, raw(before)) for blob in sealed["crops"][:3])
+        report = store.identities.delete("Ada")             # the search finds her before: it works
+        assert report.backups_erased == (str(before),) and report.backups_missing == (str(moved),)
         assert Path(f"{path}-wal").stat().st_size == 0 if Path(f"{path}-wal").exists() else True
         after = raw(path)
-        copy = backup(store, tmp_path / "after.db").read_bytes()
-    found = [i for i, blob in enumerate(ada_bytes) if on_disk(blob, after) or on_disk(blob, copy)]
+        copy = raw(backup(store, tmp_path / "after.db"))
+    earlier = raw(before)
+    found = [i for i, blob in enumerate(ada_bytes) if on_disk(blob, after) or on_disk(blob, copy) or on_disk(blob, earlier)]
     assert found == [], f"deleted bytes still on disk: items {found}"
-    assert all(on_disk(blob, raw(path)) for blob in bob_bytes)
+    assert all(on_disk(blob, raw(path)) and on_disk(blob, earlier) for blob in bob_bytes)
+    assert all(on_disk(blob, raw(tmp_path / "elsewhere.db")) for blob in sealed["crops"][:3])   # out of reach: reported
+    with Store(before) as restored:                      # the erased backup is still a working gallery
+        assert [i.name for i in restored.identities.list()] == ["Bob"] and len(restored.templates.crops("Bob")) == 2
+        assert check(restored).ok
+
+
+def test_an_erasure_interrupted_before_the_backups_is_caught_up(tmp_path: Path, make_samples, model,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process dies after the deletion committed but before it reached the backups: the deletion stays
+    queued in the gallery, `db check` says so, and the next deletion replays both."""
+    from faceapp.storage import identities
+    from faceapp.storage.backups import BackupErasure, replay_pending
+
+    path = tmp_path / "g.db"
+    with Store(path) as store:
+        store.templates.enroll(NewIdentity("Ada"), make_samples(2, seed=1), model)
+        store.templates.enroll(NewIdentity("Bob"), make_samples(2, seed=2), model)
+        store.templates.enroll(NewIdentity("Cy"), make_samples(2, seed=3), model)
+        sealed = stored(path, "crops", "png")
+        before = backup(store, tmp_path / "before.db")
+        monkeypatch.setattr(identities, "replay_pending", lambda uow: BackupErasure())     # "killed" here
+        store.identities.delete("Ada")
+        assert on_disk(sealed[0], raw(before)) and check(store).pending_erasures == 1
+        assert any("pending erasures: 1" in problem for problem in check(store).problems)
+        monkeypatch.setattr(identities, "replay_pending", replay_pending)
+        report = store.identities.delete("Bob")
+        assert report.backups_erased == (str(before),) and check(store).pending_erasures == 0
+    assert not any(on_disk(blob, raw(before)) for blob in sealed[:4]) and on_disk(sealed[4], raw(before))
+
+
+def test_deleting_one_sample_reaches_the_backups(tmp_path: Path, make_samples, model) -> None:
+    path = tmp_path / "g.db"
+    with Store(path) as store:
+        store.templates.enroll(NewIdentity("Ada"), make_samples(2, seed=1), model)
+        sealed = stored(path, "crops", "png")
+        before = backup(store, tmp_path / "before.db")
+        first = store.templates.for_identity("Ada")[0]
+        assert store.templates.delete_sample(first.id) == 1
+    assert not on_disk(sealed[0], raw(before)) and on_disk(sealed[1], raw(before))
 
 
 def test_files_and_folders_are_private(tmp_path: Path, make_samples, model) -> None:

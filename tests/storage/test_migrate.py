@@ -37,7 +37,7 @@ def _at_revision(path: Path, revision: str) -> None:
 def test_migrations_build_exactly_the_orm_schema(store: Store) -> None:
     scripts = script_directory()
     assert known_revisions() == tuple(reversed([s.revision for s in scripts.walk_revisions()]))
-    assert known_revisions()[-1] == scripts.get_current_head() == "0003"
+    assert known_revisions()[-1] == scripts.get_current_head() == "0004"
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
@@ -49,7 +49,7 @@ def test_older_database_is_upgraded_on_open_keeping_its_data(db_path: Path) -> N
         assert "gallery_state" not in {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
     with Store(db_path) as store:
         assert store.schema_before.current == "0001" and store.upgraded
-        assert store.schema_status().current == "0003"
+        assert store.schema_status().current == "0004"
         info = store.identities.get("Old Timer")
         assert info.template_counts == {"m@1": 1} and info.crop_count == 1
         assert store.revision() == 0

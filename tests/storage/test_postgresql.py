@@ -82,3 +82,39 @@ def test_unreachable_server_is_a_clear_database_error(tmp_path: Path) -> None:
     message = str(info.value)
     assert "gallery" in message and "secret" not in message                  # names the database, hides the password
     assert cli_main(["identities", "list", "--db", url]) == int(ExitCode.DATABASE)
+
+
+def test_server_holds_only_ciphertext_of_crops_and_templates(url: str, make_samples) -> None:
+    """The same client-side encryption as SQLite: what the server stores (read with plain SQL) is neither the
+    PNG nor the float32 template; FaceApp opens it again, and a changed byte on the server is refused."""
+    from faceapp.core.errors import TamperedDataError
+    from faceapp.storage.codec import encode_png
+    from faceapp.storage.maintenance import check
+
+    samples = make_samples(2, seed=7)
+    with Store(url) as store:
+        store.templates.enroll(NewIdentity("Erin"), samples, MODEL)
+        assert store.encrypted
+        with store.engine.connect() as connection:
+            crops = [bytes(r[0]) for r in connection.execute(text("SELECT png FROM crops ORDER BY id"))]
+            templates = [bytes(r[0]) for r in connection.execute(text("SELECT embedding FROM templates ORDER BY id"))]
+            versions = connection.execute(text("SELECT DISTINCT key_version FROM templates")).scalars().all()
+        clear_pngs = [encode_png(s.crop) for s in samples]
+        clear_vectors = [s.embedding.astype("<f4").tobytes() for s in samples]
+        assert versions == [1] and len(crops) == len(templates) == 2
+        for blob, png in zip(crops, clear_pngs):
+            assert b"\x89PNG" not in blob and png[64:96] not in blob and len(blob) == len(png) + 28
+        for blob, vector in zip(templates, clear_vectors):
+            assert vector[:16] not in blob and len(blob) == 4 * DIM + 28
+        assert [c.png for c in store.templates.crops("Erin")] == clear_pngs             # decrypts round-trip
+        rows = store.templates.gallery_rows(MODEL.model_id, DIM)
+        np.testing.assert_array_equal(rows.embeddings, np.stack([s.embedding for s in samples]))
+        report = check(store)
+        assert report.ok and report.encryption["templates_sealed"] == 2 and report.encryption["crops_clear"] == 0
+        with store.engine.begin() as connection:                                        # one bit changed server-side
+            changed = bytearray(templates[0])
+            changed[20] ^= 1
+            connection.execute(text("UPDATE templates SET embedding = :b WHERE id = (SELECT min(id) FROM templates)"),
+                               {"b": bytes(changed)})
+        with pytest.raises(TamperedDataError, match="template .* failed authentication"):
+            store.templates.gallery_rows(MODEL.model_id, DIM)

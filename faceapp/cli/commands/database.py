@@ -134,12 +134,14 @@ def cmd_db_rotate_key(args: argparse.Namespace) -> int:
             passphrase = first or None
         new_keys = key_options(prefer=target, passphrase=passphrase if target == "passphrase" else None)
     with open_store(args) as store:
-        summary = rotate_key(store, full=args.full, new_keys=new_keys)
+        summary = rotate_key(store, full=args.full, new_keys=new_keys,
+                             unlinkable=None if args.unlinkable is None else args.unlinkable == "on")
     what = (f"re-encrypted {summary['crops']} crops and {summary['templates']} templates under data key version "
             f"{summary['key_version']}" if args.full else "re-wrapped the data key")
     emit(args, {"database": store.where, **summary},
          f"{what} of {store.where}; key now from {summary['key_source']} (the old {summary['from_source']} key "
-         "was destroyed: copies made before, e.g. backups, no longer open with it)")
+         "was destroyed: copies made before, e.g. backups, no longer open with it)"
+         + ("; templates are unlinkable" if summary.get("unlinkable") else ""))
     return 0
 
 
@@ -267,8 +269,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q = sub.add_parser("rotate-key", help="renew the gallery key: re-wrap the data key under a new key-encryption "
                                           "key (fast), or re-encrypt every crop and template (--full)",
                        description="The old key-encryption key is destroyed after the commit. --full also revokes "
-                                   "the data key: run it after deleting people so older backups cannot be opened.")
+                                   "the data key (and renews an unlinkable gallery's template transform).")
     q.add_argument("--full", action="store_true", help="new data key: re-encrypt every crop and template")
+    q.add_argument("--unlinkable", choices=("on", "off"),
+                   help="with --full: store templates through a secret per-gallery orthogonal transform (on), so "
+                        "they cannot be matched against another gallery's, or stop doing so (off); scores inside "
+                        "the gallery do not change. New galleries: FACEAPP_GALLERY_UNLINKABLE=on")
     q.add_argument("--to", choices=("keyring", "keyfile", "passphrase"),
                    help="where the new key-encryption key lives (default: as now; a new passphrase comes from "
                         f"${NEW_PASSPHRASE_ENV} or is asked twice)")

@@ -182,10 +182,8 @@ def cmd_identities_show(args: argparse.Namespace) -> int:
         info = store.identities.get(args.name)
         templates = store.templates.for_identity(info.id)
         crops = store.templates.crops(info.id) if args.crops_dir else []
-    if args.crops_dir:
-        args.crops_dir.mkdir(parents=True, exist_ok=True)
-        for crop in crops:
-            (args.crops_dir / f"{info.id}_{crop.id}.png").write_bytes(crop.png)
+        if args.crops_dir:
+            _export_crops(store, args.crops_dir, info.id, crops)
     data = {**info.as_dict(), "template_list": [t.as_dict() for t in templates]}
     lines = [_identity_line(info).strip(), f"  created {info.created_at:%Y-%m-%d %H:%M} UTC, "
              f"consent {info.consent_at:%Y-%m-%d %H:%M} UTC" if info.consent_at else
@@ -196,8 +194,22 @@ def cmd_identities_show(args: argparse.Namespace) -> int:
               f", source {visible(t.source)}, {t.created_at:%Y-%m-%d %H:%M}" for t in templates]
     if args.crops_dir:
         lines.append(f"  wrote {len(crops)} crops to {args.crops_dir}")
+        print(f"{args.crops_dir} now holds face images in clear (files 0600): deleting this person "
+              "later removes them there too; remove the folder when you no longer need it", file=sys.stderr)
     emit(args, data, "\n".join(lines))
     return 0
+
+
+def _export_crops(store: Any, folder: Path, identity_id: int, crops: list[Any]) -> None:
+    """Write clear crops 0600 into ``folder`` (made 0700 when new; a folder the user already has keeps its mode)
+    and record the folder in the gallery, so that an erasure reaches them."""
+    from faceapp.core.files import atomic_write
+    from faceapp.storage.backups import register_copy
+
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    register_copy(store.uow, folder, "crops")
+    for crop in crops:
+        atomic_write(folder / f"{identity_id}_{crop.id}.png", crop.png)
 
 
 def cmd_identities_rename(args: argparse.Namespace) -> int:
@@ -220,7 +232,15 @@ def cmd_identities_delete(args: argparse.Namespace) -> int:
                 print("nothing deleted", file=sys.stderr)
                 return int(ExitCode.CANCELLED)
         report = store.identities.delete(info.id, forget_audit=args.forget_audit, operator=args.operator)
-    emit(args, report.__dict__, f"deleted {report.name!r}: {report.templates} templates, {report.crops} crops")
+    lines = [f"deleted {report.name!r}: {report.templates} templates, {report.crops} crops"]
+    if report.backups_erased:
+        lines.append(f"  also erased from {len(report.backups_erased)} backup(s)/crop folder(s) FaceApp made")
+    emit(args, report.__dict__, "\n".join(lines))
+    for path in report.backups_missing:
+        print(f"warning: {path} (a copy FaceApp made) is no longer there: if it was moved, delete {report.name!r} "
+              "from it yourself", file=sys.stderr)
+    for failure in report.backups_failed:
+        print(f"warning: could not erase from {failure}", file=sys.stderr)
     return 0
 
 
