@@ -1,5 +1,6 @@
-"""Screenshots of the workstation's operator pages (Live, Enroll, Identities) in the dark and light themes,
-and of the Thresholds tab scoring the active (trained) model on CFP-FF folds 9-10.
+"""Screenshots of the workstation's operator pages (Live, Enroll, Identities) in the dark and light themes at
+1920x1080 (``NAME-THEME.png``) and 1024x640 (``NAME-THEME-1024x640.png``), with a 30-character name enrolled,
+and of the Thresholds tab scoring the active (trained) model on CFP-FF folds 9-10 (at the large size).
 
     QT_QPA_PLATFORM=offscreen FACEAPP_MODEL_DIR=../shared/models python scripts/gui_screenshots.py [--out docs/screenshots]
 
@@ -26,11 +27,12 @@ from faceapp.capture.synthetic import face_video_frames, write_video  # noqa: E4
 from faceapp.core.paths import datasets_dir  # noqa: E402
 from faceapp.core.progress import run_to_completion  # noqa: E402
 
-SIZE = (1200, 760)
+SIZES = ((1920, 1080), (1024, 640))      # the first is the README's size (file names without a size suffix)
+LONG_NAME = "Alexandra Whitfield-Okonkwo 01"  # 30 characters: names of that length must not clip anywhere
 
 
 def build_gallery(root: Path, att: Path) -> tuple[Path, dict[str, Path]]:
-    """A SQLite gallery (Subject 1..6) and the videos the screenshots play."""
+    """A SQLite gallery (LONG_NAME, Subject 2..7) and the videos the screenshots play."""
     from faceapp.embedding import Embedder
     from faceapp.services.enrollment import EnrollmentService
     from faceapp.services.gallery import Gallery, model_spec
@@ -46,8 +48,8 @@ def build_gallery(root: Path, att: Path) -> tuple[Path, dict[str, Path]]:
     embedder = Embedder.load()
     with Store(db) as store, FacePipeline("image") as pipeline:
         service = EnrollmentService(store, embedder, pipeline=pipeline, operator="demo")
-        # Subject 1 is enrolled from other photos than the one the "camera" shows
-        run_to_completion(service.enroll(NewIdentity("Subject 1", external_id="ORL-01"),
+        # subject 1 (LONG_NAME) is enrolled from other photos than the one the "camera" shows
+        run_to_completion(service.enroll(NewIdentity(LONG_NAME, external_id="ORL-01"),
                                          [att / "s1" / f"{i}.pgm" for i in (2, 3, 4, 5)]))
         for subject in (2, 3, 4, 6, 7):
             images = [att / f"s{subject}" / f"{i}.pgm" for i in (1, 2, 3, 4)]
@@ -67,7 +69,8 @@ def spin(app, seconds: float, until=None) -> bool:  # noqa: ANN001
     return until is None
 
 
-def shoot(theme: str, db: Path, videos: dict[str, Path], out: Path, att: Path) -> list[Path]:
+def shoot(theme: str, db: Path, videos: dict[str, Path], out: Path, att: Path,
+          size: tuple[int, int] = SIZES[0]) -> list[Path]:
     from PySide6.QtWidgets import QApplication
 
     from faceapp.gui.app import build_parser, create_window
@@ -76,14 +79,15 @@ def shoot(theme: str, db: Path, videos: dict[str, Path], out: Path, att: Path) -
     settings_path().unlink(missing_ok=True)
     window = create_window(build_parser().parse_args(["--db", str(db), "--theme", theme, "--page", "live"]))
     app = QApplication.instance()
-    window.resize(*SIZE)
+    window.resize(*size)
     window.show()
     spin(app, 60, lambda: not window.ctx.loading)
     saved = []
 
     def grab(name: str) -> None:
         spin(app, 0.3)
-        path = out / f"{name}-{theme}.png"
+        suffix = "" if size == SIZES[0] else f"-{size[0]}x{size[1]}"
+        path = out / f"{name}-{theme}{suffix}.png"
         window.grab().save(str(path), "PNG", 9)
         saved.append(path)
 
@@ -92,7 +96,7 @@ def shoot(theme: str, db: Path, videos: dict[str, Path], out: Path, att: Path) -
     live.landmarks_box.setChecked(True)
     live.set_mode("identify")
     live.start_source(videos["known"])
-    spin(app, 20, lambda: live.result is not None and live.result.faces and live.result.faces[0].label == "Subject 1")
+    spin(app, 20, lambda: live.result is not None and live.result.faces and live.result.faces[0].label == LONG_NAME)
     spin(app, 0.8)
     grab("live-identify")
     live.stop()
@@ -129,7 +133,7 @@ def shoot(theme: str, db: Path, videos: dict[str, Path], out: Path, att: Path) -
 
     # the shipped model's scores on people it never trained on (CFP-FF folds 9-10), threshold at FAR 1e-3
     cfp = datasets_dir() / "cfp"
-    if window.ctx.embedder is not None and window.ctx.embedder.trained and cfp.is_dir():
+    if size == SIZES[0] and window.ctx.embedder is not None and window.ctx.embedder.trained and cfp.is_dir():
         thresholds = window.show_page("thresholds")
         thresholds.source_box.setCurrentIndex(thresholds.source_box.findData("pairs"))
         thresholds.protocol.set_format("cfp")
@@ -156,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--themes", default="dark,light")
+    parser.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES), help="WxH,WxH")
     args = parser.parse_args(argv)
     att = datasets_dir() / "att_faces"
     if not att.is_dir():
@@ -168,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="faceapp-shots-") as tmp:
         os.environ["FACEAPP_DATA_DIR"] = str(Path(tmp) / "data")     # GUI settings of the demo, not the user's
         db, videos = build_gallery(Path(tmp), att)
-        for theme in args.themes.split(","):
-            for path in shoot(theme.strip(), db, videos, args.out, att):
+        sizes = [tuple(int(v) for v in text.lower().split("x")) for text in args.sizes.split(",")]
+        for theme, size in ((t.strip(), z) for t in args.themes.split(",") for z in sizes):
+            for path in shoot(theme, db, videos, args.out, att, size):
                 print(f"{path} ({path.stat().st_size // 1024} KB)")
     return 0
 
