@@ -109,7 +109,7 @@ class ThresholdsPage(Page):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(controls)
-        scroll.setMinimumWidth(420)
+        scroll.setMinimumWidth(340)
         splitter.addWidget(scroll)
         splitter.addWidget(self._plots())
         splitter.setStretchFactor(1, 1)
@@ -247,9 +247,6 @@ class ThresholdsPage(Page):
         self.rate_plot = PlotPanel("Error rates by threshold", x_label="threshold", y_label="rate")
         self.roc_plot.plot_item.setLogMode(x=True, y=False)
         self.det_plot.plot_item.setLogMode(x=True, y=True)
-        for plot in (self.roc_plot, self.det_plot, self.hist_plot, self.rate_plot):
-            for axis in ("left", "bottom"):
-                plot.plot_item.getAxis(axis).enableAutoSIPrefix(False)   # rates read as 0.01, not "10 (x0.001)"
         if self.hist_plot.legend is not None:
             self.hist_plot.legend.setOffset((10, 10))                  # top left: genuine scores pile up on the right
         if self.roc_plot.legend is not None:
@@ -257,7 +254,7 @@ class ThresholdsPage(Page):
         if self.det_plot.legend is not None:
             self.det_plot.legend.setOffset((10, -40))                  # bottom left: the DET falls to the bottom right
         for i, plot in enumerate((self.hist_plot, self.roc_plot, self.det_plot, self.rate_plot)):
-            plot.setMinimumSize(260, 220)
+            plot.setMinimumSize(200, 200)          # 2 x 2 beside the controls at 1024 px
             grid.addWidget(plot, i // 2, i % 2)
         self._draw_empty()
         return panel

@@ -418,7 +418,7 @@ class TrainerPage(Page):
         if self.val_plot.legend is not None:
             self.val_plot.legend.setOffset((-10, -10))      # bottom right: accuracy climbs to the top
         for plot in (self.loss_plot, self.lr_plot, self.val_plot):
-            plot.setMinimumSize(200, 200)
+            plot.setMinimumSize(140, 200)          # three side by side beside the form at 1024 px
             plots.addWidget(plot)
         vertical = QSplitter(Qt.Orientation.Vertical)
         vertical.addWidget(plots)
