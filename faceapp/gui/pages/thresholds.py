@@ -188,6 +188,12 @@ class ThresholdsPage(Page):
             grid.addWidget(value, r, 1)
             self.readouts[key] = value
         layout.addLayout(grid)
+        self.far_note = QLabel("")
+        self.far_note.setObjectName("far_note")
+        self.far_note.setWordWrap(True)
+        self.far_note.setProperty("role", "status-warn")
+        self.far_note.hide()
+        layout.addWidget(self.far_note)
         form = QFormLayout()
         self.gallery_size = int_box(1, 1, 10**8, tooltip="Identities a probe is searched against (N); default: "
                                                            "the identities the active model can search")
@@ -371,14 +377,14 @@ class ThresholdsPage(Page):
             return
         for key, text in self.model.readouts().items():
             self.readouts[key].setText(text)
-        if point.far > 0:
-            self.roc_marker.setData([point.far], [point.tar])
-        else:
-            self.roc_marker.setData([], [])
-        if point.far > 0 and point.frr > 0:
-            self.det_marker.setData([point.far], [point.frr])
-        else:
-            self.det_marker.setData([], [])
+        note = self.model.far_note()
+        self.far_note.setText(note)
+        self.far_note.setVisible(bool(note))
+        markers = self.model.markers()
+        for marker, plot, key in ((self.roc_marker, self.roc_plot, "roc"), (self.det_marker, self.det_plot, "det")):
+            where = markers[key]
+            marker.setData(*(([where[0]], [where[1]]) if where is not None else ([], [])))
+            plot.set_note(markers[f"{key}_note"])
 
     def set_at_target_far(self) -> None:
         """Verify threshold = the lowest threshold whose FAR is at most the chosen target."""
