@@ -17,20 +17,24 @@ from tests.app.gallery_data import DIM, MODEL
 
 
 
+def _clustered_gallery(store, seed: int, people: int, per_person: int, noise: float):  # noqa: ANN001, ANN202
+    """A session over ``store`` with clustered faces (genuine pairs score higher the smaller ``noise``)."""
+    rng = np.random.default_rng(seed)
+    for person in range(people):
+        centre = rng.standard_normal(DIM)
+        vectors = centre + noise * rng.standard_normal((per_person, DIM))
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        store.templates.enroll(NewIdentity(f"p{person}"),
+                               [NewSample(embedding=v.astype(np.float32)) for v in vectors], MODEL)
+    embedder = SimpleNamespace(model_id=MODEL.model_id, name="tiny", dim=DIM, card={}, folder=None,
+                               weights_sha256="0" * 64)
+    return SimpleNamespace(store=store, embedder=embedder, gallery=Gallery(store, MODEL, {}, operator="analyst-7"))
+
+
 @pytest.fixture
 def session(tmp_path):  # noqa: ANN201
-    rng = np.random.default_rng(0)
     with Store(tmp_path / "gallery.db") as store:
-        for person in range(6):                      # clustered faces: genuine pairs score higher
-            centre = rng.standard_normal(DIM)
-            vectors = centre + 0.4 * rng.standard_normal((4, DIM))
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            store.templates.enroll(NewIdentity(f"p{person}"),
-                                   [NewSample(embedding=v.astype(np.float32)) for v in vectors], MODEL)
-        embedder = SimpleNamespace(model_id=MODEL.model_id, name="tiny", dim=DIM, card={}, folder=None,
-                                   weights_sha256="0" * 64)
-        yield SimpleNamespace(store=store, embedder=embedder,
-                              gallery=Gallery(store, MODEL, {}, operator="analyst-7"))
+        yield _clustered_gallery(store, 0, 6, 4, 0.4)
 
 
 def _model(session):  # noqa: ANN001, ANN202
@@ -121,17 +125,8 @@ def test_threshold_markers_stay_on_the_log_plots(session):
 
 def test_an_empty_det_says_why(tmp_path):
     """Scores that separate completely leave nothing for the DET's log axes: the note says so."""
-    rng = np.random.default_rng(1)
     with Store(tmp_path / "separated.db") as store:
-        for person in range(4):
-            centre = rng.standard_normal(DIM)
-            vectors = centre + 0.01 * rng.standard_normal((3, DIM))
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            store.templates.enroll(NewIdentity(f"p{person}"),
-                                   [NewSample(embedding=v.astype(np.float32)) for v in vectors], MODEL)
-        embedder = SimpleNamespace(model_id=MODEL.model_id, name="tiny", dim=DIM, card={}, folder=None,
-                                   weights_sha256="0" * 64)
-        model = _model(SimpleNamespace(store=store, embedder=embedder, gallery=Gallery(store, MODEL, {})))
+        model = _model(_clustered_gallery(store, 1, 4, 3, 0.01))
         model.compute("gallery", {})
     markers = model.markers()
     assert model.curves.eer == 0
