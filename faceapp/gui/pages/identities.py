@@ -20,7 +20,7 @@ from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
-    QListWidgetItem, QMessageBox, QPlainTextEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+    QListWidgetItem, QPlainTextEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
     QWidget,
 )
 
@@ -299,17 +299,11 @@ class IdentitiesPage(Page):
             page.start_for_existing(self.detail.info.id, self.detail.info.name)
 
     # ================================================================ deletes
-    def _confirm(self, title: str, text: str) -> bool:
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text,
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        return box.exec() == QMessageBox.StandardButton.Yes
-
     def _delete_identity_clicked(self) -> None:
         if self.detail is None:
             return
         info = self.detail.info
-        if self._confirm("Delete identity", f"Delete {info.name} with all {info.template_count} template(s) and "
+        if self.confirm("Delete identity", f"Delete {info.name} with all {info.template_count} template(s) and "
                                             f"{info.crop_count} crop(s)? This cannot be undone."):
             self.delete_identity(info.id)
 
@@ -329,7 +323,7 @@ class IdentitiesPage(Page):
         if problem is not None:
             self.ctx.notify(problem[1], problem[0])
             return
-        if self._confirm("Delete sample", f"Delete this sample of {self.detail.info.name} (its crop and "
+        if self.confirm("Delete sample", f"Delete this sample of {self.detail.info.name} (its crop and "
                                           f"{len(sample.template_ids)} template(s))?"):
             self.delete_sample(sample.template_ids[0])
 
