@@ -39,6 +39,9 @@ def test_a_damaged_database_is_reported_and_the_rest_works(open_window, gui_vide
     page.stop()
     identities = window.show_page("identities")
     assert identities.count_label.text() == "No database" and not identities.export_button.isEnabled()
+    heading = identities.heading.text()                          # an error state with the reason and what to do
+    assert identities.heading.property("role") == "status-bad" and "broken.db" in heading
+    assert "No identities yet" not in heading and "Reload" in heading
     enroll = window.show_page("enroll")
     assert not enroll.details_next.isEnabled() and "database" in enroll.person_error.text()
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from faceapp.app.identities import IdentitiesModel, IdentityDetail, Sample, when_text
+from faceapp.gui import theme as themes
 from faceapp.gui.pages import Page, register_page
 from faceapp.gui.widgets.images import bgr_to_pixmap
 
@@ -204,6 +205,8 @@ class IdentitiesPage(Page):
             self.list.addItem(item)
         self.list.blockSignals(False)
         self.count_label.setText(self.model.count_text(loading=self.ctx.loading))
+        if self.model.detail is None:
+            self._show_empty_state()
         wanted = self.model.selected_id
         if wanted is not None:
             self.select_identity(wanted)
@@ -244,7 +247,7 @@ class IdentitiesPage(Page):
                 self.list.blockSignals(True)
                 self.list.setCurrentItem(None)
                 self.list.blockSignals(False)
-            self.heading.setText("Select an identity" if self.list.count() else "No identities yet: enrol someone")
+            self._show_empty_state()
             for edit in (self.name_edit, self.external_edit):
                 edit.clear()
             self.notes_edit.clear()
@@ -273,6 +276,17 @@ class IdentitiesPage(Page):
             item.setToolTip(tip)
             self.table.setItem(row, 4, item)
             self.table.setItem(row, 5, QTableWidgetItem(str(len(sample.template_ids))))
+
+    def _show_empty_state(self) -> None:
+        """The heading when nothing is selected: an error with its reason and what to do (damaged or missing
+        database), the empty gallery, or "Select an identity"."""
+        state = self.model.empty_state(loading=self.ctx.loading)
+        role, text = state if state is not None else ("heading", "Select an identity" if self.list.count() else "")
+        self.heading.setText(text)
+        self.heading.setWordWrap(True)
+        if self.heading.property("role") != role:
+            self.heading.setProperty("role", role)
+            themes.repolish(self.heading)
 
     # ================================================================ edits
     def save_changes(self) -> None:
