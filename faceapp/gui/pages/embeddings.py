@@ -193,6 +193,7 @@ class EmbeddingsPage(Page):
         self.geo_dim = QComboBox()
         self.geo_dim.addItem("2-D (circle)", 2)
         self.geo_dim.addItem("3-D (sphere)", 3)
+        self.geo_dim.setToolTip("Embedding size of the toy network: 2-D features on a circle, 3-D on a sphere")
         self.geo_dim.currentIndexChanged.connect(self._dim_changed)
         form.addRow("Embedding", self.geo_dim)
         self.geo_steps = int_box(300, 20, 5000, tooltip="Full-batch training steps per loss")
@@ -202,10 +203,12 @@ class EmbeddingsPage(Page):
         for i, name in enumerate(GEOMETRY_LOSSES):
             check = QCheckBox(LOSS_TITLES[name])
             check.setChecked(True)
+            check.setToolTip(f"Train the toy network with {LOSS_TITLES[name]} and draw its features")
             self.loss_checks[name] = check
             grid.addWidget(check, i // 2, i % 2)
         form.addRow(grid)
         self.train_button = QPushButton("Train")
+        self.train_button.setToolTip("Train the toy network once per chosen loss, from the same start (on a worker)")
         self.train_button.clicked.connect(self.train_geometry)
         form.addRow(self.train_button)
         self.geo_job = JobPanel(self.ctx)
@@ -217,6 +220,8 @@ class EmbeddingsPage(Page):
         self.pitch = QSlider(Qt.Orientation.Horizontal)
         self.pitch.setRange(-90, 90)
         self.pitch.setValue(20)
+        self.yaw.setToolTip("Turn the 3-D spheres left and right (degrees)")
+        self.pitch.setToolTip("Tilt the 3-D spheres up and down (degrees)")
         for slider in (self.yaw, self.pitch):
             slider.valueChanged.connect(self._rotate)
             slider.setEnabled(False)

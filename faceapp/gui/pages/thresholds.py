@@ -121,6 +121,8 @@ class ThresholdsPage(Page):
         self.source_box = QComboBox()
         for key, text in SOURCES:
             self.source_box.addItem(text, key)
+        self.source_box.setToolTip("Where the labelled scores come from: the enrolled gallery (every template "
+                                   "against every other), a labelled folder, or a pairs protocol")
         self.source_box.currentIndexChanged.connect(self._source_changed)
         layout.addWidget(self.source_box)
         self.source_pages: list[QWidget] = []
@@ -136,6 +138,7 @@ class ThresholdsPage(Page):
         f_layout.addRow("Folder", self.folder_edit)
         self.folder_ids = QLineEdit()
         self.folder_ids.setPlaceholderText("all (or e.g. s1-s20)")
+        self.folder_ids.setToolTip("Which identity sub-folders to use: all, or names and ranges such as s1-s20")
         f_layout.addRow("Identities", self.folder_ids)
         self.folder_max = int_box(0, 0, 100000, tooltip="Images per identity (0 = all)")
         f_layout.addRow("Max / identity", self.folder_max)
@@ -211,6 +214,8 @@ class ThresholdsPage(Page):
         self.target_box = QComboBox()
         for far in STANDARD_FARS:
             self.target_box.addItem(f"{far:g}", far)
+        self.target_box.setToolTip("The error rate to aim for: FAR for the verify threshold, FPIR at gallery size N "
+                                   "for the identify threshold (a target below 1/impostor pairs cannot be measured)")
         targets.addWidget(self.target_box, 0, 1)
         self.set_far_button = QPushButton("Set verify at FAR")
         self.set_far_button.setToolTip("Move the threshold to the lowest value whose FAR is at most the target")
