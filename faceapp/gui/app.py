@@ -43,7 +43,7 @@ def create_window(args: argparse.Namespace, *, load: bool = True):  # noqa: ANN2
     from faceapp.gui import theme as themes
     from faceapp.gui.context import AppContext, AppOptions
     from faceapp.gui.main_window import MainWindow
-    from faceapp.gui.settings import read_setting
+    from faceapp.gui.settings import read_setting, write_setting
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     from faceapp.gui.gc_thread import collect_on_gui_thread
@@ -59,6 +59,8 @@ def create_window(args: argparse.Namespace, *, load: bool = True):  # noqa: ANN2
     theme = args.theme or read_setting("theme", "dark", str)
     if theme not in themes.THEMES:
         theme = "dark"
+    if args.theme:
+        write_setting("theme", theme)   # --theme is remembered for the next start, as the View menu's choice is
     themes.apply_theme(app, theme)
     from faceapp.gui.settings import remembered_model
 

@@ -65,3 +65,20 @@ def test_the_model_activated_last_time_is_used_at_the_next_start(open_window, tm
     messages = fallback.banners.messages("warning")
     assert any("no longer there" in m and str(folder.resolve()) in m for m in messages), messages
     assert read_setting("model/active", "", str) == ""              # and is forgotten
+
+
+def test_the_theme_given_with_theme_is_remembered_for_the_next_start(open_window, db_copy, qapp) -> None:
+    from faceapp.gui import theme as themes
+
+    try:
+        first = open_window("--db", str(db_copy), "--theme", "light")
+        assert themes.current_theme().name == "light" and first.theme_actions["light"].isChecked()
+        first.close()
+        second = open_window("--db", str(db_copy))                     # no --theme: the last one used
+        assert themes.current_theme().name == "light" and second.theme_actions["light"].isChecked()
+        second.theme_actions["dark"].trigger()                         # the View menu's switch, remembered too
+        second.close()
+        third = open_window("--db", str(db_copy))
+        assert themes.current_theme().name == "dark" and third.theme_actions["dark"].isChecked()
+    finally:
+        themes.apply_theme(qapp, "dark")

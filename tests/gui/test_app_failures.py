@@ -16,6 +16,12 @@ def test_missing_mediapipe_models_fall_back_and_say_so(open_window, db_copy, gui
     window = open_window("--db", str(db_copy), "--mediapipe-dir", str(empty), "--page", "live")
     warnings = window.banners.messages("warning")
     assert any("face_landmarker.task" in m and "falls back" in m for m in warnings)
+    landmarker = next(m for m in warnings if "face_landmarker.task" in m)
+    assert "--model-dir" not in landmarker, "the GUI rejects --model-dir: the warning must not send users there"
+    assert "FACEAPP_MODEL_DIR" in landmarker and "--mediapipe-dir" in landmarker
+    from faceapp.gui.app import build_parser
+
+    assert build_parser().parse_args(["--mediapipe-dir", str(empty)]).mediapipe_dir == empty   # what it says works
     page = window.page("live")
     page.start_source(gui_videos["known"])
     qtbot.waitUntil(lambda: page.result is not None and len(page.result.faces) >= 1, timeout=30000)
