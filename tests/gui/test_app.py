@@ -82,3 +82,22 @@ def test_the_theme_given_with_theme_is_remembered_for_the_next_start(open_window
         assert themes.current_theme().name == "dark" and third.theme_actions["dark"].isChecked()
     finally:
         themes.apply_theme(qapp, "dark")
+
+
+def test_startup_timing_reports_the_first_paint_and_services_load_after_it(qapp, db_copy, mediapipe_models, capsys,
+                                                                            monkeypatch) -> None:
+    """FACEAPP_STARTUP_TIMING=exit (scripts/startup_time.py): the window paints, says when, and quits; the
+    services start loading only after that first paint."""
+    monkeypatch.setenv("FACEAPP_STARTUP_TIMING", "exit")
+    painted_while: list[bool] = []
+
+    def watch() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        if windows:
+            painted_while.append(windows[0].ctx.loading)
+
+    QTimer.singleShot(0, watch)
+    code = main(["--db", str(db_copy), "--mediapipe-dir", str(mediapipe_models)])
+    out = capsys.readouterr().out
+    assert code == 0 and "faceapp: first paint after " in out
+    assert painted_while == [False], "the services must not start loading before the first paint"
