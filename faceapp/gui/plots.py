@@ -161,6 +161,7 @@ class PlotPanel(QWidget):
         self.legend: pg.LegendItem | None = None
         if legend == "outside":
             self.legend = pg.LegendItem()
+            self.legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)   # rows stay together
             self.widget.ci.addItem(self.legend, row=0, col=1)
             self.widget.ci.layout.setColumnStretchFactor(0, 1)
             self.plot_item.legend = self.legend           # named items join it, as with addLegend

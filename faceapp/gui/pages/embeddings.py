@@ -293,6 +293,8 @@ class EmbeddingsPage(Page):
         self.hovered_row = None
         self.hover_box.hide()
         self._show_empty_state()
+        if plot.legend is not None:
+            plot.legend.setVisible(self.points is not None)   # no empty legend box beside an empty plot
         if self.points is None or self.coords is None:
             return
         plot.title_label.setText(f"Gallery embeddings ({self.coords_method})")
