@@ -14,6 +14,7 @@ all), ``projected()`` (new coordinates), ``info_changed(text)``, ``load_failed(e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -22,6 +23,24 @@ from faceapp.app.events import Event, run_now
 from faceapp.app.identities import Runner
 from faceapp.core.errors import DatasetError
 from faceapp.core.progress import CancelToken, Job
+from faceapp.services.gallery_points import EmptyGalleryError
+
+
+@dataclass(frozen=True)
+class EmptyGallery:
+    """What ``gallery_job`` returns when the model has no template: an empty state, not a failure."""
+
+    model_id: str
+    identities: int                 # identities in the store (enrolled, but maybe not for this model)
+
+    def text(self) -> str:
+        """The empty state's sentence: what is missing and where to go."""
+        if self.identities == 0:
+            return ("No identities enrolled yet - enrol people on the Enroll page (Ctrl+2); each enrolled face "
+                    "appears here as a point.")
+        return (f"{self.identities} identit{'y is' if self.identities == 1 else 'ies are'} enrolled, but none has a "
+                f"template of model {self.model_id}: activate it on the Trainer page (it re-embeds the stored crops) "
+                "or enrol people again.")
 
 
 def gallery_job(store: Any, embedder: Any, method: str, cancel: CancelToken) -> Job[tuple]:
@@ -31,7 +50,10 @@ def gallery_job(store: Any, embedder: Any, method: str, cancel: CancelToken) -> 
 
     if store is None or embedder is None:
         raise DatasetError("no database or no embedding model is loaded")
-    points = yield from load_gallery_points(store, embedder.model_id, embedder.dim, cancel=cancel)
+    try:
+        points = yield from load_gallery_points(store, embedder.model_id, embedder.dim, cancel=cancel)
+    except EmptyGalleryError:
+        return EmptyGallery(embedder.model_id, store.identities.count())
     ids, matrix = identity_similarity(points.embeddings, points.identity_ids)
     coords = project(points.embeddings, method)
     return points, coords, ids, matrix
@@ -61,6 +83,7 @@ class EmbeddingsModel:
         self.coords: np.ndarray | None = None
         self.similarity: tuple[np.ndarray, np.ndarray] | None = None
         self.geometry: Any = None
+        self.empty: EmptyGallery | None = None   # the last read found no template: the empty state
         self.stale = True                   # the gallery changed since it was read
         self.coords_method = ""             # the method the coordinates came from (its title)
         self._running_method = ""
@@ -85,6 +108,10 @@ class EmbeddingsModel:
 
     def needs_refresh(self) -> bool:
         return self.points is None or self.stale
+
+    def empty_text(self) -> str:
+        """The empty state's sentence ("" when there are points or nothing was read yet)."""
+        return self.empty.text() if self.empty is not None and self.points is None else ""
 
     def reproject(self, method: str, title: str) -> None:
         """Project the loaded gallery with ``method`` (the view reads the gallery first when needed)."""
@@ -114,7 +141,15 @@ class EmbeddingsModel:
         if not isinstance(error, DatasetError):
             self.error.emit(error, "Loading the gallery")
 
-    def _loaded(self, outcome: tuple) -> None:
+    def _loaded(self, outcome: tuple | EmptyGallery) -> None:
+        if isinstance(outcome, EmptyGallery):
+            self.points = self.coords = self.similarity = None
+            self.empty = outcome
+            self.coords_method = self._running_method
+            self.info_changed.emit(outcome.text())
+            self.loaded.emit()
+            return
+        self.empty = None
         self.points, self.coords, ids, matrix = outcome
         self.coords_method = self._running_method
         self.similarity = (ids, matrix)

@@ -36,6 +36,7 @@ from typing import Any, Sequence
 from faceapp.app.events import Event, run_now
 from faceapp.app.identities import Runner
 from faceapp.core.errors import FaceAppError, InputFileError
+from faceapp.core.progress import CancelToken
 from faceapp.core.types import AlignedFace
 from faceapp.services.enroll_capture import PoseCollector
 from faceapp.services.live import LivePipeline, LiveResult, LiveSettings
@@ -47,14 +48,16 @@ CHALLENGE_NEEDED = ("A passed liveness challenge is required before saving: star
                     "prompts (blink, smile, turn the head).")
 
 
-def assess_files(service: Any, lock: threading.Lock, paths: Sequence[str], cancel: Any = None) -> Any:
-    """Check image files for enrolment (worker): yields Progress, returns [(path, SampleCheck)]."""
+def assess_files(service: Any, lock: threading.Lock, paths: Sequence[str], stop: CancelToken | None = None) -> Any:
+    """Check image files for enrolment (worker): yields Progress, returns [(path, SampleCheck)]. ``stop``
+    (the model's token, not the runner's ``cancel``, which would discard the result) ends the check before
+    the next file and returns the files checked so far: nothing checked is lost."""
     from faceapp.core.progress import Progress
 
     checks = []
     for number, path in enumerate(paths, 1):
-        if cancel is not None:
-            cancel.raise_if_cancelled("checking images")
+        if stop is not None and stop.cancelled:
+            break
         with lock:
             check = service.assess_input(path, number)
         checks.append((path, check))
@@ -85,6 +88,8 @@ class EnrollModel:
         self.target_identity: int | None = None        # adding to an existing identity
         self.target_name = ""
         self.busy = False
+        self._check_cancel: CancelToken | None = None   # set while image files are checked
+        self._check_total = 0
         self.hint = "Start the camera"
         self.hint_history: deque[str] = deque(maxlen=100)   # hints shown, newest last
         self.require_challenge = False                 # save only after a passed liveness challenge
@@ -202,12 +207,32 @@ class EnrollModel:
             self.error.emit(InputFileError("no image files among: " + ", ".join(Path(p).name for p in paths[:3])),
                             "Adding images")
             return False
+        self._check_cancel = CancelToken()
+        self._check_total = len(files)
         self._set_busy(True, f"Checking {len(files)} image(s)...", len(files))
-        self.run(assess_files, self.service, self._service_lock, files, on_result=self._files_checked,
-                 on_progress=self.progress.emit, on_finished=self._work_done, context="Checking images")
+        self.run(assess_files, self.service, self._service_lock, files, stop=self._check_cancel,
+                 on_result=self._files_checked, on_progress=self.progress.emit, on_finished=self._check_done,
+                 context="Checking images")
         return True
 
+    @property
+    def checking(self) -> bool:
+        """Image files are being checked (``cancel_check`` stops it)."""
+        return self._check_cancel is not None
+
+    def cancel_check(self) -> None:
+        """Stop checking image files after the current one; the faces checked so far stay."""
+        if self._check_cancel is not None:
+            self._check_cancel.cancel()
+
+    def _check_done(self) -> None:
+        self._check_cancel = None
+        self._work_done()
+
     def _files_checked(self, checks: list) -> None:
+        if len(checks) < self._check_total:
+            self.message.emit("info", f"Checking stopped: {len(checks)} of {self._check_total} image(s) checked; "
+                                      "the faces accepted so far are kept.")
         for path, check in checks:
             if check.accepted and check.aligned is not None:
                 check.aligned.source = str(path)
@@ -313,19 +338,64 @@ class EnrollModel:
         if not plan.duplicates:
             return ""
         text = "; ".join(f"{d.name} (score {d.score:.3f} >= {d.threshold:.3f})" for d in plan.duplicates)
-        return (f"Warning: this face already matches {text}. Check it is not the same person enrolled twice; "
-                "Save anyway if it is someone else.")
+        return (f"Possible duplicate: these faces already match {text}. Check it is not the same person enrolled "
+                "twice (use Add images on the Identities page instead), or remove the matching faces below; "
+                "Save asks again before writing.")
+
+    def save_confirmation(self, plan: Any) -> str | None:
+        """The question to ask before saving a plan that matches an existing identity (None: no need)."""
+        if plan is None or not plan.duplicates:
+            return None
+        who = ", ".join(f"{d.name} (score {d.score:.3f})" for d in plan.duplicates)
+        return (f"These faces already match {who}, at or above the identify threshold. Saving them as "
+                f"{self.target_name or 'a new identity'} may enrol the same person twice, and Live would then "
+                "confuse the two. Save anyway?")
+
+    def sample_warnings(self, aligned: AlignedFace) -> tuple[str, ...]:
+        """Why an accepted face deserves a second look (low quality), for the capture list."""
+        from faceapp.services.enrollment import quality_score, quality_warnings
+
+        if self.service is None:
+            return ()
+        return quality_warnings(quality_score(aligned.face.quality), self.service.gate)
+
+    @staticmethod
+    def low_quality_text(plan: Any) -> str:
+        """The review step's summary of accepted faces flagged for low quality ("" when none)."""
+        flagged = [c for c in plan.accepted if c.warnings]
+        if not flagged:
+            return ""
+        return (f"{len(flagged)} of {len(plan.accepted)} face(s) have low quality (marked below): they match less "
+                "reliably. Remove them, or go back and add larger, sharper, frontal images.")
+
+    def remove_planned(self, rows: Sequence[int]) -> None:
+        """Remove accepted faces on the review step: the plan's duplicate check is redone without them."""
+        if self.busy or self.plan is None or self.service is None or not rows:
+            return
+        gone = {id(self.plan.accepted[r].aligned) for r in rows if 0 <= r < len(self.plan.accepted)}
+        self.remove_samples([i for i, aligned in enumerate(self.samples) if id(aligned) in gone])
+        self._set_busy(True, "Checking the remaining faces...", 0)
+        self.run(self._without_job, self.plan, list(rows), on_result=self._prepared, on_finished=self._work_done,
+                 context="Removing faces")
+
+    def _without_job(self, plan: Any, rows: list[int]) -> Any:
+        with self._service_lock:
+            return self.service.without(plan, rows)
 
     def refused(self, plan: Any) -> list[tuple[str, str]]:
         """(source, reasons) of everything refused: by the plan, then the image files."""
         return [(c.source, "; ".join(c.reasons)) for c in plan.rejected] + self.rejected
 
     def save(self) -> None:
-        """Write the reviewed plan in one transaction, then ``saved``."""
+        """Write the reviewed plan in one transaction, then ``saved`` (the view asks ``save_confirmation``
+        first)."""
         if self.busy or self.plan is None or self.service is None:
             return
         if self.require_challenge and not self.challenge_passed:
             self.message.emit("warning", CHALLENGE_NEEDED)
+            return
+        if not self.plan.accepted:
+            self.message.emit("warning", "No face is left to save: go back and capture or add images.")
             return
         self._set_busy(True, "Saving in one transaction...", 0)
         self.run(self._commit_job, self.plan, on_result=self._saved, on_finished=self._work_done,

@@ -114,6 +114,7 @@ class IdentitiesModel:
         self.selected_id: int | None = None     # the identity shown (or to show once listed)
         self.detail: IdentityDetail | None = None
         self.last_transfer: dict | None = None
+        self.list_error: str | None = None      # why the list could not be read (damaged database)
         self.loads = 0                          # list loads completed (tests wait on it)
         self.listed = Event("listed")
         self.detail_changed = Event("detail_changed")
@@ -148,9 +149,37 @@ class IdentitiesModel:
             self.rows = []
             self.listed.emit()
             return
-        self.run(load_list, store, self.search, on_result=self._listed, context="Listing identities")
+        self.run(load_list, store, self.search, on_result=self._listed, on_error=self._list_failed,
+                 context="Listing identities")
+
+    def _list_failed(self, error: BaseException) -> None:
+        """The database opened but cannot be read (damaged, or changed under us): an error state, not an
+        empty gallery."""
+        from faceapp.app.errors import describe_error
+
+        self.list_error = describe_error(error)[1]
+        self.rows = []
+        self.listed.emit()
+
+    def empty_state(self, *, loading: bool = False) -> tuple[str, str] | None:
+        """What the page says when no identity is listed: (role, text) of an error with its reason and what to
+        do ("status-bad"), of an empty gallery or search ("muted"); None while loading or when rows exist."""
+        if self.rows or loading:
+            return None
+        reason = self.list_error if self.store is not None else getattr(self.session, "errors", {}).get("database")
+        if self.store is None and reason is None:
+            return "status-bad", "No database is open."
+        if reason is not None:
+            return "status-bad", (f"The identities cannot be read: {reason}\n\nNothing was changed. What to do: check "
+                                  "the file with `faceapp db check`, restore a backup (`faceapp db backup` makes "
+                                  "one), or start with another database (--db FILE or FACEAPP_DB); then File > "
+                                  "Reload (Ctrl+R).")
+        if self.search:
+            return "muted", f"No identity matches '{self.search}'."
+        return "muted", "No identities yet: enrol someone on the Enroll page."
 
     def _listed(self, rows: list[tuple[Any, Any]]) -> None:
+        self.list_error = None
         self.rows = rows
         if self.detail is not None and not self.is_listed(self.detail.info.id):
             self.detail = None                  # filtered out: hidden, but selected again once listed
@@ -165,6 +194,8 @@ class IdentitiesModel:
     def count_text(self, *, loading: bool = False) -> str:
         if self.store is None:
             return "Loading..." if loading else "No database"
+        if self.list_error is not None:
+            return "Cannot read the identities"
         total = len(self.rows)
         return (f"{total} identit{'y' if total == 1 else 'ies'}"
                 + (f" matching '{self.search}'" if self.search else ""))

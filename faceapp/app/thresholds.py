@@ -64,6 +64,33 @@ def stored_thresholds(session: Any) -> Any:
     return resolve_thresholds(None, session.embedder.card)
 
 
+def smallest_measurable_far(n_impostor: int) -> float:
+    """1/N: one accepted impostor pair out of N is the smallest FAR the pairs can show (1.0 without pairs)."""
+    return 1.0 / n_impostor if n_impostor > 0 else 1.0
+
+
+def unmeasurable_far_text(target: float, n_impostor: int) -> str:
+    """The plain sentence for a target FAR below 1/N ("" when the pairs can measure it)."""
+    floor = smallest_measurable_far(n_impostor)
+    if target >= floor:
+        return ""
+    need = int(np.ceil(1.0 / target))
+    return (f"A FAR of {target:g} cannot be measured with {n_impostor:,} impostor pairs: the smallest measurable FAR "
+            f"is 1/{n_impostor:,} = {floor:.2g}. The threshold is set where none of these impostors is accepted; its "
+            f"true FAR is unknown. Score a source with at least {need:,} impostor pairs ({3 * need:,} to bound it "
+            "with 95 % confidence).")
+
+
+def clamp_marker(x: float, y: float, xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, bool] | None:
+    """A threshold marker kept on a plotted curve's range (log axes cannot show 0): (x, y, clamped), or None
+    when nothing is plotted."""
+    if xs.size == 0 or ys.size == 0:
+        return None
+    cx = float(np.clip(x, xs.min(), xs.max()))
+    cy = float(np.clip(y, ys.min(), ys.max()))
+    return cx, cy, (cx != x or cy != y)
+
+
 def fmt_rate(value: float | None) -> str:
     """A rate for the read-outs: percent with enough digits for 1e-4."""
     if value is None:
@@ -87,6 +114,7 @@ class ThresholdsModel:
         self.verify = 0.5                   # the verify threshold being studied
         self.identify = 0.5                 # the identify threshold to save
         self.target: dict[str, Any] = {}    # what "Set at ..." chose, recorded with the saved thresholds
+        self._target_verify = float("nan")  # the verify threshold "Set at FAR" chose
         for name in ("scored", "point_changed", "identify_changed", "stored_changed", "thresholds_saved", "message"):
             setattr(self, name, Event(name))
 
@@ -141,8 +169,11 @@ class ThresholdsModel:
         point, scores, curves = self.point, self.scores, self.curves
         if point is None or scores is None or curves is None:
             return {}
+        far = f"{fmt_rate(point.far)}  ({round(point.far * scores.n_impostor)} of {scores.n_impostor:,})"
+        if point.far == 0:
+            far = f"< {fmt_rate(smallest_measurable_far(scores.n_impostor))}  (0 of {scores.n_impostor:,}: below 1/N)"
         return {
-            "far": f"{fmt_rate(point.far)}  ({round(point.far * scores.n_impostor)} of {scores.n_impostor:,})",
+            "far": far,
             "frr": f"{fmt_rate(point.frr)}  ({round(point.frr * scores.n_genuine)} of {scores.n_genuine:,})",
             "tar": fmt_rate(point.tar),
             "eer": f"{fmt_rate(curves.eer)}  (t = {curves.eer_threshold:.4f})",
@@ -151,12 +182,63 @@ class ThresholdsModel:
                          if point.fpir_empirical is not None else "n/a for pairs protocols"),
         }
 
+    def far_note(self) -> str:
+        """What the FAR read-out cannot say: the target (or the slider's FAR of 0) is below what the
+        impostor pairs can measure."""
+        scores, point = self.scores, self.point
+        if scores is None or point is None:
+            return ""
+        target = self.target.get("verify")
+        if target is not None and self.verify == self._target_verify:      # still where the target put it
+            text = unmeasurable_far_text(target, scores.n_impostor)
+            if text:
+                return text
+        if point.far == 0:
+            return (f"No impostor of {scores.n_impostor:,} pairs reaches this threshold: its FAR is below "
+                    f"1/{scores.n_impostor:,} = {smallest_measurable_far(scores.n_impostor):.2g}, and these pairs "
+                    "cannot say how far below.")
+        return ""
+
+    def markers(self) -> dict[str, Any]:
+        """Where the threshold sits on the ROC and DET plots (log axes), kept on the plotted range, with notes:
+        {"roc": (x, y) | None, "det": (x, y) | None, "roc_note": str, "det_note": str}."""
+        out: dict[str, Any] = {"roc": None, "det": None, "roc_note": "", "det_note": ""}
+        point, curves, scores = self.point, self.curves, self.scores
+        if point is None or curves is None or scores is None:
+            return out
+        far, tar = curves.roc.far, curves.roc.tar
+        pos = far > 0
+        roc = clamp_marker(point.far, point.tar, far[pos], tar[pos])
+        if roc is not None:
+            out["roc"] = roc[:2]
+            if roc[2]:
+                out["roc_note"] = (f"Threshold marker at the plot's edge: its FAR ({fmt_rate(point.far)}) is below the "
+                                   "plotted range.")
+        det = (far > 0) & (tar < 1)
+        marker = clamp_marker(point.far, point.frr, far[det], 1.0 - tar[det])
+        if marker is None:
+            out["det_note"] = (f"No DET curve: no threshold gives both a FAR and an FRR above zero on this source "
+                               f"({scores.n_genuine:,} genuine / {scores.n_impostor:,} impostor pairs), so there is "
+                               "nothing to draw on log axes. The scores separate completely here; score a larger or "
+                               "harder source to see the trade-off.")
+        else:
+            out["det"] = marker[:2]
+            if marker[2]:
+                out["det_note"] = (f"Threshold marker at the plot's edge: FAR {fmt_rate(point.far)}, FRR "
+                                   f"{fmt_rate(point.frr)} lie outside the plotted range (0 has no place on a log axis).")
+        return out
+
     def set_at_target_far(self, far: float) -> None:
-        """Verify threshold = the lowest threshold whose FAR is at most ``far``."""
+        """Verify threshold = the lowest threshold whose FAR is at most ``far``; a target below 1/N (the
+        impostor pairs cannot measure it) says so."""
         if self.scores is None:
             return
-        self.set_verify(T.threshold_for_far(self.scores, far))
         self.target["verify"] = far
+        self._target_verify = float(T.threshold_for_far(self.scores, far))
+        self.set_verify(self._target_verify)
+        text = unmeasurable_far_text(far, self.scores.n_impostor)
+        if text:
+            self.message.emit("warning", text)
 
     def set_identify_at_target(self, fpir: float) -> None:
         """Identify threshold for the target FPIR at gallery size N (measured when the source allows)."""

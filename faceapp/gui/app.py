@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from faceapp import __version__
 
@@ -36,14 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def create_window(args: argparse.Namespace, *, load: bool = True):  # noqa: ANN201 - MainWindow (Qt import kept lazy)
-    """Build the QApplication (if needed), theme, context and main window from parsed options."""
+def create_window(args: argparse.Namespace, *, load: bool | str = True):  # noqa: ANN201 - MainWindow (Qt import lazy)
+    """Build the QApplication (if needed), theme, context and main window from parsed options. ``load``:
+    start loading the services now (True), not at all (False), or once the window has first painted
+    ("after-paint", what ``main`` does: the loader's imports (torch) then do not compete with building and
+    painting the window for the interpreter)."""
     from PySide6.QtWidgets import QApplication
 
     from faceapp.gui import theme as themes
     from faceapp.gui.context import AppContext, AppOptions
     from faceapp.gui.main_window import MainWindow
-    from faceapp.gui.settings import read_setting
+    from faceapp.gui.settings import read_setting, write_setting
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     from faceapp.gui.gc_thread import collect_on_gui_thread
@@ -59,6 +64,8 @@ def create_window(args: argparse.Namespace, *, load: bool = True):  # noqa: ANN2
     theme = args.theme or read_setting("theme", "dark", str)
     if theme not in themes.THEMES:
         theme = "dark"
+    if args.theme:
+        write_setting("theme", theme)   # --theme is remembered for the next start, as the View menu's choice is
     themes.apply_theme(app, theme)
     from faceapp.gui.settings import remembered_model
 
@@ -72,16 +79,57 @@ def create_window(args: argparse.Namespace, *, load: bool = True):  # noqa: ANN2
             window.show_page(args.page)
         except KeyError as error:
             window.show_message("warning", str(error).strip("'\""))
-    if load:
-        ctx.load()                      # (starting a load clears the banners: report after it)
-    if forgotten:
-        window.show_message("warning", f"The model activated last time ({forgotten}) is no longer there; "
-                                       "the default model is used.")
-    elif model is not None and args.model is None:      # remembered, not chosen on the command line
-        window.show_message("info", f"Using the model activated last time: {model} (--model chooses another; "
-                                    "the Live tab warns when its thresholds or templates are missing).",
-                            persistent=True)
+    def start() -> None:
+        if load:
+            ctx.load()                  # (starting a load clears the banners: report after it)
+        if forgotten:
+            window.show_message("warning", f"The model activated last time ({forgotten}) is no longer there; "
+                                           "the default model is used.")
+        elif model is not None and args.model is None:      # remembered, not chosen on the command line
+            window.show_message("info", f"Using the model activated last time: {model} (--model chooses another; "
+                                        "the Live tab warns when its thresholds or templates are missing).",
+                                persistent=True)
+
+    if load == "after-paint":
+        on_first_paint(window, start)
+    else:
+        start()
     return window
+
+
+def on_first_paint(window: Any, callback: Any) -> None:
+    """Call ``callback()`` once, right after ``window`` first paints (then the next event-loop turn)."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    class FirstPaint(QObject):
+        def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt API
+            if event.type() == QEvent.Type.Paint:
+                watched.removeEventFilter(self)
+                QTimer.singleShot(0, callback)
+            return False
+
+    watcher = FirstPaint(window)            # parented: lives as long as the window
+    window.installEventFilter(watcher)
+
+
+ENV_STARTUP_TIMING = "FACEAPP_STARTUP_TIMING"   # "1": print the time to first paint; "exit": and quit then
+IMPORTED_AT = time.perf_counter()
+
+
+def report_first_paint(window: Any, quit_after: bool = False) -> None:
+    """Print "faceapp: first paint after X s" (since this module was imported) when ``window`` first paints;
+    ``scripts/startup_time.py`` runs ``python main.py`` with it to measure the time to first paint."""
+    from PySide6.QtWidgets import QApplication
+
+    def report() -> None:
+        print(f"faceapp: first paint after {time.perf_counter() - IMPORTED_AT:.3f} s", flush=True)
+        watch = [m for m in os.environ.get("FACEAPP_STARTUP_MODULES", "").split(",") if m]
+        if watch:
+            print("faceapp: loaded before first paint: " + " ".join(m for m in watch if m in sys.modules), flush=True)
+        if quit_after:
+            QApplication.instance().quit()
+
+    on_first_paint(window, report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,10 +139,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from PySide6.QtWidgets import QApplication
 
-    window = create_window(args)
+    timing = os.environ.get(ENV_STARTUP_TIMING, "").strip().lower()
+    # "exit" only measures the paint: no load is started that the quit right after would have to wait for
+    window = create_window(args, load=False if timing == "exit" else "after-paint")
+    if timing:
+        report_first_paint(window, quit_after=timing == "exit")
     window.show()
     app = QApplication.instance()
     assert app is not None
     code = int(app.exec())
     window.shutdown()
+    window.hide()           # quit() without closing (FACEAPP_STARTUP_TIMING=exit) leaves it shown otherwise
     return code

@@ -155,8 +155,9 @@ class AppContext(QObject):
     # -- background work ------------------------------------------------------------------------
     def run(self, func: Callable[..., Any], *args: Any, on_result: Callable[[Any], None] | None = None,
             on_progress: Callable[[Any], None] | None = None, on_finished: Callable[[], None] | None = None,
-            context: str = "", **kwargs: Any) -> Worker:
-        """Run ``func`` on a worker (SQL, file I/O, inference); failures go to the banner with ``context``.
+            on_error: Callable[[BaseException], None] | None = None, context: str = "", **kwargs: Any) -> Worker:
+        """Run ``func`` on a worker (SQL, file I/O, inference); failures go to the banner with ``context``
+        (and to ``on_error`` too when given, for a page that shows an error state).
 
         Pass bound methods as callbacks (not lambdas capturing the worker); returns the started worker.
         """
@@ -168,6 +169,8 @@ class AppContext(QObject):
         if on_finished is not None:
             worker.finished.connect(on_finished)
         worker.errored.connect(partial(self.report_error, context=context))
+        if on_error is not None:
+            worker.errored.connect(on_error)
         return worker.start()
 
     # -- messages -------------------------------------------------------------------------------

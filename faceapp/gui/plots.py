@@ -6,6 +6,10 @@
     panel.export("loss.png")                                           # or .svg; the Export button asks
 
 Colours follow ``faceapp.gui.theme``: switching theme re-colours background, axes, text and series.
+Axes never rescale their numbers with an SI prefix (pyqtgraph's default turns a learning rate of 0.025-0.05
+into "lr (x0.001)" running 25-50). ``legend="outside"`` puts the legend in a column beside the plot, where it
+hides no point (scatter plots); ``set_note`` writes a sentence under the plot (why it is empty, what a
+marker at the edge means). The title elides rather than pushing the Export button out of a narrow panel.
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ from typing import Any, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import (
+    QFileDialog, QHBoxLayout, QLabel, QMenu, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
+)
 
 from faceapp.core.errors import InputFileError
 from faceapp.gui import theme as themes
@@ -25,7 +33,7 @@ EXPORT_FORMATS = {".png": "PNG image", ".svg": "SVG vector image"}
 pg.setConfigOptions(antialias=True)
 
 
-def _export_svg(plot_item: pg.PlotItem, path: Path) -> None:
+def _export_svg(plot_item: Any, path: Path) -> None:
     """Render the plot's scene region into an SVG with Qt's generator.
 
     pyqtgraph's own SVGExporter cannot parse the path syntax Qt 6.12 writes (pyqtgraph issue #3485).
@@ -39,7 +47,8 @@ def _export_svg(plot_item: pg.PlotItem, path: Path) -> None:
     generator.setFileName(str(path))
     generator.setSize(QSize(int(rect.width()), int(rect.height())))
     generator.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
-    generator.setTitle(plot_item.titleLabel.text or "FaceApp plot")
+    title = getattr(plot_item, "titleLabel", None)
+    generator.setTitle((title.text if title is not None else "") or "FaceApp plot")
     painter = QPainter(generator)
     try:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -49,8 +58,9 @@ def _export_svg(plot_item: pg.PlotItem, path: Path) -> None:
         painter.end()
 
 
-def export_plot(plot_item: pg.PlotItem, path: str | Path, width: int | None = None) -> Path:
-    """Write ``plot_item`` to ``path`` as PNG or SVG (by suffix); InputFileError for other suffixes."""
+def export_plot(plot_item: Any, path: str | Path, width: int | None = None) -> Path:
+    """Write ``plot_item`` (a PlotItem, or a GraphicsLayout holding plot and legend) to ``path`` as PNG or
+    SVG (by suffix); InputFileError for other suffixes."""
     from pyqtgraph import exporters
 
     path = Path(path)
@@ -71,10 +81,51 @@ def export_plot(plot_item: pg.PlotItem, path: str | Path, width: int | None = No
     return path
 
 
-class PlotPanel(QWidget):
-    """A titled pyqtgraph ``PlotWidget`` with an Export button (PNG/SVG) and theme-aware colours."""
+AXES = ("left", "bottom", "right", "top")
 
-    def __init__(self, title: str = "", *, x_label: str = "", y_label: str = "", legend: bool = True,
+
+def plain_axes(plot_item: pg.PlotItem) -> None:
+    """Axis numbers as they are: no automatic SI prefix ("x0.001") on any axis of ``plot_item``."""
+    for name in AXES:
+        plot_item.getAxis(name).enableAutoSIPrefix(False)
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that elides its text ("Score distr...") instead of demanding its full width;
+    the full text is its tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setToolTip(text)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(24)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt API
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self):  # noqa: ANN201, N802 - Qt API
+        hint = super().minimumSizeHint()
+        hint.setWidth(24)
+        return hint
+
+    def paintEvent(self, _event) -> None:  # noqa: ANN001, N802 - Qt API
+        painter = QPainter(self)
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width())
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(self.contentsRect(), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), shown)
+
+    def is_elided(self) -> bool:
+        return self.fontMetrics().horizontalAdvance(self.text()) > self.contentsRect().width()
+
+
+class PlotPanel(QWidget):
+    """A titled pyqtgraph plot with an Export button (PNG/SVG) and theme-aware colours.
+
+    ``legend``: True (inside the plot, top right), "outside" (a column right of the plot) or False.
+    """
+
+    def __init__(self, title: str = "", *, x_label: str = "", y_label: str = "", legend: bool | str = True,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._series: list[tuple[pg.PlotDataItem, int, dict[str, Any]]] = []
@@ -82,7 +133,7 @@ class PlotPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         header = QHBoxLayout()
-        self.title_label = QLabel(title)
+        self.title_label = ElidedLabel(title)
         self.title_label.setProperty("role", "heading")
         header.addWidget(self.title_label, 1)
         self.export_button = QToolButton()
@@ -95,15 +146,34 @@ class PlotPanel(QWidget):
         self.export_button.setMenu(menu)
         header.addWidget(self.export_button)
         layout.addLayout(header)
-        self.widget = pg.PlotWidget()
-        self.plot_item: pg.PlotItem = self.widget.getPlotItem()
+        if legend == "outside":
+            self.widget = pg.GraphicsLayoutWidget()
+            self.plot_item: pg.PlotItem = self.widget.addPlot(row=0, col=0)
+        else:
+            self.widget = pg.PlotWidget()
+            self.plot_item = self.widget.getPlotItem()
         self.plot_item.showGrid(x=True, y=True, alpha=0.25)
+        plain_axes(self.plot_item)
         if x_label:
             self.plot_item.setLabel("bottom", x_label)
         if y_label:
             self.plot_item.setLabel("left", y_label)
-        self.legend = self.plot_item.addLegend(offset=(-10, 10)) if legend else None
+        self.legend: pg.LegendItem | None = None
+        if legend == "outside":
+            self.legend = pg.LegendItem()
+            self.legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)   # rows stay together
+            self.widget.ci.addItem(self.legend, row=0, col=1)
+            self.widget.ci.layout.setColumnStretchFactor(0, 1)
+            self.plot_item.legend = self.legend           # named items join it, as with addLegend
+        elif legend:
+            self.legend = self.plot_item.addLegend(offset=(-10, 10))
         layout.addWidget(self.widget, 1)
+        self.note_label = QLabel("")
+        self.note_label.setObjectName("plot_note")
+        self.note_label.setProperty("role", "muted")
+        self.note_label.setWordWrap(True)
+        self.note_label.hide()
+        layout.addWidget(self.note_label)
         self.apply_theme(themes.current_theme())
         themes.notifier().changed.connect(self.apply_theme)
 
@@ -146,6 +216,15 @@ class PlotPanel(QWidget):
         self._style_line(line, color, themes.current_theme())
         return line
 
+    def set_note(self, text: str) -> None:
+        """A sentence under the plot (why it is empty, what a clamped marker means); "" hides it."""
+        self.note_label.setText(text)
+        self.note_label.setVisible(bool(text))
+
+    @property
+    def note(self) -> str:
+        return self.note_label.text() if self.note_label.isVisibleTo(self) else ""
+
     def clear(self) -> None:
         """Remove every series and marker."""
         self.plot_item.clear()
@@ -161,7 +240,8 @@ class PlotPanel(QWidget):
     # -- export ---------------------------------------------------------------------------------
     def export(self, path: str | Path, width: int | None = None) -> Path:
         """Write the plot to ``path`` (.png or .svg)."""
-        return export_plot(self.plot_item, path, width)
+        outside = isinstance(self.widget, pg.GraphicsLayoutWidget)
+        return export_plot(self.widget.ci if outside else self.plot_item, path, width)
 
     def _ask_export_png(self) -> None:
         self._ask_export(".png")

@@ -57,11 +57,13 @@ class SampleCheck:
     aligned: AlignedFace | None = field(default=None, repr=False, compare=False)
     quality: float | None = None           # 0..1 summary (see ``quality_score``)
     problem: ExitCode | None = None        # why rejected: INPUT_FILE, NO_FACE, SEVERAL_FACES or QUALITY
+    warnings: tuple[str, ...] = ()         # accepted, but worth a look (low quality)
 
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "accepted": self.accepted, "reasons": list(self.reasons),
                 "hints": list(self.hints), "faces": self.faces, "quality": self.quality,
-                "problem": None if self.problem is None else self.problem.name.lower()}
+                "problem": None if self.problem is None else self.problem.name.lower(),
+                "warnings": list(self.warnings)}
 
 
 _NOTHING_ACCEPTED: dict[ExitCode, type[FaceAppError]] = {
@@ -167,6 +169,15 @@ def quality_score(quality: FaceQuality | None) -> float | None:
     return round(size * sharp * pose, 4)
 
 
+def quality_warnings(quality: float | None, gate: "QualityGate") -> tuple[str, ...]:
+    """Why an accepted face deserves a second look: its summary quality is below the gate's warn level."""
+    level = gate.warn_quality
+    if quality is None or level is None or quality >= level:
+        return ()
+    return (f"low quality {quality:.2f} (below {level:.2f}): a small, soft or turned face matches less reliably; "
+            "prefer a larger, sharper, frontal one",)
+
+
 def _label(item: EnrollInput, number: int) -> str:
     if isinstance(item, (str, Path)):
         return str(item)
@@ -233,8 +244,10 @@ class EnrollmentService:
         """Gate an already detected and aligned face (live frames)."""
         reasons = self.gate.check(aligned.face)
         hints = self.gate.hints(aligned.face)
+        quality = quality_score(aligned.face.quality)
         return SampleCheck(source=source or aligned.source, accepted=not reasons, reasons=tuple(reasons),
-                           hints=tuple(hints), faces=1, aligned=aligned, quality=quality_score(aligned.face.quality),
+                           hints=tuple(hints), faces=1, aligned=aligned, quality=quality,
+                           warnings=quality_warnings(quality, self.gate) if not reasons else (),
                            problem=ExitCode.QUALITY if reasons else None)
 
     def assess(self, image: np.ndarray, source: str = "") -> SampleCheck:
@@ -305,14 +318,9 @@ class EnrollmentService:
         embeddings = self.embedder.embed([c.aligned.image for c in accepted])
         yield Progress("embed", len(accepted), len(accepted))
         groups = self._agreement(accepted, embeddings, existing_id)
-        duplicates: list[DuplicateWarning] = []
-        if self.duplicate_check:
-            found = self.gallery.best_other(embeddings, exclude=existing_id)
-            threshold = self.gallery.thresholds().identify
-            if found is not None and found[1] >= threshold:
-                duplicates.append(DuplicateWarning(found[0], self.gallery.index.name(found[0]), found[1], threshold))
         return EnrollmentPlan(identity=identity, accepted=accepted, rejected=rejected, embeddings=embeddings,
-                              duplicates=duplicates, model_id=self.model.model_id, groups=groups)
+                              duplicates=self._duplicates(embeddings, existing_id), model_id=self.model.model_id,
+                              groups=groups)
 
     def _agreement_threshold(self) -> float:
         """The verify threshold in force, but never stricter than the model card's calibrated one: a gallery
@@ -353,6 +361,29 @@ class EnrollmentService:
             f"the images do not look like one person: they form {len(groups)} groups that score under the verify "
             f"threshold {threshold:.3f} with each other (best {between:.3f}) - {listed}. Enrol each person under "
             "their own name, or pass --allow-different if they really are one person")
+
+    def _duplicates(self, embeddings: np.ndarray, existing_id: int | None) -> list[DuplicateWarning]:
+        """Another identity the new faces already match at or above the identify threshold."""
+        if not self.duplicate_check or len(embeddings) == 0:
+            return []
+        found = self.gallery.best_other(embeddings, exclude=existing_id)
+        threshold = self.gallery.thresholds().identify
+        if found is None or found[1] < threshold:
+            return []
+        return [DuplicateWarning(found[0], self.gallery.index.name(found[0]), found[1], threshold)]
+
+    def without(self, plan: EnrollmentPlan, rows: Sequence[int]) -> EnrollmentPlan:
+        """``plan`` less the accepted faces at ``rows`` (removed on review), its duplicate check redone on the
+        faces that remain (removing the face that matched someone else clears the warning)."""
+        drop = set(int(r) for r in rows)
+        keep = [i for i in range(len(plan.accepted)) if i not in drop]
+        embeddings = plan.embeddings[keep] if keep else plan.embeddings[:0]
+        renumber = {old: new for new, old in enumerate(keep)}
+        groups = [[renumber[i] for i in group if i in renumber] for group in plan.groups]
+        return EnrollmentPlan(identity=plan.identity, accepted=[plan.accepted[i] for i in keep],
+                              rejected=plan.rejected, embeddings=embeddings,
+                              duplicates=self._duplicates(embeddings, self._check_target(plan.identity)),
+                              model_id=plan.model_id, groups=[g for g in groups if g])
 
     def commit(self, plan: EnrollmentPlan) -> EnrollmentResult:
         """Write the plan in one transaction: the identity (when new), every crop and template, an audit row."""

@@ -18,6 +18,10 @@ from faceapp.core.progress import CancelToken, Job, Progress
 THUMB_SIZE = 64
 
 
+class EmptyGalleryError(DatasetError):
+    """The model has no template in the store (nobody enrolled yet, or not re-embedded for this model)."""
+
+
 @dataclass
 class GalleryPoints:
     """Templates of one model: rows of ``embeddings`` with their template and identity ids."""
@@ -49,7 +53,7 @@ def load_gallery_points(store: Any, model_id: str, dim: int, *, thumbnails: bool
     yield Progress("gallery", 0, None, message=f"reading the templates of {model_id}")
     rows = store.templates.gallery_rows(model_id, dim)
     if rows.template_ids.size == 0:
-        raise DatasetError(f"the gallery has no template of model {model_id}: enrol people, or activate the "
+        raise EmptyGalleryError(f"the gallery has no template of model {model_id}: enrol people, or activate the "
                            "model (which re-embeds the stored crops) first")
     points = GalleryPoints(model_id=model_id, embeddings=normalize_rows(rows.embeddings),
                            template_ids=rows.template_ids, identity_ids=rows.identity_ids, names=dict(rows.names),

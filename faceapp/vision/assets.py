@@ -1,7 +1,7 @@
 """Finding (and, when online, downloading) the MediaPipe model files.
 
 Search order for an asset ``name``:
-  1. ``model_dir`` (the CLI's ``--model-dir``),
+  1. ``model_dir`` (``--mediapipe-dir``, which the CLI and the GUI both take; the CLI also as ``--model-dir``),
   2. ``$FACEAPP_MODEL_DIR``,
   3. the user data dir ``<data>/mediapipe`` (where downloads go),
   4. a download from MediaPipe's official URL (or ``$FACEAPP_ASSET_BASE_URL/<name>``, a mirror), verified
@@ -153,7 +153,8 @@ def _where_to_put(name: str, searched: list[Path]) -> str:
     url = f" from {spec.url}" if spec else ""
     places = ", ".join(str(p) for p in searched)
     return (f"MediaPipe model {name!r} not found (searched: {places}). Download it{url} and put it in one of "
-            f"those folders, or point FACEAPP_MODEL_DIR (or --model-dir) at the folder holding it.")
+            f"those folders, or point the environment variable FACEAPP_MODEL_DIR (or the option --mediapipe-dir, "
+            f"which `python main.py` and the faceapp commands both take) at the folder holding it.")
 
 
 def asset_url(name: str) -> str:

@@ -66,6 +66,9 @@ class QualityGate:
     max_pitch: float | None = 25.0
     max_roll: float | None = 25.0
     max_interocular: float | None = None
+    # accepted, but flagged for the operator below this 0..1 summary quality (services.enrollment.quality_score:
+    # eye distance / 80 px x sharpness / 300 x pose); ordinary photos score 0.15-0.95, tiny or soft faces 0.03-0.09
+    warn_quality: float | None = 0.10
 
     def _quality(self, face: Face) -> FaceQuality:
         if face.quality is None:

@@ -129,3 +129,57 @@ def test_prepare_without_faces_says_so(workstation):
     model.services_changed()
     model.prepare(model.identity("Ada", consent=True))
     assert model.plan is None and _names(model, "message")[-1][2].startswith("No accepted face yet")
+
+
+def _soft_face(att, tmp_path):  # noqa: ANN001, ANN202
+    """An AT&T photo, padded and softened with a 3x3 blur: it passes the gate at quality about 0.08."""
+    from faceapp.capture.images import read_image
+
+    image = cv2.copyMakeBorder(read_image(att / "s2" / "1.pgm"), 60, 60, 60, 60, cv2.BORDER_REPLICATE)
+    path = tmp_path / "soft.png"
+    cv2.imwrite(str(path), cv2.GaussianBlur(image, (3, 3), 0))
+    return path
+
+
+def test_checking_files_can_be_cancelled_and_keeps_what_was_checked(workstation, att):
+    model = _model(workstation)
+    model.services_changed()
+    model.progress.connect(lambda _event: model.cancel_check())       # the operator presses Cancel at once
+    photos = [att / "s3" / f"{i}.pgm" for i in (1, 2, 3, 4)]
+    assert model.add_files(photos)
+    assert len(model.samples) == 1 and not model.checking and not model.busy
+    assert _names(model, "message")[-1][2].startswith("Checking stopped: 1 of 4 image(s) checked")
+
+
+def test_low_quality_faces_are_flagged_not_silently_accepted(workstation, att, tmp_path):
+    model = _model(workstation)
+    model.services_changed()
+    assert model.add_files([_soft_face(att, tmp_path), att / "s2" / "2.pgm"])
+    assert len(model.samples) == 2
+    soft, sharp = model.samples
+    assert model.sample_warnings(soft) and "low quality" in model.sample_warnings(soft)[0]
+    assert model.sample_warnings(sharp) == ()
+    model.prepare(model.identity("Ada", consent=True))
+    flagged = [c for c in model.plan.accepted if c.warnings]
+    assert len(flagged) == 1 and flagged[0].quality < model.service.gate.warn_quality
+    assert model.low_quality_text(model.plan).startswith("1 of 2 face(s) have low quality")
+
+
+def test_a_duplicate_needs_confirmation_and_removing_its_face_on_review_clears_it(workstation, att):
+    model = _model(workstation)
+    model.services_changed()
+    model.add_files([att / "s2" / f"{i}.pgm" for i in (1, 2, 3)])
+    model.prepare(model.identity("Ada", consent=True))
+    assert model.save_confirmation(model.plan) is None
+    model.save()
+    model.reset()                                             # Ada again under another name, plus someone else
+    model.add_files([att / "s2" / "4.pgm", att / "s7" / "1.pgm"])
+    model.prepare(model.identity("Bob", consent=True))
+    question = model.save_confirmation(model.plan)
+    assert question is not None and "Ada" in question and "Save anyway?" in question
+    assert model.duplicate_text(model.plan).startswith("Possible duplicate")
+    model.remove_planned([0])                                 # the face that matched Ada
+    assert len(model.plan.accepted) == 1 and len(model.samples) == 1
+    assert model.plan.duplicates == [] and model.save_confirmation(model.plan) is None
+    model.save()
+    assert workstation.store.identities.get("Bob").template_count == 1

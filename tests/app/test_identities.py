@@ -110,3 +110,36 @@ def test_without_a_database_the_list_is_empty():
     model.save("x", None, None)
     assert model.rows == [] and not model.available
     assert model.count_text() == "No database" and model.count_text(loading=True) == "Loading..."
+
+
+def test_a_damaged_database_is_an_error_state_not_an_empty_gallery(model, session, tmp_path):
+    """The identities table is gone (a damaged file): the page says why and what to do, not "No identities yet"."""
+    import sqlite3
+
+    model.refresh()
+    assert model.empty_state() is None
+    connection = sqlite3.connect(tmp_path / "gallery.db")
+    connection.execute("PRAGMA foreign_keys = OFF")
+    connection.execute("DROP TABLE identities")
+    connection.commit()
+    connection.close()
+    model.refresh()
+    role, text = model.empty_state()
+    assert role == "status-bad" and "identities" in text and "No identities yet" not in text
+    assert "faceapp db check" in text and "--db" in text and model.count_text() == "Cannot read the identities"
+
+
+def test_the_empty_states_say_what_is_missing(tmp_path):
+    with Store(tmp_path / "empty.db") as store:
+        model = IdentitiesModel(SimpleNamespace(store=store, embedder=None, gallery=None))
+        model.refresh()
+        assert model.empty_state() == ("muted", "No identities yet: enrol someone on the Enroll page.")
+        model.set_search("zed")
+        model.refresh()
+        assert model.empty_state() == ("muted", "No identity matches 'zed'.")
+    broken = IdentitiesModel(SimpleNamespace(store=None, embedder=None, gallery=None,
+                                             errors={"database": "Opening the database: x.db is not a database"}))
+    broken.refresh()
+    role, text = broken.empty_state()
+    assert role == "status-bad" and "x.db is not a database" in text and "Reload" in text
+    assert broken.empty_state(loading=True) is None

@@ -17,20 +17,24 @@ from tests.app.gallery_data import DIM, MODEL
 
 
 
+def _clustered_gallery(store, seed: int, people: int, per_person: int, noise: float):  # noqa: ANN001, ANN202
+    """A session over ``store`` with clustered faces (genuine pairs score higher the smaller ``noise``)."""
+    rng = np.random.default_rng(seed)
+    for person in range(people):
+        centre = rng.standard_normal(DIM)
+        vectors = centre + noise * rng.standard_normal((per_person, DIM))
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        store.templates.enroll(NewIdentity(f"p{person}"),
+                               [NewSample(embedding=v.astype(np.float32)) for v in vectors], MODEL)
+    embedder = SimpleNamespace(model_id=MODEL.model_id, name="tiny", dim=DIM, card={}, folder=None,
+                               weights_sha256="0" * 64)
+    return SimpleNamespace(store=store, embedder=embedder, gallery=Gallery(store, MODEL, {}, operator="analyst-7"))
+
+
 @pytest.fixture
 def session(tmp_path):  # noqa: ANN201
-    rng = np.random.default_rng(0)
     with Store(tmp_path / "gallery.db") as store:
-        for person in range(6):                      # clustered faces: genuine pairs score higher
-            centre = rng.standard_normal(DIM)
-            vectors = centre + 0.4 * rng.standard_normal((4, DIM))
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            store.templates.enroll(NewIdentity(f"p{person}"),
-                                   [NewSample(embedding=v.astype(np.float32)) for v in vectors], MODEL)
-        embedder = SimpleNamespace(model_id=MODEL.model_id, name="tiny", dim=DIM, card={}, folder=None,
-                                   weights_sha256="0" * 64)
-        yield SimpleNamespace(store=store, embedder=embedder,
-                              gallery=Gallery(store, MODEL, {}, operator="analyst-7"))
+        yield _clustered_gallery(store, 0, 6, 4, 0.4)
 
 
 def _model(session):  # noqa: ANN001, ANN202
@@ -87,3 +91,44 @@ def test_what_cannot_be_done_is_said(session):
     model.save()
     assert model.events[-1] == ("message", "warning", "No database or model is loaded: thresholds cannot be saved.")
     assert fmt_rate(None) == "n/a" and fmt_rate(0) == "0" and fmt_rate(0.5) == "50%" and fmt_rate(5e-5) == "5.00e-05"
+
+
+def test_a_far_below_one_over_n_says_it_cannot_be_measured(session):
+    """1e-3 on 240 impostor pairs: the read-out and a warning say the pairs cannot measure it, not "0 (0 of 240)"."""
+    model = _model(session)
+    model.compute("gallery", {})
+    assert model.scores.n_impostor == 240
+    model.set_at_target_far(1e-3)
+    assert model.point.far == 0
+    far = model.readouts()["far"]
+    assert not far.startswith("0 ") and "below 1/N" in far and f"{1 / 240 * 100:.3g}%" in far
+    note = model.far_note()
+    assert "cannot be measured with 240 impostor pairs" in note and "1/240" in note and "1,000" in note
+    assert ("message", "warning", note) in model.events
+    before = len(model.events)
+    model.set_at_target_far(0.1)                            # measurable: no such sentence
+    assert "cannot be measured" not in model.far_note()
+    assert not [e for e in model.events[before:] if e[0] == "message"]
+
+
+def test_threshold_markers_stay_on_the_log_plots(session):
+    """A threshold whose FAR is 0 (no place on a log axis) is drawn at the plot's edge, with a note."""
+    model = _model(session)
+    model.compute("gallery", {})
+    model.set_verify(0.999)                                 # above every impostor: FAR 0
+    markers = model.markers()
+    far = model.curves.roc.far
+    assert markers["roc"] is not None and markers["roc"][0] == pytest.approx(far[far > 0].min())
+    assert "edge" in markers["roc_note"]
+    assert markers["det"] is not None or markers["det_note"].startswith("No DET curve")
+
+
+def test_an_empty_det_says_why(tmp_path):
+    """Scores that separate completely leave nothing for the DET's log axes: the note says so."""
+    with Store(tmp_path / "separated.db") as store:
+        model = _model(_clustered_gallery(store, 1, 4, 3, 0.01))
+        model.compute("gallery", {})
+    markers = model.markers()
+    assert model.curves.eer == 0
+    assert markers["det"] is None
+    assert markers["det_note"].startswith("No DET curve") and "12 genuine / 54 impostor" in markers["det_note"]

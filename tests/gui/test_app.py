@@ -65,3 +65,39 @@ def test_the_model_activated_last_time_is_used_at_the_next_start(open_window, tm
     messages = fallback.banners.messages("warning")
     assert any("no longer there" in m and str(folder.resolve()) in m for m in messages), messages
     assert read_setting("model/active", "", str) == ""              # and is forgotten
+
+
+def test_the_theme_given_with_theme_is_remembered_for_the_next_start(open_window, db_copy, qapp) -> None:
+    from faceapp.gui import theme as themes
+
+    try:
+        first = open_window("--db", str(db_copy), "--theme", "light")
+        assert themes.current_theme().name == "light" and first.theme_actions["light"].isChecked()
+        first.close()
+        second = open_window("--db", str(db_copy))                     # no --theme: the last one used
+        assert themes.current_theme().name == "light" and second.theme_actions["light"].isChecked()
+        second.theme_actions["dark"].trigger()                         # the View menu's switch, remembered too
+        second.close()
+        third = open_window("--db", str(db_copy))
+        assert themes.current_theme().name == "dark" and third.theme_actions["dark"].isChecked()
+    finally:
+        themes.apply_theme(qapp, "dark")
+
+
+def test_startup_timing_reports_the_first_paint(db_copy, mediapipe_models, tmp_path) -> None:
+    """FACEAPP_STARTUP_TIMING=exit (scripts/startup_time.py): ``python main.py`` paints, says when, names the
+    heavy modules loaded by then, and quits. A separate process, as a user starts it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, FACEAPP_STARTUP_TIMING="exit", FACEAPP_STARTUP_MODULES="torch,mediapipe,sklearn",
+               FACEAPP_DATA_DIR=str(tmp_path / "data"), QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(repo))
+    done = subprocess.run([sys.executable, str(repo / "main.py"), "--db", str(db_copy), "--mediapipe-dir",
+                           str(mediapipe_models)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "faceapp: first paint after " in done.stdout
+    loaded = next(line for line in done.stdout.splitlines() if line.startswith("faceapp: loaded before first paint"))
+    assert loaded.split(":", 2)[2].split() == [], "torch, MediaPipe and scikit-learn must load after the window paints"

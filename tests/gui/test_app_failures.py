@@ -17,6 +17,12 @@ def test_missing_mediapipe_models_fall_back_and_say_so(open_window, db_copy, gui
     window = open_window("--db", str(db_copy), "--mediapipe-dir", str(empty), "--page", "live")
     warnings = window.banners.messages("warning")
     assert any("face_landmarker.task" in m and "falls back" in m for m in warnings)
+    landmarker = next(m for m in warnings if "face_landmarker.task" in m)
+    assert "--model-dir" not in landmarker, "the GUI rejects --model-dir: the warning must not send users there"
+    assert "FACEAPP_MODEL_DIR" in landmarker and "--mediapipe-dir" in landmarker
+    from faceapp.gui.app import build_parser
+
+    assert build_parser().parse_args(["--mediapipe-dir", str(empty)]).mediapipe_dir == empty   # what it says works
     page = window.page("live")
     page.start_source(gui_videos["known"])
     qtbot.waitUntil(lambda: page.result is not None and len(page.result.faces) >= 1, timeout=30000)
@@ -40,6 +46,9 @@ def test_a_damaged_database_is_reported_and_the_rest_works(open_window, gui_vide
     page.stop()
     identities = window.show_page("identities")
     assert identities.count_label.text() == "No database" and not identities.export_button.isEnabled()
+    heading = identities.heading.text()                          # an error state with the reason and what to do
+    assert identities.heading.property("role") == "status-bad" and "broken.db" in heading
+    assert "No identities yet" not in heading and "Reload" in heading
     enroll = window.show_page("enroll")
     assert not enroll.details_next.isEnabled() and "database" in enroll.person_error.text()
 

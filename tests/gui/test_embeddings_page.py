@@ -43,6 +43,7 @@ def test_projection_renders_the_gallery_hover_click_and_heatmap(open_window, qtb
     qtbot.waitUntil(lambda: page.hover_label.isVisible(), timeout=3000)
     assert page.hovered_row is not None and page.points.name_of(page.hovered_row) == item.name()
     assert page.hover_label.pixmap() is not None and not page.hover_label.pixmap().isNull()
+    assert page.hover_name.isVisible() and page.hover_name.text() == item.name()      # the face AND the name
     page.show_hover(None)
     assert not page.hover_label.isVisible()
 
@@ -108,3 +109,15 @@ def test_loss_geometry_trains_and_draws(open_window, qtbot, att: Path, mediapipe
     page.yaw.setValue(-60)
     assert arc.yaw == -60
     assert "s1" in page.geo_info.text()
+
+
+def test_an_empty_gallery_shows_a_designed_empty_state(open_window, qtbot, tmp_path: Path) -> None:
+    """Nobody enrolled: a sentence saying so and where to enrol, not "Loading the gallery: failed"."""
+    window = open_window("--db", str(tmp_path / "empty.db"), "--page", "embeddings")
+    page = window.page("embeddings")
+    qtbot.waitUntil(lambda: page.model.empty is not None and not page.job.busy, timeout=30000)
+    assert "No identities enrolled yet" in page.empty_text and "Enroll" in page.empty_text
+    assert page.empty_label.isVisible()
+    assert "failed" not in page.job.status.text()
+    assert page.info_label.text() == page.empty_text
+    assert page.points is None and page.scatter_items == []

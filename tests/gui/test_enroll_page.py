@@ -4,6 +4,7 @@ embedder and SQLite store."""
 from __future__ import annotations
 
 import cv2
+from PySide6.QtCore import Qt
 
 from faceapp.capture.sources import VideoFileSource
 
@@ -57,7 +58,7 @@ def test_wizard_captures_from_a_video_camera_with_hints_and_saves_one_identity(o
 
 
 def test_files_are_checked_with_reasons_and_a_duplicate_is_flagged(open_window, db_copy, gui_videos, att, qtbot,
-                                                                   tmp_path, drop_files):
+                                                                   tmp_path, drop_files, monkeypatch):
     window = open_window("--db", str(db_copy))
     page = _enroll_page(window, qtbot)
     with VideoFileSource(gui_videos["known"]) as source:            # s1 again, under another name
@@ -79,16 +80,19 @@ def test_files_are_checked_with_reasons_and_a_duplicate_is_flagged(open_window, 
     page.prepare()
     qtbot.waitUntil(lambda: page.step == 2 and not page.busy, timeout=30000)
     assert "s1" in page.duplicate_label.text(), "enrolling s1 again under another name must warn"
+    assert page.duplicate_label.isVisible() and page.duplicate_label.property("role") == "alert-warning"
+    assert not page.save_button.isDefault(), "Enter must not save a likely duplicate"
     assert page.review_rejected.count() == 2
-    page.sample_list.selectAll()                                        # back: remove everything but one
-    page.go_capture_back()
-    page.sample_list.clearSelection()
-    page.sample_list.item(0).setSelected(True)
-    page.sample_list.item(1).setSelected(True)
-    page.remove_selected()
-    assert len(page.samples) == 1
-    page.prepare()
-    qtbot.waitUntil(lambda: page.step == 2 and not page.busy, timeout=30000)
+    page.review_list.item(0).setSelected(True)                          # remove two faces on the review step
+    page.review_list.item(1).setSelected(True)
+    qtbot.mouseClick(page.review_remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.busy and page.review_list.count() == 1, timeout=30000)
+    assert len(page.samples) == 1 and page.sample_list.count() == 1 and len(page.plan.accepted) == 1
+    asked = []
+    monkeypatch.setattr(page, "confirm", lambda _title, text, _accept: asked.append(text) or False)
+    page.save()                                                         # still s1: asked, and declined
+    assert page.step == 2 and asked and "s1" in asked[0]
+    monkeypatch.setattr(page, "confirm", lambda _title, _text, _accept: True)
     page.save()
     qtbot.waitUntil(lambda: page.step == 3 and not page.busy, timeout=30000)
     assert window.ctx.store.identities.get("Sam Again").template_count == 1
@@ -108,3 +112,31 @@ def test_adding_images_to_an_existing_identity(open_window, db_copy, att, qtbot)
     qtbot.waitUntil(lambda: page.step == 3 and not page.busy, timeout=30000)
     assert window.ctx.store.identities.get("s2").template_count == s2.template_count + 2
     assert "Added to s2" in page.done_label.text()
+
+
+def test_checking_image_files_can_be_cancelled(open_window, db_copy, att, qtbot):
+    window = open_window("--db", str(db_copy))
+    page = _enroll_page(window, qtbot)
+    page.set_details("Many Photos", consent=True)
+    page.go_capture()
+    photos = [att / f"s{s}" / f"{i}.pgm" for s in (8, 9) for i in range(1, 11)]
+    page.add_files(photos)
+    assert page.cancel_check_button.isVisible() and page.cancel_check_button.isEnabled()
+    qtbot.waitUntil(lambda: page.progress.value() >= 1, timeout=30000)     # one file checked
+    qtbot.mouseClick(page.cancel_check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.busy, timeout=30000)
+    checked = page.sample_list.count() + page.rejected_list.count()
+    assert 0 < checked < len(photos), "Cancel must stop the check and keep what was checked"
+    assert not page.cancel_check_button.isVisible()
+
+
+def test_the_status_bar_shows_the_enrolment_camera(open_window, db_copy, gui_videos, qtbot):
+    window = open_window("--db", str(db_copy))
+    page = _enroll_page(window, qtbot)
+    page.set_details("Cam Person", consent=True)
+    page.go_capture()
+    page.start_camera(gui_videos["s5"])
+    qtbot.waitUntil(lambda: page.camera_running, timeout=10000)
+    assert window.status_text("camera") != "Camera: off" and "enrolment" in window.status_text("camera")
+    page.stop_camera()
+    assert window.status_text("camera") == "Camera: off"

@@ -71,8 +71,17 @@ def test_threshold_at_target_far_is_stored_and_used_by_live(open_window, qtbot, 
     assert page.scores.kind == "gallery" and page.gallery_size.value() == 6
     assert page.scores.n_genuine == 36
 
+    # 1e-3 on 240 impostor pairs: said plainly, and the markers stay on the log plots
+    page.target_box.setCurrentIndex(page.target_box.findData(0.001))
+    qtbot.mouseClick(page.set_far_button, Qt.MouseButton.LeftButton)
+    assert page.far_note.isVisible() and "cannot be measured with 240 impostor pairs" in page.far_note.text()
+    assert not page.readouts["far"].text().startswith("0 ")
+    assert page.roc_marker.getData()[0].size == 1 and "edge" in page.roc_plot.note
+    assert page.det_marker.getData()[0].size == 1 or page.det_plot.note.startswith("No DET curve")
+
     page.target_box.setCurrentIndex(page.target_box.findData(0.01))
     qtbot.mouseClick(page.set_far_button, Qt.MouseButton.LeftButton)
+    assert not page.far_note.isVisible()
     qtbot.mouseClick(page.set_fpir_button, Qt.MouseButton.LeftButton)
     verify, identify = page.threshold.value(), page.identify_slider.value()
     impostors = np.sort(page.scores.scores[~page.scores.same])

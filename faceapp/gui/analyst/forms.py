@@ -147,6 +147,7 @@ class PathEdit(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.edit = QLineEdit()
         self.edit.setPlaceholderText(placeholder)
+        self.edit.setToolTip(f"{caption}: {placeholder}" if placeholder else caption)
         self.button = QToolButton()
         self.button.setText("...")
         self.button.setToolTip(caption)
@@ -185,6 +186,7 @@ class ProtocolFields(QWidget):
         self.format_box = QComboBox()
         self.format_box.addItem("LFW pairs.txt", "lfw")
         self.format_box.addItem("CFP protocol folder", "cfp")
+        self.format_box.setToolTip("The protocol's format: an LFW-style pairs.txt, or the CFP dataset folder")
         self.format_box.currentIndexChanged.connect(self._format_changed)
         if with_format:
             layout.addRow("Format", self.format_box)
@@ -193,6 +195,8 @@ class ProtocolFields(QWidget):
         layout.addRow("Pairs", self.pairs)
         self.root = QLineEdit()
         self.root.setPlaceholderText("image root (default: the pairs file's folder)")
+        self.root.setToolTip("Folder the pairs file's image names are relative to (default: the pairs file's "
+                             "folder)")
         layout.addRow("Image root", self.root)
         self.cfp_box = QComboBox()
         self.cfp_box.addItems(["FF", "FP"])
@@ -200,6 +204,7 @@ class ProtocolFields(QWidget):
         layout.addRow("CFP protocol", self.cfp_box)
         self.folds = QLineEdit()
         self.folds.setPlaceholderText("all (or e.g. 9,10)")
+        self.folds.setToolTip("Which folds of the protocol to score: all, or a list such as 9,10")
         layout.addRow("Folds", self.folds)
         self.form = layout
         self._format_changed()

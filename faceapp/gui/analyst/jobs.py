@@ -73,6 +73,7 @@ class JobPanel(QWidget):
         row.addWidget(self.bar, 1)
         self.cancel_button = QPushButton(cancel_text)
         self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop this job at its next step (nothing half-done is kept)")
         self.cancel_button.clicked.connect(self.cancel)
         row.addWidget(self.cancel_button)
         layout.addLayout(row)

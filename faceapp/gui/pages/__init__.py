@@ -45,6 +45,16 @@ class Page(QWidget):
         """What a page model says to the operator (its ``message`` event), shown by the window's banner."""
         self.ctx.notify(text, level, persistent=persistent)
 
+    def confirm(self, title: str, text: str, accept: str = "Yes") -> bool:
+        """Ask before something that cannot be undone (a modal warning; Cancel is the default button).
+        ``accept`` names the accepting standard button ("Yes", "Save", ...)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        yes = getattr(QMessageBox.StandardButton, accept)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, yes | QMessageBox.StandardButton.Cancel, self)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        return box.exec() == yes
+
     def activated(self) -> None:
         """Called when the page becomes the visible one (start previews, refresh lists)."""
 

@@ -23,7 +23,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter, QTabWidget,
+    QCheckBox, QComboBox, QFormLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter, QTabWidget,
     QVBoxLayout, QWidget,
 )
 
@@ -119,21 +119,41 @@ class EmbeddingsPage(Page):
         self.info_label.setProperty("role", "muted")
         self.info_label.setWordWrap(True)
         layout.addWidget(self.info_label)
-        self.projection_plot = PlotPanel("Gallery embeddings", x_label="", y_label="")
+        self.projection_plot = PlotPanel("Gallery embeddings", x_label="", y_label="", legend="outside")
         self.projection_plot.plot_item.setAspectLocked(False)
         layout.addWidget(self.projection_plot, 1)
-        self.hover_label = QLabel(self.projection_plot.widget)
-        self.hover_label.setObjectName("embedding_hover")
-        self.hover_label.setStyleSheet("QLabel#embedding_hover { border: 1px solid gray; padding: 3px; }")
-        self.hover_label.setAutoFillBackground(True)
-        self.hover_label.hide()
+        self.hover_box = QFrame(self.projection_plot.widget)      # the hovered template: face and name
+        self.hover_box.setObjectName("embedding_hover")
+        self.hover_box.setStyleSheet("QFrame#embedding_hover { border: 1px solid gray; }")
+        self.hover_box.setAutoFillBackground(True)
+        box_layout = QVBoxLayout(self.hover_box)
+        box_layout.setContentsMargins(3, 3, 3, 3)
+        box_layout.setSpacing(2)
+        self.hover_label = QLabel()
+        self.hover_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        box_layout.addWidget(self.hover_label)
+        self.hover_name = QLabel()
+        self.hover_name.setObjectName("embedding_hover_name")
+        self.hover_name.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        bold = self.hover_name.font()
+        bold.setBold(True)
+        self.hover_name.setFont(bold)
+        box_layout.addWidget(self.hover_name)
+        self.hover_box.hide()
+        self.empty_label = QLabel(self.projection_plot.widget)   # the designed empty state, over the plot
+        self.empty_label.setObjectName("embeddings_empty")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setProperty("role", "heading")
+        self.empty_label.hide()
         return tab
 
     def _similarity_tab(self) -> QWidget:
         tab = QWidget()
         layout = QVBoxLayout(tab)
-        self.cell_label = QLabel("Mean cosine similarity between the templates of two identities (diagonal: between "
-                                 "the templates of one identity).")
+        self._cell_intro = ("Mean cosine similarity between the templates of two identities (diagonal: between "
+                            "the templates of one identity).")
+        self.cell_label = QLabel(self._cell_intro)
         self.cell_label.setProperty("role", "muted")
         self.cell_label.setWordWrap(True)
         layout.addWidget(self.cell_label)
@@ -173,6 +193,7 @@ class EmbeddingsPage(Page):
         self.geo_dim = QComboBox()
         self.geo_dim.addItem("2-D (circle)", 2)
         self.geo_dim.addItem("3-D (sphere)", 3)
+        self.geo_dim.setToolTip("Embedding size of the toy network: 2-D features on a circle, 3-D on a sphere")
         self.geo_dim.currentIndexChanged.connect(self._dim_changed)
         form.addRow("Embedding", self.geo_dim)
         self.geo_steps = int_box(300, 20, 5000, tooltip="Full-batch training steps per loss")
@@ -182,10 +203,12 @@ class EmbeddingsPage(Page):
         for i, name in enumerate(GEOMETRY_LOSSES):
             check = QCheckBox(LOSS_TITLES[name])
             check.setChecked(True)
+            check.setToolTip(f"Train the toy network with {LOSS_TITLES[name]} and draw its features")
             self.loss_checks[name] = check
             grid.addWidget(check, i // 2, i % 2)
         form.addRow(grid)
         self.train_button = QPushButton("Train")
+        self.train_button.setToolTip("Train the toy network once per chosen loss, from the same start (on a worker)")
         self.train_button.clicked.connect(self.train_geometry)
         form.addRow(self.train_button)
         self.geo_job = JobPanel(self.ctx)
@@ -197,6 +220,8 @@ class EmbeddingsPage(Page):
         self.pitch = QSlider(Qt.Orientation.Horizontal)
         self.pitch.setRange(-90, 90)
         self.pitch.setValue(20)
+        self.yaw.setToolTip("Turn the 3-D spheres left and right (degrees)")
+        self.pitch.setToolTip("Tilt the 3-D spheres up and down (degrees)")
         for slider in (self.yaw, self.pitch):
             slider.valueChanged.connect(self._rotate)
             slider.setEnabled(False)
@@ -215,7 +240,7 @@ class EmbeddingsPage(Page):
         self.geo_panels: dict[str, GeometryPanel] = {}
         for i, name in enumerate(GEOMETRY_LOSSES):
             panel = GeometryPanel(LOSS_TITLES[name])
-            panel.setMinimumSize(220, 220)
+            panel.setMinimumSize(160, 160)
             self.geo_panels[name] = panel
             panel_grid.addWidget(panel, i // 3, i % 3)
         splitter.addWidget(panels)
@@ -252,6 +277,8 @@ class EmbeddingsPage(Page):
         self._draw_heatmap()
 
     def _loaded(self) -> None:
+        if self.points is not None:
+            self.cell_label.setText(self._cell_intro)     # a new gallery: an old reading (or empty state) is stale
         self._draw_projection()
         self._draw_heatmap()
 
@@ -264,7 +291,10 @@ class EmbeddingsPage(Page):
         plot.clear()
         self._scatters = []
         self.hovered_row = None
-        self.hover_label.hide()
+        self.hover_box.hide()
+        self._show_empty_state()
+        if plot.legend is not None:
+            plot.legend.setVisible(self.points is not None)   # no empty legend box beside an empty plot
         if self.points is None or self.coords is None:
             return
         plot.title_label.setText(f"Gallery embeddings ({self.coords_method})")
@@ -284,6 +314,28 @@ class EmbeddingsPage(Page):
             self._scatters.append(scatter)
         plot.plot_item.autoRange()
 
+    def _show_empty_state(self) -> None:
+        """The designed empty state over the plot and the heat map (nobody enrolled for this model)."""
+        text = self.model.empty_text()
+        self.empty_label.setText(text)
+        self.empty_label.setVisible(bool(text))
+        if text:
+            widget = self.projection_plot.widget
+            self.empty_label.setGeometry(widget.width() // 8, widget.height() // 3, widget.width() * 3 // 4,
+                                         widget.height() // 3)
+            self.empty_label.raise_()
+            self.cell_label.setText(text)
+            self.projection_plot.title_label.setText("Gallery embeddings")
+
+    @property
+    def empty_text(self) -> str:
+        return self.empty_label.text() if not self.empty_label.isHidden() else ""
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API: keep the empty state centred
+        super().resizeEvent(event)
+        if not self.empty_label.isHidden():
+            self._show_empty_state()
+
     @property
     def scatter_items(self) -> list[pg.ScatterPlotItem]:
         return list(self._scatters)
@@ -300,18 +352,20 @@ class EmbeddingsPage(Page):
         """Show the thumbnail and name of template ``row`` near ``pos`` (None hides it)."""
         if row is None or self.points is None:
             self.hovered_row = None
-            self.hover_label.hide()
+            self.hover_box.hide()
             return
         self.hovered_row, self._hover_pos = row, pos
         name = self.points.name_of(row)
         thumb = self.points.thumbnails[row] if row < len(self.points.thumbnails) else None
-        label = self.hover_label
         if thumb is not None:
-            label.setPixmap(bgr_to_pixmap(thumb, 88))
-            label.setToolTip(name)
+            self.hover_label.setPixmap(bgr_to_pixmap(thumb, 88))
         else:
-            label.setText(name)
-        label.setAccessibleName(name)
+            self.hover_label.clear()
+        self.hover_label.setVisible(thumb is not None)
+        self.hover_name.setText(self.hover_name.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight, 220))
+        self.hover_box.setAccessibleName(name)
+        self.hover_box.setToolTip(name)
+        label = self.hover_box
         label.adjustSize()
         where = pos or QPoint(10, 10)
         widget = self.projection_plot.widget

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QFont, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QColor, QFont, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
     QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout,
@@ -41,6 +41,16 @@ log = logging.getLogger(__name__)
 
 STEPS = ("Person", "Capture", "Review", "Done")
 THUMB = 72
+
+
+def flag_item(item: QListWidgetItem, warnings: Sequence[str]) -> None:
+    """Mark a face's list item visibly when it deserves a second look (low quality)."""
+    if not warnings:
+        return
+    item.setText(f"\u26a0 {item.text()}\nlow quality")
+    item.setForeground(QColor(themes.current_theme().warn))
+    item.setToolTip(f"{item.toolTip()}\n" + "\n".join(warnings))
+    item.setData(Qt.ItemDataRole.UserRole + 1, "low-quality")
 
 
 class DropList(QListWidget):
@@ -139,10 +149,17 @@ class EnrollPage(Page):
         self.stack.addWidget(self._build_capture())
         self.stack.addWidget(self._build_review())
         self.stack.addWidget(self._build_done())
+        progress_row = QHBoxLayout()
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.hide()
-        outer.addWidget(self.progress)
+        progress_row.addWidget(self.progress, 1)
+        self.cancel_check_button = QPushButton("Cancel")
+        self.cancel_check_button.setToolTip("Stop checking the image files; the faces accepted so far stay")
+        self.cancel_check_button.clicked.connect(self.cancel_check)
+        self.cancel_check_button.hide()
+        progress_row.addWidget(self.cancel_check_button)
+        outer.addLayout(progress_row)
         shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
         shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         shortcut.activated.connect(self._primary_action)
@@ -157,12 +174,15 @@ class EnrollPage(Page):
         form = QFormLayout()
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("Display name (required)")
+        self.name_edit.setToolTip("The name shown on Live and in Identities (required, unique)")
         self.external_edit = QLineEdit()
         self.external_edit.setPlaceholderText("Employee number, badge... (optional, unique)")
+        self.external_edit.setToolTip("An id from another system (employee number, badge); optional, unique")
         self.notes_edit = QPlainTextEdit()
         self.notes_edit.setPlaceholderText("Notes (optional)")
         self.notes_edit.setMaximumHeight(90)
         self.consent_box = QCheckBox("The person has agreed that their face is stored for identification")
+        self.consent_box.setToolTip("Required for a new person: tick only once they agreed (the date is stored)")
         self.different_box = QCheckBox("Enrol even if the photos do not look like one person")
         self.different_box.setToolTip("By default photos that score under the verify threshold with each other "
                                       "are refused as different people")
@@ -179,12 +199,14 @@ class EnrollPage(Page):
         layout.addStretch(1)
         row = QHBoxLayout()
         self.cancel_add_button = QPushButton("Enrol a new person instead")
+        self.cancel_add_button.setToolTip("Forget the identity chosen on the Identities page and enrol someone new")
         self.cancel_add_button.clicked.connect(self.reset)
         self.cancel_add_button.hide()
         row.addWidget(self.cancel_add_button)
         row.addStretch(1)
         self.details_next = QPushButton("Next: capture faces")
         self.details_next.setDefault(True)
+        self.details_next.setToolTip("Check the name and consent, then capture faces (Ctrl+Return)")
         self.details_next.clicked.connect(self.go_capture)
         row.addWidget(self.details_next)
         layout.addLayout(row)
@@ -204,7 +226,9 @@ class EnrollPage(Page):
         for index in range(4):
             self.camera_box.addItem(f"Camera {index}", index)
         self.camera_box.addItem("Video file as camera...", "video")
+        self.camera_box.setToolTip("Which camera to capture from, or a video file played as a camera")
         self.camera_button = QPushButton("Start camera")
+        self.camera_button.setToolTip("Start or stop capturing; frames that pass the quality checks are kept")
         self.camera_button.clicked.connect(self._camera_clicked)
         bar.addWidget(self.camera_box, 1)
         bar.addWidget(self.camera_button)
@@ -226,6 +250,7 @@ class EnrollPage(Page):
         files = QWidget()
         f_layout = QVBoxLayout(files)
         add = QPushButton("Add image files...")
+        add.setToolTip("Choose photos of the person; each must show exactly one face that passes the quality checks")
         add.clicked.connect(self._add_files_clicked)
         f_layout.addWidget(add)
         hint = QLabel("Or drop image files on the list below. Each must show exactly one face that passes the "
@@ -249,6 +274,7 @@ class EnrollPage(Page):
         self.sample_list.setToolTip("Accepted faces; drop image files here; Delete removes the selection")
         s_layout.addWidget(self.sample_list, 1)
         remove = QPushButton("Remove selected")
+        remove.setToolTip("Remove the selected accepted faces (Delete)")
         remove.clicked.connect(self.remove_selected)
         s_layout.addWidget(remove)
         delete = QShortcut(QKeySequence.StandardKey.Delete, self.sample_list)
@@ -259,10 +285,13 @@ class EnrollPage(Page):
 
         row = QHBoxLayout()
         back = QPushButton("Back")
+        back.setToolTip("Back to the person's details (the accepted faces stay)")
         back.clicked.connect(self.go_person)
         row.addWidget(back)
         row.addStretch(1)
         self.capture_next = QPushButton("Next: review")
+        self.capture_next.setToolTip("Embed the accepted faces and check them against the gallery for duplicates "
+                                     "(Ctrl+Return)")
         self.capture_next.clicked.connect(self.prepare)
         row.addWidget(self.capture_next)
         layout.addLayout(row)
@@ -275,10 +304,21 @@ class EnrollPage(Page):
         self.review_heading.setProperty("role", "heading")
         layout.addWidget(self.review_heading)
         self.duplicate_label = QLabel("")
+        self.duplicate_label.setObjectName("duplicate_warning")
         self.duplicate_label.setWordWrap(True)
-        self.duplicate_label.setProperty("role", "status-warn")
+        self.duplicate_label.setProperty("role", "alert-warning")
+        self.duplicate_label.hide()
         layout.addWidget(self.duplicate_label)
+        self.quality_label = QLabel("")
+        self.quality_label.setObjectName("quality_warning")
+        self.quality_label.setWordWrap(True)
+        self.quality_label.setProperty("role", "status-warn")
+        self.quality_label.hide()
+        layout.addWidget(self.quality_label)
         self.review_list = QListWidget()
+        self.review_list.setToolTip("The faces that will be saved; select some and press Remove (or Delete) to "
+                                    "leave them out")
+        self.review_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.review_list.setViewMode(QListWidget.ViewMode.IconMode)
         self.review_list.setIconSize(QSize(96, 96))
         self.review_list.setResizeMode(QListWidget.ResizeMode.Adjust)
@@ -292,10 +332,19 @@ class EnrollPage(Page):
         layout.addWidget(self.review_rejected, 1)
         row = QHBoxLayout()
         back = QPushButton("Back")
+        back.setToolTip("Back to the capture step (the accepted faces stay)")
         back.clicked.connect(self.go_capture_back)
         row.addWidget(back)
+        self.review_remove_button = QPushButton("Remove selected")
+        self.review_remove_button.setToolTip("Leave the selected faces out of this enrolment (the duplicate check "
+                                             "is redone without them)")
+        self.review_remove_button.clicked.connect(self.remove_reviewed)
+        row.addWidget(self.review_remove_button)
+        review_delete = QShortcut(QKeySequence.StandardKey.Delete, self.review_list)
+        review_delete.activated.connect(self.remove_reviewed)
         row.addStretch(1)
         self.save_button = QPushButton("Save")
+        self.save_button.setToolTip("Write the identity and these faces in one transaction")
         self.save_button.setDefault(True)
         self.save_button.clicked.connect(self.save)
         row.addWidget(self.save_button)
@@ -316,9 +365,11 @@ class EnrollPage(Page):
         row = QHBoxLayout()
         row.addStretch(1)
         again = QPushButton("Enrol another person")
+        again.setToolTip("Start the wizard again for a new person")
         again.clicked.connect(self.reset)
         row.addWidget(again)
         show = QPushButton("Show in Identities")
+        show.setToolTip("Open the identity just saved on the Identities page")
         show.clicked.connect(self._show_identities)
         row.addWidget(show)
         row.addStretch(1)
@@ -420,6 +471,7 @@ class EnrollPage(Page):
     def _sample_added(self, aligned: AlignedFace, label: str) -> None:
         item = QListWidgetItem(QIcon(bgr_to_pixmap(aligned.image, THUMB)), label)
         item.setToolTip(aligned.source or label)
+        flag_item(item, self.model.sample_warnings(aligned))
         self.sample_list.addItem(item)
         self.sample_list.scrollToBottom()
 
@@ -497,6 +549,7 @@ class EnrollPage(Page):
         thread.finished.connect(self._camera_finished)
         self.thread = thread
         self.camera_button.setText("Stop camera")
+        self.ctx.status.emit("camera", f"Camera: enrolment ({self.camera_box.currentText()})", "")
         self.model.set_hint("Starting the camera...", "verdict-idle")
         self.capture_tabs.setCurrentIndex(0)
         thread.start()
@@ -515,6 +568,7 @@ class EnrollPage(Page):
         self._take_result()
         self.thread = None
         self.camera_button.setText("Start camera")
+        self.ctx.status.emit("camera", "Camera: off", "")
 
     def _take_result(self) -> None:
         if self.thread is None:
@@ -549,6 +603,7 @@ class EnrollPage(Page):
         if self.thread is not None and not self.thread.isRunning():
             self._take_result()
             self.camera_button.setText("Start camera")
+            self.ctx.status.emit("camera", "Camera: off", "")
 
     # ================================================================ prepare and save
     def prepare(self) -> None:
@@ -563,12 +618,24 @@ class EnrollPage(Page):
 
     def _prepared(self, plan: Any) -> None:
         self.review_heading.setText(self.model.review_heading(plan, self.name_edit.text()))
-        self.duplicate_label.setText(self.model.duplicate_text(plan))
+        duplicate = self.model.duplicate_text(plan)
+        self.duplicate_label.setText(duplicate)
+        self.duplicate_label.setVisible(bool(duplicate))
+        self.save_button.setDefault(not duplicate)           # Enter must not save a likely duplicate
+        self.save_button.setAutoDefault(not duplicate)
+        self.save_button.setText("Save anyway..." if duplicate else "Save")
+        quality = self.model.low_quality_text(plan)
+        self.quality_label.setText(quality)
+        self.quality_label.setVisible(bool(quality))
         self.review_list.clear()
         for check in plan.accepted:
             label = Path(check.source).name if check.source else "face"
-            quality = f" q={check.quality:.2f}" if check.quality is not None else ""
-            self.review_list.addItem(QListWidgetItem(QIcon(bgr_to_pixmap(check.aligned.image, 96)), label + quality))
+            score = f" q={check.quality:.2f}" if check.quality is not None else ""
+            item = QListWidgetItem(QIcon(bgr_to_pixmap(check.aligned.image, 96)), label + score)
+            item.setToolTip(check.source or label)
+            flag_item(item, check.warnings)
+            self.review_list.addItem(item)
+        self.review_remove_button.setEnabled(bool(plan.accepted))
         self.review_rejected.clear()
         refused = self.model.refused(plan)
         for source, reasons in refused:
@@ -579,8 +646,21 @@ class EnrollPage(Page):
         self._show_step(2)
 
     def save(self) -> None:
-        """Write the reviewed plan in one transaction (worker)."""
+        """Write the reviewed plan in one transaction (worker); a likely duplicate is confirmed first."""
+        question = self.model.save_confirmation(self.plan)
+        if question is not None and not self.confirm("Save a possible duplicate?", question, "Save"):
+            return
         self.model.save()
+
+    def remove_reviewed(self) -> None:
+        """Leave the selected faces of the review step out (the duplicate check is redone)."""
+        rows = sorted(self.review_list.row(i) for i in self.review_list.selectedItems())
+        self.model.remove_planned(rows)
+
+    def cancel_check(self) -> None:
+        """Stop checking image files (the faces accepted so far stay)."""
+        self.model.cancel_check()
+        self.cancel_check_button.setEnabled(False)
 
     def _saved(self, result: Any) -> None:
         self.done_label.setText(self.model.done_text(result))
@@ -592,6 +672,8 @@ class EnrollPage(Page):
         self.progress.setRange(0, max(0, total))
         self.progress.setValue(0)
         self.progress.setFormat(text + (" %v/%m" if total else ""))
+        self.cancel_check_button.setVisible(busy and self.model.checking)
+        self.cancel_check_button.setEnabled(True)
         for button in (self.capture_next, self.save_button, self.details_next):
             button.setEnabled(not busy and self.model.service is not None)
         if not busy:

@@ -20,11 +20,12 @@ from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
-    QListWidgetItem, QMessageBox, QPlainTextEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+    QListWidgetItem, QPlainTextEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
     QWidget,
 )
 
 from faceapp.app.identities import IdentitiesModel, IdentityDetail, Sample, when_text
+from faceapp.gui import theme as themes
 from faceapp.gui.pages import Page, register_page
 from faceapp.gui.widgets.images import bgr_to_pixmap
 
@@ -85,6 +86,7 @@ class IdentitiesPage(Page):
         l_layout.setContentsMargins(0, 0, 0, 0)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search name or external id (Ctrl+F)")
+        self.search.setToolTip("Show only the identities whose name or external id contains this text (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._search_changed)
         l_layout.addWidget(self.search)
@@ -114,6 +116,8 @@ class IdentitiesPage(Page):
         self.conflict_box.addItem("stop the import", "fail")
         self.conflict_box.addItem("are skipped", "skip")
         self.conflict_box.addItem("are merged", "merge")
+        self.conflict_box.setToolTip("When an imported identity's name exists already: stop the whole import, skip "
+                                     "that identity, or merge its samples into the existing one")
         conflict_row.addWidget(self.conflict_box, 1)
         l_layout.addLayout(conflict_row)
         splitter.addWidget(left)
@@ -126,7 +130,9 @@ class IdentitiesPage(Page):
         r_layout.addWidget(self.heading)
         form = QFormLayout()
         self.name_edit = QLineEdit()
+        self.name_edit.setToolTip("The identity's name (unique); Save changes renames it everywhere")
         self.external_edit = QLineEdit()
+        self.external_edit.setToolTip("An id from another system (employee number, badge); optional, unique")
         self.notes_edit = QPlainTextEdit()
         self.notes_edit.setMaximumHeight(70)
         self.meta_label = QLabel("")
@@ -139,11 +145,13 @@ class IdentitiesPage(Page):
         r_layout.addLayout(form)
         actions = QHBoxLayout()
         self.save_button = QPushButton("Save changes")
+        self.save_button.setToolTip("Store the edited name, external id and notes")
         self.save_button.clicked.connect(self.save_changes)
         self.add_button = QPushButton("Add images...")
         self.add_button.setToolTip("Open the Enroll wizard for this identity")
         self.add_button.clicked.connect(self._add_images)
         self.delete_button = QPushButton("Delete identity...")
+        self.delete_button.setToolTip("Delete this identity with all its templates and crops (asks first; audited)")
         self.delete_button.clicked.connect(self._delete_identity_clicked)
         actions.addWidget(self.save_button)
         actions.addWidget(self.add_button)
@@ -164,6 +172,7 @@ class IdentitiesPage(Page):
         sample_row = QHBoxLayout()
         sample_row.addStretch(1)
         self.delete_sample_button = QPushButton("Delete selected sample...")
+        self.delete_sample_button.setToolTip("Delete the selected sample's crop and templates (asks first)")
         self.delete_sample_button.clicked.connect(self._delete_sample_clicked)
         sample_row.addWidget(self.delete_sample_button)
         r_layout.addLayout(sample_row)
@@ -204,6 +213,8 @@ class IdentitiesPage(Page):
             self.list.addItem(item)
         self.list.blockSignals(False)
         self.count_label.setText(self.model.count_text(loading=self.ctx.loading))
+        if self.model.detail is None:
+            self._show_empty_state()
         wanted = self.model.selected_id
         if wanted is not None:
             self.select_identity(wanted)
@@ -244,7 +255,7 @@ class IdentitiesPage(Page):
                 self.list.blockSignals(True)
                 self.list.setCurrentItem(None)
                 self.list.blockSignals(False)
-            self.heading.setText("Select an identity" if self.list.count() else "No identities yet: enrol someone")
+            self._show_empty_state()
             for edit in (self.name_edit, self.external_edit):
                 edit.clear()
             self.notes_edit.clear()
@@ -274,6 +285,17 @@ class IdentitiesPage(Page):
             self.table.setItem(row, 4, item)
             self.table.setItem(row, 5, QTableWidgetItem(str(len(sample.template_ids))))
 
+    def _show_empty_state(self) -> None:
+        """The heading when nothing is selected: an error with its reason and what to do (damaged or missing
+        database), the empty gallery, or "Select an identity"."""
+        state = self.model.empty_state(loading=self.ctx.loading)
+        role, text = state if state is not None else ("heading", "Select an identity" if self.list.count() else "")
+        self.heading.setText(text)
+        self.heading.setWordWrap(True)
+        if self.heading.property("role") != role:
+            self.heading.setProperty("role", role)
+            themes.repolish(self.heading)
+
     # ================================================================ edits
     def save_changes(self) -> None:
         """Store the edited name, external id and notes (worker)."""
@@ -299,17 +321,11 @@ class IdentitiesPage(Page):
             page.start_for_existing(self.detail.info.id, self.detail.info.name)
 
     # ================================================================ deletes
-    def _confirm(self, title: str, text: str) -> bool:
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text,
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        return box.exec() == QMessageBox.StandardButton.Yes
-
     def _delete_identity_clicked(self) -> None:
         if self.detail is None:
             return
         info = self.detail.info
-        if self._confirm("Delete identity", f"Delete {info.name} with all {info.template_count} template(s) and "
+        if self.confirm("Delete identity", f"Delete {info.name} with all {info.template_count} template(s) and "
                                             f"{info.crop_count} crop(s)? This cannot be undone."):
             self.delete_identity(info.id)
 
@@ -329,7 +345,7 @@ class IdentitiesPage(Page):
         if problem is not None:
             self.ctx.notify(problem[1], problem[0])
             return
-        if self._confirm("Delete sample", f"Delete this sample of {self.detail.info.name} (its crop and "
+        if self.confirm("Delete sample", f"Delete this sample of {self.detail.info.name} (its crop and "
                                           f"{len(sample.template_ids)} template(s))?"):
             self.delete_sample(sample.template_ids[0])
 

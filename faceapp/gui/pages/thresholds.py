@@ -124,7 +124,7 @@ class ThresholdsPage(Page):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(controls)
-        scroll.setMinimumWidth(420)
+        scroll.setMinimumWidth(340)
         splitter.addWidget(scroll)
         splitter.addWidget(self._plots())
         splitter.setStretchFactor(1, 1)
@@ -136,6 +136,8 @@ class ThresholdsPage(Page):
         self.source_box = QComboBox()
         for key, text in SOURCES:
             self.source_box.addItem(text, key)
+        self.source_box.setToolTip("Where the labelled scores come from: the enrolled gallery (every template "
+                                   "against every other), a labelled folder, or a pairs protocol")
         self.source_box.currentIndexChanged.connect(self._source_changed)
         layout.addWidget(self.source_box)
         self.source_pages: list[QWidget] = []
@@ -151,6 +153,7 @@ class ThresholdsPage(Page):
         f_layout.addRow("Folder", self.folder_edit)
         self.folder_ids = QLineEdit()
         self.folder_ids.setPlaceholderText("all (or e.g. s1-s20)")
+        self.folder_ids.setToolTip("Which identity sub-folders to use: all, or names and ranges such as s1-s20")
         f_layout.addRow("Identities", self.folder_ids)
         self.folder_max = int_box(0, 0, 100000, tooltip="Images per identity (0 = all)")
         f_layout.addRow("Max / identity", self.folder_max)
@@ -203,6 +206,12 @@ class ThresholdsPage(Page):
             grid.addWidget(value, r, 1)
             self.readouts[key] = value
         layout.addLayout(grid)
+        self.far_note = QLabel("")
+        self.far_note.setObjectName("far_note")
+        self.far_note.setWordWrap(True)
+        self.far_note.setProperty("role", "status-warn")
+        self.far_note.hide()
+        layout.addWidget(self.far_note)
         form = QFormLayout()
         self.gallery_size = int_box(1, 1, 10**8, tooltip="Identities a probe is searched against (N); default: "
                                                            "the identities the active model can search")
@@ -220,6 +229,8 @@ class ThresholdsPage(Page):
         self.target_box = QComboBox()
         for far in STANDARD_FARS:
             self.target_box.addItem(f"{far:g}", far)
+        self.target_box.setToolTip("The error rate to aim for: FAR for the verify threshold, FPIR at gallery size N "
+                                   "for the identify threshold (a target below 1/impostor pairs cannot be measured)")
         targets.addWidget(self.target_box, 0, 1)
         self.set_far_button = QPushButton("Set verify at FAR")
         self.set_far_button.setToolTip("Move the threshold to the lowest value whose FAR is at most the target")
@@ -262,9 +273,6 @@ class ThresholdsPage(Page):
         self.rate_plot = PlotPanel("Error rates by threshold", x_label="threshold", y_label="rate")
         self.roc_plot.plot_item.setLogMode(x=True, y=False)
         self.det_plot.plot_item.setLogMode(x=True, y=True)
-        for plot in (self.roc_plot, self.det_plot, self.hist_plot, self.rate_plot):
-            for axis in ("left", "bottom"):
-                plot.plot_item.getAxis(axis).enableAutoSIPrefix(False)   # rates read as 0.01, not "10 (x0.001)"
         if self.hist_plot.legend is not None:
             self.hist_plot.legend.setOffset((10, 10))                  # top left: genuine scores pile up on the right
         if self.roc_plot.legend is not None:
@@ -272,7 +280,7 @@ class ThresholdsPage(Page):
         if self.det_plot.legend is not None:
             self.det_plot.legend.setOffset((10, -40))                  # bottom left: the DET falls to the bottom right
         for i, plot in enumerate((self.hist_plot, self.roc_plot, self.det_plot, self.rate_plot)):
-            plot.setMinimumSize(260, 220)
+            plot.setMinimumSize(200, 200)          # 2 x 2 beside the controls at 1024 px
             grid.addWidget(plot, i // 2, i % 2)
         self._draw_empty()
         return panel
@@ -389,14 +397,14 @@ class ThresholdsPage(Page):
             return
         for key, text in self.model.readouts().items():
             self.readouts[key].setText(text)
-        if point.far > 0:
-            self.roc_marker.setData([point.far], [point.tar])
-        else:
-            self.roc_marker.setData([], [])
-        if point.far > 0 and point.frr > 0:
-            self.det_marker.setData([point.far], [point.frr])
-        else:
-            self.det_marker.setData([], [])
+        note = self.model.far_note()
+        self.far_note.setText(note)
+        self.far_note.setVisible(bool(note))
+        markers = self.model.markers()
+        for marker, plot, key in ((self.roc_marker, self.roc_plot, "roc"), (self.det_marker, self.det_plot, "det")):
+            where = markers[key]
+            marker.setData(*(([where[0]], [where[1]]) if where is not None else ([], [])))
+            plot.set_note(markers[f"{key}_note"])
 
     def set_at_target_far(self) -> None:
         """Verify threshold = the lowest threshold whose FAR is at most the chosen target."""

@@ -228,6 +228,8 @@ class TrainerPage(Page):
             self.backbone_box.addItem(name)
             self.backbone_box.setItemData(self.backbone_box.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
         self.backbone_box.setCurrentText("mobilefacenet")
+        self.backbone_box.setToolTip("The network that maps a 112x112 face to its embedding (hover an entry for "
+                                     "its size)")
         layout.addRow("Backbone", self.backbone_box)
         self.embedding_dim = int_box(128, 2, 4096, tooltip="Size of the embedding vector")
         layout.addRow("Embedding size", self.embedding_dim)
@@ -271,6 +273,7 @@ class TrainerPage(Page):
             self.loss_box.addItem(name)
             self.loss_box.setItemData(self.loss_box.count() - 1, info["summary"], Qt.ItemDataRole.ToolTipRole)
         self.loss_box.setCurrentText("arcface")
+        self.loss_box.setToolTip("The training loss (hover an entry for what it does); its hyper-parameters follow")
         self.loss_box.currentTextChanged.connect(self._loss_changed)
         layout.addWidget(self.loss_box)
         self.loss_help = QLabel("")
@@ -337,6 +340,7 @@ class TrainerPage(Page):
         layout.addRow("K per identity", self.pk_k)
         self.optimizer_box = QComboBox()
         self.optimizer_box.addItems(["sgd", "adamw"])
+        self.optimizer_box.setToolTip("SGD with momentum (the usual for margin losses) or AdamW")
         layout.addRow("Optimizer", self.optimizer_box)
         self.lr = float_box(0.1, 1e-6, 10.0, decimals=5, step=0.01, tooltip="Peak learning rate")
         layout.addRow("Learning rate", self.lr)
@@ -348,6 +352,7 @@ class TrainerPage(Page):
         layout.addRow("Warm-up epochs", self.warmup)
         self.device_box = QComboBox()
         self.device_box.addItems(["auto", "cpu", "cuda"])
+        self.device_box.setToolTip("Where to train: auto picks CUDA when there is a GPU, else the CPU")
         if not self.cuda:
             model = self.device_box.model()
             assert isinstance(model, QStandardItemModel)
@@ -378,6 +383,8 @@ class TrainerPage(Page):
         self.validation_box = QComboBox()
         for key, text in VALIDATION_MODES:
             self.validation_box.addItem(text, key)
+        self.validation_box.setToolTip("How each epoch is validated: pairs of held-out identities, or a pairs "
+                                       "protocol (LFW / CFP)")
         self.validation_box.currentIndexChanged.connect(self._validation_changed)
         layout.addRow("Protocol", self.validation_box)
         self.holdout = float_box(0.1, 0.0, 0.9, decimals=2, step=0.05,
@@ -395,8 +402,10 @@ class TrainerPage(Page):
         box = QGroupBox("Output")
         layout = QFormLayout(box)
         self.name_edit = QLineEdit(read_setting("trainer/name", "my-model", str))
+        self.name_edit.setToolTip("The model's name (in its card and the default folder name)")
         layout.addRow("Model name", self.name_edit)
         self.out_edit = QLineEdit()
+        self.out_edit.setToolTip("Folder the trained model is written to (default: the user models folder/<name>)")
         self.out_edit.setPlaceholderText(f"{user_models_dir()}/<name>")
         layout.addRow("Model folder", self.out_edit)
         return box
@@ -418,7 +427,7 @@ class TrainerPage(Page):
         if self.val_plot.legend is not None:
             self.val_plot.legend.setOffset((-10, -10))      # bottom right: accuracy climbs to the top
         for plot in (self.loss_plot, self.lr_plot, self.val_plot):
-            plot.setMinimumSize(200, 200)
+            plot.setMinimumSize(140, 200)          # three side by side beside the form at 1024 px
             plots.addWidget(plot)
         vertical = QSplitter(Qt.Orientation.Vertical)
         vertical.addWidget(plots)
