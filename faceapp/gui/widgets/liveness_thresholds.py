@@ -50,6 +50,8 @@ class LivenessThresholdsSection(QGroupBox):
         for value in STANDARD_BPCERS:
             self.target_box.addItem(f"BPCER {100 * value:g} %", value)
         self.target_box.setCurrentIndex(STANDARD_BPCERS.index(0.05))
+        self.target_box.setToolTip("The share of live people the passive check may reject (BPCER) when the "
+                                   "threshold is set from the scored folder")
         self.set_button = QPushButton("Set at BPCER")
         self.set_button.setToolTip("The highest threshold refusing at most this share of the live images")
         self.save_button = QPushButton("Save liveness threshold")

@@ -56,6 +56,7 @@ class ThresholdSlider(QWidget):
         self.spin.setValue(self._value)
         self.slider.valueChanged.connect(self._slider_moved)
         self.spin.valueChanged.connect(self._spin_changed)
+        self._tooltips()
 
     def _position(self, value: float) -> int:
         return round((value - self.low) / (self.high - self.low) * self.steps)
