@@ -97,13 +97,14 @@ class ChallengeResult:
     elapsed_ms: float
     frames: int
     blinks: int = 0
+    voided_blinks: int = 0         # eye closures refused as blinks because the whole face changed with them
     details: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {"outcome": self.outcome.value, "steps": [f"{s.action.value}" + (f":{s.degrees:.0f}" if s.degrees else "")
                                                          for s in self.steps],
                 "steps_done": self.steps_done, "reason": self.reason, "elapsed_s": round(self.elapsed_ms / 1000, 3),
-                "frames": self.frames, "blinks": self.blinks}
+                "frames": self.frames, "blinks": self.blinks, "voided_blinks": self.voided_blinks}
 
 
 def random_steps(rng: random.Random, actions: Sequence[Action] = (Action.BLINK, Action.SMILE),
@@ -186,12 +187,13 @@ class Challenge:
         if closure is None or smile is None or yaw is None:
             return self._finish(Outcome.NOT_CHECKED, "the face has no blendshapes or pose (a fallback detector "
                                                      "found it): the challenge needs the MediaPipe landmarker")
-        self._judge(closure, smile, yaw)
+        self._judge(face, closure, smile, yaw)
         return self.status()
 
-    def _judge(self, closure: float, smile: float, yaw: float) -> None:
-        """Advance the detectors by one frame; complete the current step when its signal is seen."""
-        blinked = self._blink.update(self._now, closure) is not None
+    def _judge(self, face: Face, closure: float, smile: float, yaw: float) -> None:
+        """Advance the detectors by one frame; complete the current step when its signal is seen (a blink
+        only when the rest of the face stayed still through it)."""
+        blinked = self._blink.update(self._now, closure, face) is not None
         smiled = self._smile.update(self._now, smile)
         if not self._yaw.ready:
             self._yaw.add(self._now, yaw)
@@ -230,4 +232,4 @@ class Challenge:
     def result(self) -> ChallengeResult:
         elapsed = self._now - self._start if self._start is not None else 0.0
         return ChallengeResult(self._outcome, self.steps, self._index, self._reason, elapsed, self._frames,
-                               blinks=len(self._blink.events))
+                               blinks=len(self._blink.events), voided_blinks=len(self._blink.voided))

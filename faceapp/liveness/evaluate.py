@@ -159,7 +159,7 @@ def blink_video_report(times: np.ndarray, faces: list[list], labels: np.ndarray,
     starts = []
     for i, (t, fs) in enumerate(zip(times, faces)):
         closure = eye_closure(fs[0]) if fs else None
-        if closure is not None and detector.update(float(t), closure) is not None:
+        if closure is not None and detector.update(float(t), closure, fs[0]) is not None:
             starts.append(int(np.searchsorted(times, detector.events[-1].start_ms)))
     runs = _label_runs(labels)
     hit, false = set(), 0
@@ -179,36 +179,49 @@ def blink_video_report(times: np.ndarray, faces: list[list], labels: np.ndarray,
     passed = [p for p in pass_times if p is not None]
     return {"frames": len(times), "minutes": round(minutes, 3), "labelled_blinks": len(runs),
             "detected_blinks": len(starts), "recall": len(hit) / len(runs) if runs else None,
-            "false_blinks": false, "false_per_minute": false / minutes if minutes else None,
+            "false_blinks": false, "voided_closures": len(detector.voided), "false_per_minute": false / minutes if minutes else None,
             "challenge_starts": len(pass_times), "challenge_passed": len(passed),
             "pass_time_s_median": float(np.median(passed)) if passed else None,
             "pass_time_s_max": float(np.max(passed)) if passed else None}
 
 
-def replay_report(root: Path, pipeline_factory, *, fps: float = 10.0, seed: int = 0) -> dict[str, object]:  # noqa: ANN001
-    """Each subject's attack images of each kind played as a video (``fps``) through a random full challenge
-    and through a blink-only one; counts how many pass (must be 0)."""
+def replay_report(root: Path, pipeline_factory, *, fps: float = 10.0, seed: int = 0,  # noqa: ANN001
+                  orders: int = 3, full_challenges: int = 3) -> dict[str, object]:
+    """Each subject's attack images of each kind played as a video (``fps``) in ``orders`` frame orders (the
+    files' own, then random shuffles: new transitions between poses and bends), each through a blink-only
+    challenge and ``full_challenges`` random full ones; counts how many pass (must be 0). The frames of one
+    order go through a fresh video-mode pipeline once; every challenge of that order judges those faces."""
     from faceapp.capture.images import read_image
 
     rng = random.Random(seed)
-    out: dict[str, object] = {}
+    out: dict[str, list] = {}
     groups: dict[tuple[str, str], list[Path]] = {}
     for kind, subject, path in labelled_images(root):
         if kind != LIVE:
             groups.setdefault((kind, subject), []).append(path)
     passes, runs = 0, 0
     for (kind, subject), paths in sorted(groups.items()):
-        frames = [Frame(read_image(p), i * 1000.0 / fps, i) for i, p in enumerate(sorted(paths))]
-        for steps in (random_steps(rng), (Step(Action.BLINK),)):
-            challenge = Challenge(steps, time_limit_ms=float("inf"))
+        images = [read_image(p) for p in sorted(paths)]
+        for order in range(orders):
+            sequence = list(range(len(images)))
+            if order:
+                rng.shuffle(sequence)
             with pipeline_factory() as pipeline:
-                for frame in frames:
-                    if challenge.update(pipeline.detect(frame.image, frame.timestamp_ms), frame.timestamp_ms).done:
+                played = [(i * 1000.0 / fps, pipeline.detect(images[k], i * 1000.0 / fps))
+                          for i, k in enumerate(sequence)]
+            for steps in [(Step(Action.BLINK),)] + [random_steps(rng) for _ in range(full_challenges)]:
+                challenge = Challenge(steps, time_limit_ms=float("inf"))
+                for t, faces in played:
+                    if challenge.update(faces, t).done:
                         break
-            result = challenge.result() if challenge.result().outcome is not Outcome.RUNNING else None
-            outcome = result.outcome if result else challenge.end_of_input().outcome
-            runs += 1
-            passes += outcome is Outcome.PASSED
-            out.setdefault(kind, []).append({"subject": subject, "frames": len(frames),
-                                             "steps": [s.action.value for s in steps], "outcome": outcome.value})
-    return {"runs": runs, "passed": passes, "per_kind": out, "fps": fps}
+                result = challenge.end_of_input()
+                runs += 1
+                passes += result.outcome is Outcome.PASSED
+                out.setdefault(kind, []).append({"subject": subject, "frames": len(played), "order": order,
+                                                 "steps": [s.action.value for s in steps],
+                                                 "outcome": result.outcome.value,
+                                                 "voided_blinks": challenge.result().voided_blinks})
+    per_kind = {kind: {"runs": len(rows), "passed": sum(r["outcome"] == Outcome.PASSED.value for r in rows)}
+                for kind, rows in out.items()}
+    return {"runs": runs, "passed": passes, "per_kind_summary": per_kind, "per_kind": out, "fps": fps,
+            "orders": orders, "full_challenges": full_challenges}

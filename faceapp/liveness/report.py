@@ -67,18 +67,26 @@ def markdown(result: dict[str, Any]) -> str:
     if blinks:
         lines += ["## Blink challenge on blink_videos", "",
                   "Detector constants chosen on mahie_test_1 only; mahie_test_4_low_fps is held out.", "",
-                  "| video | minutes | blinks | recall | false / min | challenges passed | median / max s to pass |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| video | minutes | blinks | recall | false / min | voided closures | challenges passed "
+                  "| median / max s to pass |", "|---|---|---|---|---|---|---|---|"]
         for name, r in blinks.items():
             med = "n/a" if r["pass_time_s_median"] is None else f"{r['pass_time_s_median']:.1f} / {r['pass_time_s_max']:.1f}"
             lines.append(f"| {name} | {r['minutes']:.2f} | {r['labelled_blinks']} | {_pct(r['recall'])} | "
-                         f"{r['false_per_minute']:.2f} | {r['challenge_passed']} of {r['challenge_starts']} | {med} |")
-        lines.append("")
+                         f"{r['false_per_minute']:.2f} | {r.get('voided_closures', 0)} | "
+                         f"{r['challenge_passed']} of {r['challenge_starts']} | {med} |")
+        lines += ["", "A voided closure: the eyes closed and reopened but the head pose, face shape or a non-eye "
+                      "blendshape moved with them (not a blink; see `faceapp.liveness.signals`).", ""]
     replay = result.get("replay")
     if replay:
         lines += ["## Still-photo replay through the challenge", "",
-                  f"NUAA attack frames of each subject played as a {replay['fps']:.0f} fps video through a random full "
-                  f"challenge and through a blink-only one: {replay['passed']} of {replay['runs']} runs passed.", ""]
+                  f"NUAA attack frames of each subject played as a {replay['fps']:.0f} fps video (the files' order "
+                  f"and {replay.get('orders', 1) - 1} shuffled orders), each through a blink-only challenge and "
+                  f"{replay.get('full_challenges', 1)} random full ones: {replay['passed']} of {replay['runs']} runs "
+                  f"passed.", ""]
+        summary = replay.get("per_kind_summary")
+        if summary:
+            lines += ["| attack kind | runs | passed |", "|---|---|---|"]
+            lines += [f"| {kind} | {v['runs']} | {v['passed']} |" for kind, v in summary.items()] + [""]
     lines += ["## Never tested (no data here)", ""] + [f"- {a}" for a in UNTESTED_ATTACKS] + [
         "", "Only printed-photo attacks (NUAA: rotated, bent, held still) were measured; NUAA has 8 subjects and "
             "one capture setting, so these rates do not carry over to other cameras or attack instruments.", ""]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from pathlib import Path
@@ -13,7 +14,7 @@ from faceapp.capture.images import read_image
 from faceapp.capture.sources import VideoFileSource
 from faceapp.core.types import Frame
 from faceapp.liveness.challenge import Action, Challenge, Outcome, Step, random_steps
-from faceapp.liveness.signals import BlinkDetector, eye_closure
+from faceapp.liveness.signals import STILL_FACE_LIMITS, BlinkDetector, eye_closure, face_change
 from faceapp.vision.pipeline import FacePipeline
 
 from tests.liveness.conftest import nuaa_files
@@ -46,8 +47,8 @@ def test_the_blink_detector_finds_the_labelled_blink_and_no_other(blink_clip, bl
     closed = np.flatnonzero(labels)
     detector = BlinkDetector()
     for t, fs in zip(times, faces):
-        detector.update(t, eye_closure(fs[0]))
-    assert len(detector.events) == 1
+        detector.update(t, eye_closure(fs[0]), fs[0])
+    assert len(detector.events) == 1 and not detector.voided      # a real blink: the face stayed still
     start = int(np.searchsorted(times, detector.events[0].start_ms))
     assert closed[0] - 2 <= start <= closed[-1]
 
@@ -90,6 +91,57 @@ def test_a_still_photo_replayed_as_video_never_passes(kind: str, nuaa: Path, med
             for frame in frames:
                 challenge.update(pipe.detect(frame.image, frame.timestamp_ms), frame.timestamp_ms)
         assert challenge.end_of_input().outcome is not Outcome.PASSED, steps
+
+
+@pytest.mark.parametrize("kind,subject", [("print_bend", "0005"), ("print_bend", "0008")])
+def test_a_bent_print_replay_never_passes_a_blink_challenge(kind: str, subject: str, nuaa: Path,
+                                                            mediapipe_models: Path) -> None:
+    """Bending the print changes the apparent eye shape (the blendshapes read a blink) but the whole face
+    changes with it: the closure is voided, the blink-only challenge is not passed."""
+    frames = [Frame(read_image(p), i * 100.0, i) for i, p in enumerate(sorted((nuaa / kind / subject).glob("*.jpg")))]
+    challenge = Challenge([Step(Action.BLINK)])
+    with FacePipeline("video", model_dir=mediapipe_models, fallback=False) as pipe:
+        for frame in frames:
+            challenge.update(pipe.detect(frame.image, frame.timestamp_ms), frame.timestamp_ms)
+    assert challenge.end_of_input().outcome is not Outcome.PASSED
+    assert challenge.result().voided_blinks >= 1          # the eye closure was seen, and refused
+
+
+def _bent(face, amount: float):  # noqa: ANN001, ANN202
+    """The face's landmarks bent like a print folded about its vertical midline (y shifted by |x - centre|)."""
+    xy = face.landmarks.copy()
+    cx = float(np.median(xy[:, 0]))
+    xy[:, 1] += amount * np.abs(xy[:, 0] - cx)
+    return dataclasses.replace(face, landmarks=xy)
+
+
+def test_a_real_blink_is_voided_when_the_whole_face_bends_with_it(blink_clip, blink_videos: Path) -> None:  # noqa: ANN001
+    """The labelled blink of mahie_test_1 with the face's landmarks bent on its closed frames (as a bent
+    print would show them) is not a blink; the same frames unbent are."""
+    times, faces = blink_clip
+    labels = np.loadtxt(blink_videos / "mahie_test_1_ideal.csv")[:FIRST_BLINK_FRAMES]
+    still, bent = BlinkDetector(), BlinkDetector()
+    for i, (t, fs) in enumerate(zip(times, faces)):
+        face = fs[0]
+        still.update(t, eye_closure(face), face)
+        bent.update(t, eye_closure(face), _bent(face, 0.15) if labels[max(0, i - 2):i + 3].any() else face)
+    assert len(still.events) == 1 and not still.voided
+    assert not bent.events and len(bent.voided) == 1 and "face shape" in bent.voided[0].reason
+    assert bent.voided[0].change.shape > STILL_FACE_LIMITS.shape
+
+
+def test_face_change_ignores_moving_the_whole_image_but_not_bending_it(blink_clip) -> None:  # noqa: ANN001
+    """Shift, scale and in-plane rotation of the landmarks are a person (or a print) moving: no shape change;
+    a bend is a shape change far above the limit."""
+    face = blink_clip[1][0][0]
+    assert face_change(face, face).shape < 1e-9 and face_change(face, face).pose_deg == 0.0
+    angle = np.deg2rad(10.0)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = face.landmarks.copy()
+    moved[:, :2] = 1.2 * moved[:, :2] @ rot.T + np.array([30.0, -12.0])
+    assert face_change(face, dataclasses.replace(face, landmarks=moved)).shape < 1e-6
+    assert face_change(face, _bent(face, 0.15)).shape > STILL_FACE_LIMITS.shape
+    assert face_change(face, dataclasses.replace(face, landmarks=None)) is None
 
 
 def test_several_faces_make_it_not_checked(nuaa: Path, mediapipe_models: Path) -> None:
