@@ -52,13 +52,14 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def is_accepting(face: Any) -> bool:
-    """True when the face's answer admits someone: a verify MATCH or a named (not unknown) identification."""
+    """True when the face's answer admits someone: a verify MATCH or a named identification (not unknown, not
+    ambiguous: an ambiguous answer names nobody, so there is nothing to withhold)."""
     if face is None:
         return False
     if getattr(face, "verify", None) is not None:
         return bool(face.verify.match)
     identify = getattr(face, "identify", None)
-    return identify is not None and not identify.is_unknown and identify.best is not None
+    return identify is not None and identify.identity_id is not None
 
 
 def withheld_by_liveness(face: Any, settings: Any) -> LivenessDecision | None:

@@ -114,3 +114,29 @@ def test_box_iou() -> None:
     assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == pytest.approx(1.0)
     assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
     assert box_iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+
+
+def test_an_ambiguous_answer_is_not_withheld_and_is_audited_ambiguous(tmp_path) -> None:  # noqa: ANN001
+    """Ambiguous names nobody: required liveness has nothing to withhold, the audit says what the panel says."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from faceapp.core.types import Candidate, IdentifyDecision
+    from faceapp.liveness.policy import LivenessMode, decide
+    from faceapp.services.live import FaceResult
+
+    settings = LiveSettings(mode="identify", liveness_mode="passive", require_liveness=True)
+    aligned = SimpleNamespace(image=np.zeros((112, 112, 3), np.uint8), face=None)
+    ambiguous = IdentifyDecision((Candidate(1, "s1", 0.80), Candidate(2, "s2", 0.79)), 0.5, None,
+                                 ambiguous=True, ambiguity_margin=0.05)
+    attack = decide(LivenessMode.PASSIVE, problem="no PAD weights")
+    face = FaceResult(aligned, identify=ambiguous, liveness=attack)
+    assert withheld_by_liveness(face, settings) is None
+    with Store(tmp_path / "gallery.db") as store:
+        store.templates.enroll(NewIdentity("s1"), samples(1, 1), MODEL)
+        auditor = DecisionAuditor(store, MODEL.model_id, "desk-1")
+        result = LiveResult(Frame(np.zeros((4, 4, 3), np.uint8), 0.0), [face], StageTimes())
+        assert auditor.observe(result, "test", settings)
+        record = store.audit.query(operation="identify")[0]
+        assert record.decision == "ambiguous"
