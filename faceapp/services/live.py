@@ -224,7 +224,8 @@ class DecisionAuditor:
         record = self.store.audit.append(entry, queue_when_locked=True)
         self._last = key
         self.written += 1
-        self.recent.append((record, face.crop.copy()))   # in memory only: the Live page's recent strip
+        if record is not None:           # None: queued while the database is locked (no id yet; read back later)
+            self.recent.append((record, face.crop.copy()))   # in memory only: the Live page's recent strip
         return True
 
 

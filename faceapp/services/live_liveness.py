@@ -204,10 +204,12 @@ class LiveLiveness:
 
         try:
             record = self.store.audit.append(liveness_entry(decision, operation=self.operation, operator=self.operator,
-                                                            details={"source": "live", "frame": frame.source}))
-        except FaceAppError as error:              # a locked database must not stop the live view
+                                                            details={"source": "live", "frame": frame.source}),
+                                             queue_when_locked=True)   # locked: queued durably (record None)
+        except FaceAppError as error:              # neither written nor queued: must not stop the live view
             log.warning("live liveness decision not audited: %s", error)
             return
         self._audited_key = key
-        self.audited.append(record)
+        if record is not None:
+            self.audited.append(record)
 

@@ -140,3 +140,37 @@ def test_an_ambiguous_answer_is_not_withheld_and_is_audited_ambiguous(tmp_path) 
         assert auditor.observe(result, "test", settings)
         record = store.audit.query(operation="identify")[0]
         assert record.decision == "ambiguous"
+
+
+def test_live_decisions_and_liveness_are_queued_not_lost_while_the_database_is_locked(tmp_path) -> None:  # noqa: ANN001
+    """Another program holds the write lock: the live decision and its liveness decision are queued (not
+    dropped), the recent strip gets no record without an id, and both reach the table once the lock is gone."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from faceapp.services.live import FaceResult
+
+    with Store(tmp_path / "gallery.db") as setup:
+        setup.templates.enroll(NewIdentity("s1"), samples(1, 1), MODEL)
+    settings = LiveSettings(mode="verify", liveness_mode="passive")
+    with Store(tmp_path / "gallery.db", busy_timeout_s=0.2) as store:
+        checker = LivenessChecker("off")
+        liveness = LiveLiveness(settings, checker, store=store, operator="desk-1")
+        auditor = DecisionAuditor(store, MODEL.model_id, "desk-1")
+        frame = Frame(np.zeros((64, 64, 3), np.uint8), 0.0, 0, "cam")
+        aligned = SimpleNamespace(image=np.zeros((112, 112, 3), np.uint8), face=SimpleNamespace(box=(8, 8, 40, 40)))
+        face = FaceResult(aligned, verify=VerifyDecision(1, "s1", 0.8, 0.5, True, "max"))
+        other = sqlite3.connect(tmp_path / "gallery.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            assert liveness.update(frame, [face]) is not None    # a decision (a black frame: not live)
+            assert auditor.observe(LiveResult(frame, [face], StageTimes()), "test", settings)
+            assert store.audit.pending() == 2                      # both queued durably
+            assert all(record is not None for record, _crop in auditor.recent)
+        finally:
+            other.rollback()
+            other.close()
+        assert store.audit.flush_queue() == 2
+        assert sorted(r.operation for r in store.audit.query()) == ["enroll", "liveness", "verify"]
