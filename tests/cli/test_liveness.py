@@ -157,3 +157,20 @@ def test_with_broken_pad_weights_a_live_match_is_not_accepted(run, enrolled, tmp
     code, data = run("verify", "p7", enrolled["live"], "--liveness", "--pad-model-dir", str(pad))
     assert code == ExitCode.MODEL_ASSET
     assert data["accepted"] is False and data["liveness"]["state"] == "not checked"
+
+
+@pytest.mark.slow
+def test_identify_with_liveness_answers_while_the_database_is_locked(run, enrolled) -> None:  # noqa: ANN001
+    """The liveness entry is queued like the decision (it raised 'locked' before, after the decision was queued)."""
+    other = sqlite3.connect(run.db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")                      # another program holds the write lock
+    try:
+        code, data = run("identify", enrolled["live"], "--liveness")
+        assert code == ExitCode.OK and data["name"] == "p7" and data["audit_queued"]
+        assert data["liveness"]["state"] == "live" and data["accepted"] is True
+    finally:
+        other.rollback()
+        other.close()
+    code, _ = run("audit")                                 # flushes the queue first
+    assert [d for d, _ in _details(run.db, "liveness")] == ["live"]
+    assert [d.get("liveness") for _, d in _details(run.db, "identify")] == ["live"]

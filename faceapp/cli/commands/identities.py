@@ -383,7 +383,7 @@ def _probe_liveness(args: argparse.Namespace, store, probe, identity: str | None
     decision = checker.check_image(read_image(args.image), faces)
     store.audit.append(liveness_entry(decision, operator=getattr(args, "operator", None) or default_operator(),
                                       details={"probe": str(args.image), "for": args.command,
-                                               "claimed": identity}))
+                                               "claimed": identity}), queue_when_locked=True)
     return decision
 
 

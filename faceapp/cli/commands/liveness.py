@@ -34,7 +34,7 @@ def record(args: argparse.Namespace, decision, *, details: dict[str, Any]) -> No
 
     operator = getattr(args, "operator", None) or default_operator()
     with open_store(args) as store:
-        store.audit.append(liveness_entry(decision, operator=operator, details=details))
+        store.audit.append(liveness_entry(decision, operator=operator, details=details), queue_when_locked=True)
 
 
 def liveness_text(decision) -> str:  # noqa: ANN001
