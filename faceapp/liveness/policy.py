@@ -85,8 +85,8 @@ class LivenessDecision:
 
     @property
     def exit_code(self) -> ExitCode:
-        """The CLI exit status: 0 live, 15 attack suspected, else the cause of "not checked" (5 missing PAD
-        weights, 4 no face, 13 several faces, 16 too short / too dark / not judgeable)."""
+        """The CLI exit status: OK live, ATTACK_SUSPECTED, else the cause of "not checked" (MODEL_ASSET missing
+        PAD weights, NO_FACE, SEVERAL_FACES, LIVENESS_NOT_CHECKED too short / too dark / not judgeable)."""
         if self.state is LivenessState.LIVE:
             return ExitCode.OK
         if self.state is LivenessState.ATTACK:

@@ -174,3 +174,20 @@ def test_identify_with_liveness_answers_while_the_database_is_locked(run, enroll
     code, _ = run("audit")                                 # flushes the queue first
     assert [d for d, _ in _details(run.db, "liveness")] == ["live"]
     assert [d.get("liveness") for _, d in _details(run.db, "identify")] == ["live"]
+
+
+def test_liveness_help_texts_give_the_exit_codes_the_commands_return(capsys: pytest.CaptureFixture) -> None:
+    """The exit codes were renumbered when liveness met encryption (15/16 are the gallery key / tampering):
+    the help must say 17 / 18, never the old numbers."""
+    import re
+
+    for argv in (["liveness", "--help"], ["verify", "--help"], ["identify", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        text = " ".join(capsys.readouterr().out.split())
+        assert f"{int(ExitCode.ATTACK_SUSPECTED)} attack suspected" in text, argv
+        assert not re.search(r"\b(15|16) (attack suspected|too short)", text), argv
+    with pytest.raises(SystemExit):
+        main(["liveness", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"{int(ExitCode.LIVENESS_NOT_CHECKED)} too short" in text

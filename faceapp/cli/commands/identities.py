@@ -36,7 +36,8 @@ def add_liveness_flag(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("liveness")
     group.add_argument("--liveness", action="store_true",
                        help="also check the probe face for a presentation attack (passive MiniFASNet); the answer "
-                            "is accepted only when live. Exit 17 attack suspected, 5 PAD weights missing (audited)")
+                            f"is accepted only when live. Exit {int(ExitCode.ATTACK_SUSPECTED)} attack suspected, "
+                            f"{int(ExitCode.MODEL_ASSET)} PAD weights missing (audited)")
     add_pad_model_option(group)
 
 

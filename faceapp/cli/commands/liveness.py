@@ -15,7 +15,7 @@ from typing import Any
 from faceapp.cli.commands.identities import add_pad_model_option, add_store_options, open_store
 from faceapp.cli.commands.pipeline import add_vision_options, open_pipeline
 from faceapp.cli.output import emit
-from faceapp.core.errors import InputFileError
+from faceapp.core.errors import ExitCode, InputFileError
 
 MODES = ("passive", "challenge", "both")
 ACTIONS = ("blink", "turn_left", "turn_right", "smile")
@@ -162,8 +162,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "liveness", help="presentation-attack check of an IMAGE (passive) or a VIDEO (challenge + passive)",
         description="Passive MiniFASNet score of the one face of IMAGE, or, for a VIDEO, the active challenge "
                     "(--challenge, in that order) and passive scores of sampled frames. Prints live / attack "
-                    "suspected / not checked with the scores; audited. Exit 0 live, 15 attack suspected, 5 PAD "
-                    "weights missing, 4 no face, 13 several faces, 16 too short / too dark / not judgeable.")
+                    "suspected / not checked with the scores; audited. Exit 0 live, "
+                    f"{int(ExitCode.ATTACK_SUSPECTED)} attack suspected, {int(ExitCode.MODEL_ASSET)} PAD weights "
+                    f"missing, {int(ExitCode.NO_FACE)} no face, {int(ExitCode.SEVERAL_FACES)} several faces, "
+                    f"{int(ExitCode.LIVENESS_NOT_CHECKED)} too short / too dark / not judgeable.")
     p.add_argument("input", type=Path, metavar="IMAGE|VIDEO")
     p.add_argument("--mode", choices=MODES, help="checks to run (default: passive for an image, both for a video)")
     p.add_argument("--challenge", type=_steps, default="blink", metavar="ACTIONS",
