@@ -1,8 +1,8 @@
 """Liveness commands: ``faceapp liveness IMAGE|VIDEO``, ``liveness-eval`` and ``liveness-threshold``.
 
 ``liveness`` prints the decision (JSON with ``--json``) and records it in the audit log. Exit status: 0 live,
-15 attack suspected, and when it is "not checked": 5 PAD weights missing or wrong, 4 no face, 13 several
-faces, 16 video too short / too dark / challenge not judgeable, 3 unreadable input.
+17 attack suspected, and when it is "not checked": 5 PAD weights missing or wrong, 4 no face, 13 several
+faces, 18 video too short / too dark / challenge not judgeable, 3 unreadable input.
 """
 
 from __future__ import annotations
