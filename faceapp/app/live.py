@@ -53,7 +53,7 @@ from faceapp.services.operating_point import OperatingReadout, change_summary, m
 
 MODES = ("identify", "verify")
 RECENT_KEEP = 50                    # decisions kept for the recent strip
-RECENT_KINDS = ("all", "named", "ambiguous", "unknown", "match", "no-match")
+RECENT_KINDS = ("all", "named", "ambiguous", "unknown", "match", "no-match", "liveness-required")
 NO_SOURCE_HINT = "No source is running: choose a camera, a video or images and press Start (Space)."
 EMPTY_GALLERY_HINT = "The gallery is empty: nobody can be recognised. Enrol people on the Enroll page first."
 
@@ -94,7 +94,7 @@ class RecentDecision:
     identity_id: int | None
     name: str                           # the identity, or "Unknown"
     score: float | None
-    decision: str                       # identified / unknown / match / no-match
+    decision: str                       # identified / ambiguous / unknown / match / no-match / liveness-required
     operator: str
     crop: Any = None
 
@@ -106,13 +106,14 @@ class RecentDecision:
                    record.operator or "-", crop)
 
     def kind(self) -> str:
-        """The filter category: named / unknown / match / no-match."""
+        """The filter category: named / ambiguous / unknown / match / no-match / liveness-required."""
         return {"identified": "named"}.get(self.decision, self.decision)
 
     def line(self) -> str:
         score = "-" if self.score is None else f"{self.score:.3f}"
         when = self.time.astimezone().strftime("%H:%M:%S") if self.time.tzinfo else self.time.strftime("%H:%M:%S")
-        verdict = {"match": "MATCH ", "no-match": "NO MATCH "}.get(self.decision, "")
+        verdict = {"match": "MATCH ", "no-match": "NO MATCH ", "liveness-required": "LIVENESS REQUIRED "
+                   }.get(self.decision, "")
         return f"{when}  {verdict}{self.name}  {score}  · {self.operator}"
 
 

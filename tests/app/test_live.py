@@ -193,6 +193,28 @@ def test_the_operating_point_comes_from_the_models_calibration(session):
     assert "Identify: 0.5900" in summary and "→  0.6000" in summary and "Verify: 0.5016" in summary
 
 
+def test_a_withheld_identification_is_marked_in_the_recent_strip_not_shown_as_named(session):
+    """Require liveness before MATCH: the audited 'liveness-required' row must not read like a named answer."""
+    from faceapp.services.live import DecisionAuditor
+
+    model = _model(session)
+    model.settings.liveness_mode, model.settings.require_liveness = "passive", True
+    s1 = session.store.identities.list()[0]
+    auditor = DecisionAuditor(session.store, MODEL.model_id, "bob")
+    model._auditor = auditor
+    result = _result(0.8, s1.id)                                               # named, never checked for liveness
+    result = LiveResult(frame=SimpleNamespace(image=None, source="cam"), faces=result.faces, times=result.times)
+    assert auditor.observe(result, "test", model.settings)
+    model.take(result)
+    newest = model.recent[0]
+    assert newest.decision == "liveness-required" and "LIVENESS REQUIRED" in newest.line()
+    assert model.panel(result.faces[0]).headline == "LIVENESS REQUIRED"
+    model.set_recent_filter("", "named")
+    assert model.filtered_recent() == []
+    model.set_recent_filter("", "liveness-required")
+    assert [d.decision for d in model.filtered_recent()] == ["liveness-required"]
+
+
 def test_recent_decisions_come_from_the_audit_log_filtered(session):
     """Issue 13 point 3: recent decisions (name or Unknown, score, time, operator) with a filter."""
     from faceapp.services.audit import decision_entry

@@ -231,8 +231,10 @@ class LivePage(Page):
         self.recent_filter.setToolTip("Show only the decisions whose name contains this text")
         self.recent_kind = QComboBox()
         for kind in RECENT_KINDS:
-            self.recent_kind.addItem(kind.replace("-", " ").title() if kind != "all" else "All decisions", kind)
-        self.recent_kind.setToolTip("Show only one kind of decision (named, ambiguous, unknown, match, no match)")
+            label = {"all": "All decisions", "liveness-required": "Withheld"}.get(kind, kind.replace("-", " ").title())
+            self.recent_kind.addItem(label, kind)
+        self.recent_kind.setToolTip("Show only one kind of decision (named, ambiguous, unknown, match, no match, "
+                                    "withheld: a MATCH held back until liveness passes)")
         self.recent_filter.textChanged.connect(self._recent_filter_changed)
         self.recent_kind.currentIndexChanged.connect(self._recent_filter_changed)
         self.audit_button = QPushButton("Full audit…")
