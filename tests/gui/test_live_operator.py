@@ -136,6 +136,24 @@ def test_unknown_overlays_carry_no_name_and_close_calls_read_ambiguous():
     assert overlays_for(result(0.7, 0.5))[0].label == "Celeb 07488"
 
 
+
+def test_a_match_withheld_for_liveness_is_not_drawn_as_a_named_match_on_the_video():
+    """The panel says LIVENESS REQUIRED: the box over the face must not say the name in the match colour."""
+    from faceapp.services.live import LiveSettings
+
+    aligned = SimpleNamespace(image=np.zeros((112, 112, 3), np.uint8), face=SimpleNamespace(
+        box=(10, 10, 50, 50), is_fallback=False, five_points=None, landmarks=None))
+    ranked = (Candidate(1, "Priya", 0.8), Candidate(2, "Celeb 07488", 0.3))
+    result = LiveResult(frame=SimpleNamespace(image=None), times=StageTimes(),
+                        faces=[FaceResult(aligned, candidates=ranked, identify=decide_identify(ranked, 0.5, 0.03))])
+    settings = LiveSettings(liveness_mode="passive", require_liveness=True)
+    withheld = overlays_for(result, settings)[0]
+    assert withheld.color != "good" and "LIVENESS REQUIRED" in withheld.label and "Priya" in withheld.label
+    settings.require_liveness = False
+    shown = overlays_for(result, settings)[0]
+    assert shown.color == "good" and shown.label == "Priya"
+
+
 def test_operating_point_beside_the_sliders_and_uncalibrated_in_warning_colour(open_window, db_copy, qtbot):
     window = open_window("--db", str(db_copy), "--page", "live")
     page = _ready(window, qtbot)

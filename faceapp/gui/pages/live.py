@@ -57,10 +57,13 @@ SLOW_REFRESH_S = 0.25    # candidates, timings, plot and status bar refresh at m
 __all__ = ["LivePage", "describe_source", "overlays_for", "parse_source"]
 
 
-def overlays_for(result: LiveResult) -> list[Overlay]:
+def overlays_for(result: LiveResult, settings: Any = None) -> list[Overlay]:
     """Boxes, points, names and scores to draw for a result. An unknown face carries no name (only its
     best score under the threshold); an ambiguous one (the matcher's decision: top two within the margin)
-    reads "Ambiguous" with both names."""
+    reads "Ambiguous" with both names; an accepting answer that ``settings`` (LiveSettings) withhold until
+    liveness passes reads "LIVENESS REQUIRED" in the no-match colour, as the answer panel does."""
+    from faceapp.services.live_liveness import withheld_by_liveness
+
     overlays = []
     for index, fr in enumerate(result.faces):
         face = fr.face
@@ -79,6 +82,8 @@ def overlays_for(result: LiveResult) -> list[Overlay]:
                 color, label = "warn", f"Ambiguous: {best.name} / {decision.runner_up.name}"
         elif fr.embedding is None and result.mode != "detect" and index > 0:
             detail = "not matched (max faces)"
+        if settings is not None and withheld_by_liveness(fr, settings) is not None:
+            color, label = "bad", f"LIVENESS REQUIRED: {label}"
         if face.is_fallback:
             color = "warn" if color == "accent" else color
             detail = (detail + " " if detail else "") + f"[{face.detector.value}]"
@@ -630,7 +635,7 @@ class LivePage(Page):
     _delivery: Delivery | None = None
 
     def _result_changed(self, result: LiveResult, new_frame: bool) -> None:
-        overlays = overlays_for(result)
+        overlays = overlays_for(result, self.model.settings)
         delivery = self._delivery if new_frame else None
         if delivery is not None:
             self.view.set_frame(delivery.image, overlays, frame_size=delivery.frame_size,
