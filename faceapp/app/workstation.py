@@ -69,6 +69,15 @@ class Workstation:
         self._gallery: Any = None
         self._lock = threading.RLock()
 
+    def use_passphrase(self, passphrase: str) -> None:
+        """Open the gallery with ``passphrase`` from now on (the operator typed it); the next ``load`` uses it."""
+        from dataclasses import replace
+
+        from faceapp.storage.keys import KeyOptions
+
+        keys = self.options.keys if self.options.keys is not None else KeyOptions.from_environment()
+        self.options.keys = replace(keys, passphrase=passphrase)
+
     # -- the parts (lazy, strict) -----------------------------------------------------------------
     @property
     def store(self) -> Any:

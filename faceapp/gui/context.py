@@ -131,12 +131,7 @@ class AppContext(QObject):
 
     def use_passphrase(self, passphrase: str) -> None:
         """Open the gallery again with ``passphrase`` (the GUI's answer to ``passphrase_needed``)."""
-        from dataclasses import replace
-
-        from faceapp.storage.keys import KeyOptions
-
-        keys = self.options.keys if self.options.keys is not None else KeyOptions.from_environment()
-        self.workstation.options.keys = replace(keys, passphrase=passphrase)
+        self.workstation.use_passphrase(passphrase)
         self.load()
 
     def wait_loaded(self, timeout_s: float = 60.0) -> bool:

@@ -5,14 +5,26 @@ and the enrolment wizard call ``LivenessChecker`` / ``Challenge`` and record dec
 ``faceapp.services.audit.liveness_entry``.
 """
 
-from faceapp.liveness.challenge import Action, Challenge, ChallengeResult, ChallengeStatus, Outcome, Step, random_steps
-from faceapp.liveness.check import LivenessChecker
-from faceapp.liveness.passive import PAD_MODELS, PassiveScore, PassiveScorer
-from faceapp.liveness.policy import (LivenessDecision, LivenessMode, LivenessState, PassiveThreshold, decide,
-                                     passive_threshold, save_passive_threshold)
+from __future__ import annotations
 
-__all__ = [
-    "PAD_MODELS", "Action", "Challenge", "ChallengeResult", "ChallengeStatus", "LivenessChecker", "LivenessDecision",
-    "LivenessMode", "LivenessState", "Outcome", "PassiveScore", "PassiveScorer", "PassiveThreshold", "Step", "decide",
-    "passive_threshold", "random_steps", "save_passive_threshold",
-]
+import importlib
+from typing import Any
+
+# name -> submodule; loaded on first use (PEP 562) so that importing the package, e.g. for the challenge, does
+# not import torch (the passive scorers need it): the GUI imports this before its window has painted
+_EXPORTS = {
+    "Action": "challenge", "Challenge": "challenge", "ChallengeResult": "challenge", "ChallengeStatus": "challenge",
+    "Outcome": "challenge", "Step": "challenge", "random_steps": "challenge",
+    "LivenessChecker": "check",
+    "PAD_MODELS": "passive", "PassiveScore": "passive", "PassiveScorer": "passive",
+    "LivenessDecision": "policy", "LivenessMode": "policy", "LivenessState": "policy", "PassiveThreshold": "policy",
+    "decide": "policy", "passive_threshold": "policy", "save_passive_threshold": "policy",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'faceapp.liveness' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"faceapp.liveness.{_EXPORTS[name]}"), name)

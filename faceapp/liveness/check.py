@@ -11,15 +11,17 @@ A missing or wrong PAD weight file does not raise here: the decision is "not che
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
 from faceapp.core.errors import ExitCode, ModelAssetError
 from faceapp.core.types import Face, Frame
 from faceapp.liveness.challenge import Challenge, Outcome, Step, frame_brightness
-from faceapp.liveness.passive import PassiveScore, PassiveScorer
-from faceapp.liveness.policy import LivenessDecision, LivenessMode, decide, passive_threshold
+from faceapp.liveness.policy import LivenessDecision, LivenessMode, PassiveScore, decide, passive_threshold
+
+if TYPE_CHECKING:                       # the scorer (and torch) loads only when a passive check runs
+    from faceapp.liveness.passive import PassiveScorer
 
 #: passive scoring on a stream: every n-th frame with exactly one face, at most this many frames
 PASSIVE_EVERY = 5
@@ -43,6 +45,8 @@ class LivenessChecker:
         """The passive scorer, or None (``scorer_error`` says why) when its weights are missing or wrong."""
         if self._scorer is None and self._scorer_error is None:
             try:
+                from faceapp.liveness.passive import PassiveScorer
+
                 self._scorer = PassiveScorer(self._pad_model_dir)
             except ModelAssetError as error:
                 self._scorer_error = str(error)

@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from faceapp.core.errors import DatasetError
-from faceapp.core.types import Frame
 from faceapp.liveness.challenge import Action, Challenge, Outcome, Step, random_steps
 from faceapp.liveness.signals import BlinkDetector, eye_closure
 

@@ -31,6 +31,7 @@ from faceapp.core.errors import ModelAssetError
 from faceapp.core.paths import pad_models_dirs
 from faceapp.embedding.onnx_engine import OnnxRunner, build_runner, requested_engine, resolve_engine
 from faceapp.embedding.pretrained import read_checked_state
+from faceapp.liveness.policy import PassiveScore
 from faceapp.nn.backbones.minifasnet import LIVE_CLASS, MiniFASNet, create_pad_backbone, load_pad_state
 
 INPUT_SIZE = 80
@@ -136,14 +137,6 @@ def _onnx_runner(spec: PadModelSpec, net: MiniFASNet, requested: str) -> OnnxRun
     config = _ExportConfig(name=spec.name, backbone=f"{spec.backbone}-softmax")
     return build_runner(_LiveProbability(net).eval(), config, spec.sha256, required=requested == "onnxruntime",
                         threads=1)
-
-
-@dataclass(frozen=True)
-class PassiveScore:
-    """Probability of "live" per model and fused (their mean), in 0..1."""
-
-    live: float
-    per_model: dict[str, float] = field(default_factory=dict)
 
 
 class PassiveScorer:

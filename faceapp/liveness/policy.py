@@ -28,11 +28,19 @@ from faceapp.core.errors import ExitCode, InputFileError
 from faceapp.core.files import atomic_write
 from faceapp.core.paths import data_dir
 from faceapp.liveness.challenge import ChallengeResult, Outcome
-from faceapp.liveness.passive import PassiveScore
 
 DEFAULT_PASSIVE_THRESHOLD = 0.5
 THRESHOLDS_FILE = "liveness_thresholds.json"
 
+
+
+@dataclass(frozen=True)
+class PassiveScore:
+    """Probability of "live" per PAD model and fused (their mean), in 0..1 (``faceapp.liveness.passive`` makes
+    it; defined here, without torch, so the policy and the live loop can be imported before any model)."""
+
+    live: float
+    per_model: dict[str, float] = field(default_factory=dict)
 
 class LivenessMode(str, Enum):
     """Which checks run."""

@@ -28,8 +28,7 @@ from faceapp.core.errors import ExitCode, FaceAppError
 from faceapp.core.types import Frame
 from faceapp.liveness.challenge import DEFAULT_TIME_LIMIT_MS, Challenge, Outcome, frame_brightness, random_steps
 from faceapp.liveness.check import LivenessChecker, median_score
-from faceapp.liveness.passive import PassiveScore
-from faceapp.liveness.policy import LivenessDecision, LivenessMode, LivenessState
+from faceapp.liveness.policy import LivenessDecision, LivenessMode, LivenessState, PassiveScore
 
 log = logging.getLogger(__name__)
 

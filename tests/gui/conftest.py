@@ -16,6 +16,14 @@ from faceapp.gui.workers import active_workers, shutdown_workers
 
 
 @pytest.fixture(autouse=True)
+def _fresh_gui_settings() -> None:
+    """Each test starts without the settings an earlier test remembered (page, theme, operator mode)."""
+    from faceapp.gui.settings import settings_path
+
+    settings_path().unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
 def _no_leftover_workers(qapp):  # noqa: ANN001 - pytest-qt's QApplication
     """Fail a test that leaves a worker running; cancel and join whatever is left.
 

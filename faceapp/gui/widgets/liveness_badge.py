@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from faceapp.gui import theme as themes
 from faceapp.services.live_liveness import LIVENESS_MODES
@@ -49,17 +49,19 @@ class LivenessBadge(QLabel):
             self.setToolTip(tooltip)
 
 
-class LivenessControls(QGroupBox):
+class LivenessControls(QWidget):
     """The liveness policy, "require liveness before MATCH" and "New challenge"; ``changed(mode, require)``."""
 
     changed = Signal(str, bool)
     restart = Signal()
 
     def __init__(self, mode: str = "off", require: bool = False, parent: QWidget | None = None) -> None:
-        super().__init__("Liveness", parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 4, 6, 4)
+        super().__init__(parent)
+        layout = QVBoxLayout(self)                 # no group-box frame: the answer panel fits 1024x640 unscrolled
+        layout.setContentsMargins(0, 2, 0, 0)
+        layout.setSpacing(2)
         row = QHBoxLayout()
+        row.addWidget(QLabel("Liveness"))
         self.mode_box = QComboBox()
         for index, name in enumerate(LIVENESS_MODES):
             self.mode_box.addItem(name, name)
