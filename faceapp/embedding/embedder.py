@@ -99,7 +99,7 @@ class Embedder:
         self._channels_last = optimize
         self.net = prepare_for_inference(net, fuse=optimize, channels_last=optimize, device=self.device)
         requested = requested_engine(engine)
-        wanted = resolve_engine(requested, self.device) if optimize else "torch"
+        wanted = resolve_engine(requested, self.device, config.backbone) if optimize else "torch"
         self._onnx = (build_runner(self.net, config, self.weights_sha256, required=requested == "onnxruntime")
                       if wanted == "onnxruntime" else None)
         self.engine = "onnxruntime" if self._onnx is not None else "torch"

@@ -67,6 +67,9 @@ def test_an_export_that_disagrees_with_torch_is_never_used(make_folder, monkeypa
 def test_engine_choice_is_validated_and_read_from_the_environment(monkeypatch: pytest.MonkeyPatch,
                                                                   make_folder) -> None:
     assert resolve_engine("auto", "cpu") == "onnxruntime"
+    assert resolve_engine("auto", "cpu", "mobilefacenet") == "torch"          # PReLU: slower in onnxruntime
+    assert resolve_engine("onnxruntime", "cpu", "mobilefacenet") == "onnxruntime"
+    assert Embedder.load(REPO / "models" / "clean").engine == "torch"
     assert resolve_engine("auto", "cuda") == "torch"
     with pytest.raises(IncompatibleError, match="CPU only"):
         resolve_engine("onnxruntime", "cuda")
