@@ -22,10 +22,11 @@ def _setup(ctx: BenchContext) -> Any:
     return ctx.shared("live-bench-setup", lambda: LiveBenchSetup(video_path(ctx), ctx.work_dir, model, mediapipe))
 
 
-def _headless(ctx: BenchContext, realtime: bool) -> Timed:
+def _headless(ctx: BenchContext, realtime: bool, liveness: str = "off") -> Timed:
     from faceapp.gui.bench import HeadlessLive, stage_note
 
-    live = ctx.shared(f"live-headless:{realtime}", lambda: HeadlessLive(_setup(ctx), realtime=realtime))
+    live = ctx.shared(f"live-headless:{realtime}:{liveness}",
+                      lambda: HeadlessLive(_setup(ctx), realtime=realtime, liveness=liveness))
     timed = Timed(call=live.next, unit="frame", note="")
 
     def call() -> None:
@@ -63,6 +64,12 @@ def stage_live_headless(ctx: BenchContext) -> Timed:
              "overlays and painting", order=56)
 def stage_live_gui(ctx: BenchContext) -> Timed:
     return _gui(ctx, realtime=True)
+
+
+@bench_stage("live-headless-liveness", summary="live-headless with liveness 'both' (passive MiniFASNet pair every "
+             "10th frame of a tracked face + the blink/turn/smile challenge on every frame)", order=55.5)
+def stage_live_headless_liveness(ctx: BenchContext) -> Timed:
+    return _headless(ctx, realtime=True, liveness="both")
 
 
 @bench_stage("live-headless-max", summary="live-headless with the video read as fast as it decodes",

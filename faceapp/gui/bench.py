@@ -33,6 +33,10 @@ def _median(values: list[float]) -> float:
 def stage_note(times: list[Any], extra: dict[str, list[float]] | None = None) -> str:
     """"median ms: capture a | detect b | ..." over a list of StageTimes."""
     parts = {name: _median([getattr(t, f"{name}_ms") for t in times]) for name in ("capture", "detect", "embed", "match")}
+    liveness = [getattr(t, "liveness_ms", 0.0) for t in times]
+    if any(liveness):        # passive scoring runs on some frames only: its mean says what it costs per frame
+        parts["liveness"] = _median(liveness)
+        parts["liveness mean"] = sum(liveness) / len(liveness)
     for name, values in (extra or {}).items():
         parts[name] = _median(values)
     return "median ms " + " | ".join(f"{k} {v:.1f}" for k, v in parts.items())
@@ -75,16 +79,20 @@ class HeadlessLive:
     than the same call from a secondary thread (see docs/gui.md, "Measured").
     """
 
-    def __init__(self, setup: LiveBenchSetup, *, realtime: bool = True) -> None:
+    def __init__(self, setup: LiveBenchSetup, *, realtime: bool = True, liveness: str = "off") -> None:
+        """``liveness``: the Live page's policy (off / passive / challenge / both) run on every frame."""
         import queue
         import threading
 
         from faceapp.capture.sources import VideoFileSource
+        from faceapp.liveness.check import LivenessChecker
         from faceapp.services.live import GalleryMatcher, LivePipeline, LiveRunner, LiveSettings
+        from faceapp.services.live_liveness import LiveLiveness
         self.pipeline = setup.workstation.create_pipeline("video")
         thresholds = setup.gallery.thresholds()
-        settings = LiveSettings(mode="identify", identify_threshold=thresholds.identify)
-        live = LivePipeline(self.pipeline, setup.embedder, GalleryMatcher(setup.gallery), settings)
+        settings = LiveSettings(mode="identify", identify_threshold=thresholds.identify, liveness_mode=liveness)
+        judge = LiveLiveness(settings, LivenessChecker("off")) if liveness != "off" else None
+        live = LivePipeline(self.pipeline, setup.embedder, GalleryMatcher(setup.gallery), settings, liveness=judge)
         self.runner = LiveRunner(VideoFileSource(setup.video, loop=True, realtime=realtime), live)
         self.cancel = CancelToken()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
