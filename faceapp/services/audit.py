@@ -70,6 +70,16 @@ def liveness_entry(decision: LivenessDecision, *, operation: str = "liveness", i
                       | dict(details or {}))
 
 
+def withheld_entry(entry: AuditEntry, liveness_state: str) -> AuditEntry:
+    """``entry`` of a decision that named someone (a MATCH, an identification) held back because the face was not
+    live: audited "liveness-required", never as the match it was not allowed to be (the Live page and the
+    CLI's ``--liveness`` both call this)."""
+    from dataclasses import replace
+
+    return replace(entry, decision="liveness-required",
+                   details={**(entry.details or {}), "withheld": f"liveness {liveness_state}"})
+
+
 def failure_entry(operation: str, error: FaceAppError, *, model_id: str | None, operator: str | None = None,
                   identity_name: str | None = None, details: Mapping[str, Any] | None = None) -> AuditEntry:
     """The audit entry recording an attempt of ``operation`` that ``error`` stopped (see module docstring)."""

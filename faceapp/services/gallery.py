@@ -27,7 +27,7 @@ from faceapp.core.errors import FaceAppError, NotFoundError
 from faceapp.core.types import IdentifyDecision, VerifyDecision
 from faceapp.matching import GalleryIndex, Matcher, Thresholds, resolve_thresholds
 from faceapp.matching.matcher import POLICIES
-from faceapp.services.audit import decision_entry, record_failure
+from faceapp.services.audit import decision_entry, record_failure, withheld_entry
 from faceapp.services.search import SearchChoice, after_changes, open_search, resolve_mode
 from faceapp.storage import ModelSpec, Store, ThresholdRecord
 from faceapp.storage.identities import parse_ref
@@ -170,10 +170,11 @@ class Gallery:
 
     def verify(self, identity: IdentityRef, embedding: np.ndarray, *, policy: str = "max",
                thresholds: Thresholds | None = None, threshold: float | None = None, audit: bool = True,
-               details: Mapping[str, Any] | None = None) -> VerifyDecision:
+               details: Mapping[str, Any] | None = None, not_live: str | None = None) -> VerifyDecision:
         """Is ``embedding`` the claimed identity? Decided by the matcher at ``threshold`` when given (the
         Live slider), else at ``thresholds.verify`` / this model's verify threshold; audited unless
-        ``audit=False``."""
+        ``audit=False`` (a MATCH of a probe whose liveness state ``not_live`` names is audited
+        "liveness-required")."""
         if policy not in POLICIES:
             raise ValueError(f"unknown verify policy {policy!r}; known: {', '.join(POLICIES)}")
         with self._lock:
@@ -187,28 +188,32 @@ class Gallery:
                 raise NotFoundError(f"{error}; `faceapp db reembed` creates templates for the active model "
                                     "from the stored crops") from error
         if audit:
-            self.store.audit.append(decision_entry(
-                decision, model_id=self.model.model_id, operator=self.operator,
-                thresholds_source=used.source if threshold is None else "override", details=details),
-                queue_when_locked=True)
+            entry = decision_entry(decision, model_id=self.model.model_id, operator=self.operator,
+                                   thresholds_source=used.source if threshold is None else "override", details=details)
+            if not_live is not None and decision.match:
+                entry = withheld_entry(entry, not_live)
+            self.store.audit.append(entry, queue_when_locked=True)
         return decision
 
     def identify(self, embedding: np.ndarray, *, top_k: int = 5, thresholds: Thresholds | None = None,
                  threshold: float | None = None, ambiguity_margin: float = 0.0, audit: bool = True,
-                 details: Mapping[str, Any] | None = None) -> IdentifyDecision:
+                 details: Mapping[str, Any] | None = None, not_live: str | None = None) -> IdentifyDecision:
         """Who is this? Ranked candidates and "unknown" under ``threshold`` when given, else under
         ``thresholds.identify`` / this model's identify threshold, "ambiguous" when the top two are within
-        ``ambiguity_margin`` (the matcher decides); audited."""
+        ``ambiguity_margin`` (the matcher decides); audited (a name given to a probe whose liveness state
+        ``not_live`` names is audited "liveness-required")."""
         with self._lock:
             self.sync()
             used = thresholds or self._thresholds_unless(threshold)
             decision = Matcher(self.index, used).identify(self._probe(embedding), top_k, threshold=threshold,
                                                           ambiguity_margin=ambiguity_margin)
         if audit:
-            self.store.audit.append(decision_entry(
-                decision, model_id=self.model.model_id, operator=self.operator,
-                thresholds_source=used.source if threshold is None else "override",
-                details={"top_k": top_k, **(details or {})}), queue_when_locked=True)
+            entry = decision_entry(decision, model_id=self.model.model_id, operator=self.operator,
+                                   thresholds_source=used.source if threshold is None else "override",
+                                   details={"top_k": top_k, **(details or {})})
+            if not_live is not None and decision.identity_id is not None:
+                entry = withheld_entry(entry, not_live)
+            self.store.audit.append(entry, queue_when_locked=True)
         return decision
 
     def record_failure(self, operation: str, error: FaceAppError, *, identity: IdentityRef | None = None,

@@ -195,7 +195,7 @@ class DecisionAuditor:
     def observe(self, result: "LiveResult", thresholds_source: str | None = None, settings: Any = None) -> bool:
         """Audit ``result``'s main face if its decision (or its liveness state) differs from the last audited
         one; True if written. ``settings`` (LiveSettings): a withheld MATCH is audited "liveness-required"."""
-        from faceapp.services.audit import decision_entry
+        from faceapp.services.audit import decision_entry, withheld_entry
         from faceapp.services.live_liveness import withheld_by_liveness
 
         face = result.faces[0] if result.faces else None
@@ -219,8 +219,7 @@ class DecisionAuditor:
         entry = decision_entry(decision, model_id=self.model_id, operator=self.operator,
                                thresholds_source=thresholds_source or "live", details=details)
         if withheld is not None:         # shown as "liveness required": audited as such, never as a match
-            entry = replace(entry, decision="liveness-required",
-                            details={**(entry.details or {}), "withheld": f"liveness {withheld.state.value}"})
+            entry = withheld_entry(entry, withheld.state.value)
         record = self.store.audit.append(entry, queue_when_locked=True)
         self._last = key
         self.written += 1

@@ -133,6 +133,9 @@ def test_verify_with_liveness_refuses_a_printed_photo_and_keeps_a_live_answer(ru
     assert liveness_rows[-1][1]["for"] == "verify" and liveness_rows[-1][1]["claimed"] == "p7"
     verify_rows = _details(run.db, "verify")
     assert [d.get("liveness") for _, d in verify_rows] == [None, "live", "attack suspected"]
+    decision, details = verify_rows[-1]                          # a printed face never audited as a MATCH
+    assert decision == ("liveness-required" if data["match"] else "no-match"), (decision, data["match"])
+    assert data["match"] is False or details["withheld"] == "liveness attack suspected"
 
 
 @pytest.mark.slow
@@ -146,7 +149,9 @@ def test_identify_with_liveness_refuses_a_printed_photo_and_keeps_a_live_answer(
     assert code == ExitCode.ATTACK_SUSPECTED
     assert data["accepted"] is False and data["liveness"]["state"] == "attack suspected"
     assert [d for d, _ in _details(run.db, "liveness")] == ["live", "attack suspected"]
-    assert [d.get("liveness") for _, d in _details(run.db, "identify")] == [None, "live", "attack suspected"]
+    identify_rows = _details(run.db, "identify")
+    assert [d.get("liveness") for _, d in identify_rows] == [None, "live", "attack suspected"]
+    assert identify_rows[-1][0] == ("liveness-required" if data["identity_id"] is not None else "unknown")
 
 
 @pytest.mark.slow

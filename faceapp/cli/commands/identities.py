@@ -282,7 +282,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             live = _probe_liveness(args, store, probe, identity=args.name)
             decision = gallery.verify(args.name, probe.embedding, policy=args.policy, thresholds=override,
                                       details={"probe": str(args.image), "faces_in_probe": probe.faces,
-                                               **_liveness_details(live)})
+                                               **_liveness_details(live)}, not_live=_not_live(live))
             return probe, decision, (override or gallery.thresholds()).source, live
 
         probe, decision, source, live = _audited_attempt(gallery, "verify", args, attempt, identity=args.name)
@@ -330,7 +330,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
             decision = gallery.identify(probe.embedding, top_k=args.top_k, thresholds=override,
                                         ambiguity_margin=margin,
                                         details={"probe": str(args.image), "faces_in_probe": probe.faces,
-                                                 **_liveness_details(live)})
+                                                 **_liveness_details(live)}, not_live=_not_live(live))
             return probe, decision, (override or gallery.thresholds()).source, live
 
         probe, decision, source, live = _audited_attempt(gallery, "identify", args, attempt)
@@ -386,6 +386,11 @@ def _probe_liveness(args: argparse.Namespace, store, probe, identity: str | None
                                       details={"probe": str(args.image), "for": args.command,
                                                "claimed": identity}), queue_when_locked=True)
     return decision
+
+
+def _not_live(live) -> str | None:  # noqa: ANN001
+    """The liveness state that withholds a MATCH or a name (None: not checked by option, or live)."""
+    return None if live is None or live.is_live else live.state.value
 
 
 def _liveness_details(live) -> dict[str, Any]:  # noqa: ANN001
