@@ -69,14 +69,17 @@ def key_dir() -> Path:
     return private_dir(_env_path("FACEAPP_KEY_DIR") or Path(user_config_dir(APP_NAME, APP_AUTHOR)) / "keys")
 
 
+def _asset_dirs(env_name: str, folder: str, *, shared: bool = True) -> list[Path]:
+    """Where an asset kind is searched, in order: ``$env_name``, ``<data>/folder``, then (``shared``) the
+    ``../shared/folder`` beside the repository."""
+    env = _env_path(env_name)
+    dirs = ([env] if env is not None else []) + [data_dir() / folder]
+    return dirs + [REPO_DIR.parent / "shared" / folder] if shared else dirs
+
+
 def mediapipe_model_dirs() -> list[Path]:
     """Folders searched for MediaPipe assets, in order: $FACEAPP_MODEL_DIR, then <data>/mediapipe."""
-    dirs = []
-    env = _env_path("FACEAPP_MODEL_DIR")
-    if env is not None:
-        dirs.append(env)
-    dirs.append(data_dir() / "mediapipe")
-    return dirs
+    return _asset_dirs("FACEAPP_MODEL_DIR", "mediapipe", shared=False)
 
 
 @lru_cache(maxsize=None)
@@ -124,22 +127,11 @@ def default_database_url() -> str:
 def teachers_dirs() -> list[Path]:
     """Folders searched for pretrained starting points and teachers, in order: $FACEAPP_TEACHERS_DIR,
     <data>/teachers, then the shared folder beside the repository (``../shared/teachers``)."""
-    dirs = []
-    env = _env_path("FACEAPP_TEACHERS_DIR")
-    if env is not None:
-        dirs.append(env)
-    dirs.append(data_dir() / "teachers")
-    dirs.append(REPO_DIR.parent / "shared" / "teachers")
-    return dirs
+    return _asset_dirs("FACEAPP_TEACHERS_DIR", "teachers")
 
 
 def pad_models_dirs(option: Path | None = None) -> list[Path]:
     """Folders searched for the liveness (presentation-attack detection) weights, in order: ``option`` (the
     CLI's ``--pad-model-dir``), $FACEAPP_PAD_MODEL_DIR, <data>/pad_models, then ``../shared/pad_models``."""
-    dirs = [Path(option).expanduser()] if option is not None else []
-    env = _env_path("FACEAPP_PAD_MODEL_DIR")
-    if env is not None:
-        dirs.append(env)
-    dirs.append(data_dir() / "pad_models")
-    dirs.append(REPO_DIR.parent / "shared" / "pad_models")
-    return dirs
+    return ([Path(option).expanduser()] if option is not None else []) + _asset_dirs("FACEAPP_PAD_MODEL_DIR",
+                                                                                       "pad_models")

@@ -269,6 +269,7 @@ def _queued_note(store) -> str | None:  # noqa: ANN001
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from faceapp.capture.images import read_image
     from faceapp.services.probe import embed_probe
 
     embedder = load_embedder(args)
@@ -277,9 +278,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
         def attempt():  # noqa: ANN202
             store.identities.get(args.name)                  # NotFoundError before detecting anything
-            probe = embed_probe(pipeline, embedder, args.image)
+            image = read_image(args.image)                   # decoded once: the probe and its liveness check
+            probe = embed_probe(pipeline, embedder, image, source=str(args.image))
             override = _threshold_override(args, "verify", gallery)
-            live = _probe_liveness(args, store, probe, identity=args.name)
+            live = _probe_liveness(args, store, probe, image, identity=args.name)
             decision = gallery.verify(args.name, probe.embedding, policy=args.policy, thresholds=override,
                                       details={"probe": str(args.image), "faces_in_probe": probe.faces,
                                                **_liveness_details(live)}, not_live=_not_live(live))
@@ -311,6 +313,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
+    from faceapp.capture.images import read_image
     from faceapp.services.probe import embed_probe
 
     if args.top_k < 1:
@@ -324,9 +327,10 @@ def cmd_identify(args: argparse.Namespace) -> int:
         gallery = open_gallery(args)
 
         def attempt():  # noqa: ANN202
-            probe = embed_probe(pipeline, embedder, args.image)
+            image = read_image(args.image)                   # decoded once: the probe and its liveness check
+            probe = embed_probe(pipeline, embedder, image, source=str(args.image))
             override = _threshold_override(args, "identify", gallery)
-            live = _probe_liveness(args, store, probe)
+            live = _probe_liveness(args, store, probe, image)
             decision = gallery.identify(probe.embedding, top_k=args.top_k, thresholds=override,
                                         ambiguity_margin=margin,
                                         details={"probe": str(args.image), "faces_in_probe": probe.faces,
@@ -369,19 +373,18 @@ def cmd_identify(args: argparse.Namespace) -> int:
     return int(ExitCode.NO_MATCH) if args.strict and decision.identity_id is None else 0
 
 
-def _probe_liveness(args: argparse.Namespace, store, probe, identity: str | None = None):  # noqa: ANN001, ANN202
+def _probe_liveness(args: argparse.Namespace, store, probe, image, identity: str | None = None):  # noqa: ANN001, ANN202
     """With ``--liveness``: the passive liveness decision of the probe's main face, recorded in the audit log
     (one owner: services.audit.liveness_entry); None without the option."""
     if not getattr(args, "liveness", False):
         return None
-    from faceapp.capture.images import read_image
     from faceapp.liveness import LivenessChecker
     from faceapp.services.audit import liveness_entry
     from faceapp.services.gallery import default_operator
 
     checker = LivenessChecker("passive", pad_model_dir=getattr(args, "pad_model_dir", None))
     faces = [probe.aligned.face]                  # the face verify/identify uses (the largest when several)
-    decision = checker.check_image(read_image(args.image), faces)
+    decision = checker.check_image(image, faces)
     store.audit.append(liveness_entry(decision, operator=getattr(args, "operator", None) or default_operator(),
                                       details={"probe": str(args.image), "for": args.command,
                                                "claimed": identity}), queue_when_locked=True)
