@@ -47,6 +47,8 @@ class WorkstationOptions:
     schema: str = "upgrade"               # Store schema mode: upgrade / require / ignore (db maintenance)
     operator: str | None = None           # recorded in audit events ($FACEAPP_OPERATOR, else login name)
     index: str | None = None              # gallery search: auto/exact/faiss/hnsw/ivf/pgvector ($FACEAPP_INDEX, auto)
+    index_build: str | None = None        # a FAISS index to (re)build: "wait" (None here: one-shot commands) or
+                                          # "background" (the GUI's default: exact answers until it is ready)
     detector: str = "auto"                # pipeline factory: auto / landmarker / blazeface / haar
     min_confidence: float = 0.3
     max_side: int = 1280
@@ -198,8 +200,9 @@ class Workstation:
                 self.options.model = Path(folder)
 
     # -- status and shutdown ----------------------------------------------------------------------
-    def describe(self, *, loading: bool = False) -> dict[str, str]:
-        """Status texts (model, device, database) and their roles (status-warn/status-bad/"")."""
+    def describe(self, *, loading: bool = False) -> dict[str, Any]:
+        """Status texts (model, device with its engine, database with its search) and their roles
+        (status-warn/status-bad/""); ``search_building`` when a FAISS index is being built."""
         info = {"model": "Model: none", "model_role": "status-bad", "device": "Device: -",
                 "database": "DB: none", "database_role": "status-bad"}
         if loading:
@@ -209,13 +212,30 @@ class Workstation:
             trained = bool(getattr(embedder, "trained", True))
             info["model"] = f"Model: {getattr(embedder, 'model_id', '?')}" + ("" if trained else " (UNTRAINED)")
             info["model_role"] = "" if trained else "status-warn"
-            info["device"] = f"Device: {getattr(embedder, 'device', '?')}"
+            engine = getattr(embedder, "engine", None)
+            info["device"] = f"Device: {getattr(embedder, 'device', '?')}" + (f" ({engine})" if engine else "")
         store = self._store
         if store is not None:
             path = getattr(store, "path", None)
             info["database"] = f"DB: {path.name if path is not None else store.where}"
             info["database_role"] = ""
+            search = self.search_state()
+            if search is not None:
+                info["database"] += f" · search {search}"
+                info["search_building"] = "building" in search
         return info
+
+    def search_state(self) -> str | None:
+        """How the open gallery answers identification ("exact", "ivf", "exact, FAISS index building"...);
+        None before a gallery is open. Reads attributes only: never waits for the gallery's lock."""
+        gallery = self._gallery
+        if gallery is None:
+            return None
+        choice = getattr(gallery, "search", None)
+        engine = getattr(choice, "engine", "exact")
+        if getattr(getattr(gallery, "index", None), "building", False):
+            return f"{engine}, FAISS index building"
+        return engine
 
     def close(self) -> None:
         """Close the store (the embedder and the index need no closing)."""
@@ -236,7 +256,8 @@ def gallery_for(store: Any, embedder: Any, options: WorkstationOptions) -> Any:
     gallery is built (at start, and again when the Trainer activates another model)."""
     from faceapp.services.gallery import Gallery, model_spec
 
-    return Gallery(store, model_spec(embedder), embedder.card, operator=options.operator, search=options.index)
+    return Gallery(store, model_spec(embedder), embedder.card, operator=options.operator, search=options.index,
+                   index_build=options.index_build or "wait")
 
 
 def open_workstation(options: WorkstationOptions | None = None, *, load: bool = False) -> Workstation:

@@ -47,7 +47,10 @@ class AppContext(QObject):
 
     def __init__(self, options: WorkstationOptions | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.workstation = Workstation(options or WorkstationOptions())   # unopened until load()
+        options = options or WorkstationOptions()
+        if options.index_build is None:
+            options.index_build = "background"      # the operator's session never waits for a FAISS build
+        self.workstation = Workstation(options)   # unopened until load()
         self.loading = False
         self._load_worker: Worker | None = None
         self._loaded = threading.Event()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QByteArray, QSize, Qt
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QSplitter, QStackedWidget,
@@ -263,6 +263,8 @@ class MainWindow(QMainWindow):
         self.set_status("model", info["model"], info["model_role"])
         self.set_status("device", info["device"])
         self.set_status("database", info["database"], info["database_role"])
+        if info.get("search_building"):
+            QTimer.singleShot(2000, self._refresh_service_status)     # until the FAISS index is swapped in
 
     # -- menus ----------------------------------------------------------------------------------
     def _build_menus(self) -> None:

@@ -92,6 +92,7 @@ class GalleryIndex:
         self._template_ids = np.empty(0, dtype=np.int64)
         self._identity_ids = np.empty(0, dtype=np.int64)
         self._counts: dict[int, int] = {}        # identity id -> rows
+        self._most: int | None = None            # max(_counts.values()), cached (None: recompute)
 
     # --- contents --------------------------------------------------------------------------------
 
@@ -122,6 +123,14 @@ class GalleryIndex:
     def templates_of(self, identity_id: int) -> int:
         return self._counts.get(int(identity_id), 0)
 
+    @property
+    def most_templates(self) -> int:
+        """The most rows any one identity has (0 when empty); cached, since a search needs it on every query and
+        scanning 200k identities for it cost ~3 ms a query at 1 M templates."""
+        if self._most is None:
+            self._most = max(self._counts.values(), default=0)
+        return self._most
+
     def name(self, identity_id: int) -> str:
         return self.names.get(int(identity_id), f"#{identity_id}")
 
@@ -149,6 +158,7 @@ class GalleryIndex:
         self._template_ids[self._n:end] = tids
         self._identity_ids[self._n:end] = iids
         self._n = end
+        self._most = None
         for identity_id, rows in zip(*np.unique(iids, return_counts=True)):
             self._counts[int(identity_id)] = self._counts.get(int(identity_id), 0) + int(rows)
         return count
@@ -169,6 +179,7 @@ class GalleryIndex:
     def clear(self) -> None:
         self._n = 0
         self._counts.clear()
+        self._most = None
 
     def take_rows(self, other: "GalleryIndex") -> None:
         """Hold ``other``'s rows, names and revision (its buffers, not a copy: ``other`` is then discarded)."""
@@ -176,7 +187,7 @@ class GalleryIndex:
             raise IncompatibleError(f"cannot take the rows of {other.model_id} ({other.dim} values) into "
                                     f"{self.model_id} ({self.dim} values)")
         self._matrix, self._template_ids, self._identity_ids = other._matrix, other._template_ids, other._identity_ids
-        self._n, self._counts = other._n, dict(other._counts)
+        self._n, self._counts, self._most = other._n, dict(other._counts), None
         self.names, self.revision = dict(other.names), other.revision
 
     def _drop(self, mask: np.ndarray) -> int:
@@ -190,6 +201,7 @@ class GalleryIndex:
         self._template_ids[:kept] = self.template_ids[keep]
         self._identity_ids[:kept] = self.identity_ids[keep]
         self._n = kept
+        self._most = None
         for identity_id, rows in zip(gone_ids, gone_counts):
             left = self._counts.get(int(identity_id), 0) - int(rows)
             if left > 0:
@@ -231,8 +243,7 @@ class GalleryIndex:
         if top_k <= 0 or self._n == 0:
             return []
         scores = self.scores(probe)
-        most = max(self._counts.values())
-        width = min(self._n, top_k * most)
+        width = min(self._n, top_k * self.most_templates)
         if width < self._n:
             rows = np.argpartition(scores, self._n - width)[self._n - width:]
         else:

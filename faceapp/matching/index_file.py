@@ -57,13 +57,14 @@ def save_index(path: str | Path, index: FaissIndex, *, cipher: Any = None) -> Pa
         raise ValueError("the FAISS index has not been built")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ids = index.snapshot_ids
-    header = {"model_id": index.model_id, "dim": index.dim, "kind": index.kind, "templates": int(ids.size),
-              "digest": _keyed(content_digest(index, ids), cipher), "faiss": getattr(index.faiss, "__version__", "?"),
-              "sealed": cipher is not None}
-    ids_npy = io.BytesIO()
-    np.save(ids_npy, ids, allow_pickle=False)
-    payload = ids_npy.getvalue() + index.faiss.serialize_index(index.ann).tobytes()
+    with index.state_lock:                  # rows and snapshot read together (a background build may swap it)
+        ids = index.snapshot_ids
+        header = {"model_id": index.model_id, "dim": index.dim, "kind": index.kind, "templates": int(ids.size),
+                  "digest": _keyed(content_digest(index, ids), cipher),
+                  "faiss": getattr(index.faiss, "__version__", "?"), "sealed": cipher is not None}
+        ids_npy = io.BytesIO()
+        np.save(ids_npy, ids, allow_pickle=False)
+        payload = ids_npy.getvalue() + index.faiss.serialize_index(index.ann).tobytes()
     if cipher is not None:
         payload = cipher.seal(SEALED_KIND, 0, 0, index.model_id, payload)
     header["payload_sha256"] = hashlib.sha256(payload).hexdigest()

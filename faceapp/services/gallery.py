@@ -80,23 +80,33 @@ class GalleryStatus:
     need_reembedding: int               # crops without a template of this model
     search: str = "exact"               # the engine answering identify: exact / hnsw / ivf / pgvector
     search_notice: str | None = None    # why it is not the one asked for (a fallback), if so
+    search_building: bool = False       # a FAISS index is being built in the background (answers meanwhile:
+                                        # the previous index, or exact)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+INDEX_BUILDS = ("wait", "background")
 
 
 class Gallery:
     """Store + synced index + thresholds for one model; thread-safe."""
 
     def __init__(self, store: Store, model: ModelSpec, card: Mapping[str, Any] | None = None, *,
-                 operator: str | None = None, register: bool = True, search: str | None = None) -> None:
-        """``search``: the search mode (``faceapp.services.search.MODES``; None: $FACEAPP_INDEX, else auto)."""
+                 operator: str | None = None, register: bool = True, search: str | None = None,
+                 index_build: str = "wait") -> None:
+        """``search``: the search mode (``faceapp.services.search.MODES``; None: $FACEAPP_INDEX, else auto).
+        ``index_build``: "wait" (a FAISS index is built before the gallery answers: one-shot commands, which then
+        save it for the next run) or "background" (interactive sessions: exact answers until it is ready)."""
+        if index_build not in INDEX_BUILDS:
+            raise ValueError(f"index_build={index_build!r} is not one of {', '.join(INDEX_BUILDS)}")
         self.store = store
         self.model = model
         self.card = dict(card or {})
         self.operator = operator if operator is not None else default_operator()
         self.index: GalleryIndex = GalleryIndex(model.model_id, model.embedding_dim)
-        self.search = SearchChoice(mode=resolve_mode(search))
+        self.search = SearchChoice(mode=resolve_mode(search), background=index_build == "background")
         self.skipped = 0
         self._lock = threading.RLock()
         if register:
@@ -120,7 +130,8 @@ class Gallery:
                 exact = GalleryIndex(self.model.model_id, self.model.embedding_dim)
                 exact.add(rows.template_ids, rows.identity_ids, rows.embeddings)
                 exact.names, exact.revision = rows.names, rows.revision
-                self.index, self.search = open_search(self.store, exact, self.search.mode)
+                self.index, self.search = open_search(self.store, exact, self.search.mode,
+                                                      background=self.search.background)
                 if self.search.notice:
                     log.warning("%s", self.search.notice)
                 return True
@@ -242,4 +253,5 @@ class Gallery:
                 model_id=self.model.model_id, identities=self.store.identities.count(),
                 searchable=self.index.identity_count, templates=len(self.index), skipped=self.skipped,
                 need_reembedding=self.store.templates.count_crops_to_embed(self.model.model_id),
-                search=self.search.engine, search_notice=self.search.notice)
+                search=self.search.engine, search_notice=self.search.notice or getattr(self.index, "build_error", None),
+                search_building=bool(getattr(self.index, "building", False)))

@@ -57,8 +57,7 @@ class PgVectorIndex(GalleryIndex):
         if top_k <= 0 or len(self) == 0:
             return []
         vector = as_probe(probe, self.dim)
-        most = max(self._counts.values())
-        _, identity_ids, scores = self.searcher.nearest(vector, max(64, 2 * top_k * most))
+        _, identity_ids, scores = self.searcher.nearest(vector, max(64, 2 * top_k * self.most_templates))
         return best_per_identity(identity_ids, scores, top_k)
 
 
@@ -72,6 +71,7 @@ class SearchChoice:
     index_file: Path | None = None
     loaded_from_file: bool = False
     cipher: Any = None                    # the gallery's cipher: the FAISS file is sealed with it (never clear)
+    background: bool = False              # build FAISS on a thread (exact / the old snapshot answer meanwhile)
 
 
 def index_file_for(store: Any, model_id: str) -> Path | None:
@@ -84,9 +84,11 @@ def index_file_for(store: Any, model_id: str) -> Path | None:
     return index_path(store.path, store.url.render_as_string(hide_password=True), model_id, cache_dir())
 
 
-def open_search(store: Any, exact: GalleryIndex, mode: str) -> tuple[GalleryIndex, SearchChoice]:
-    """The index a gallery of ``exact``'s rows (freshly loaded from ``store``) searches with under ``mode``."""
-    choice = SearchChoice(mode=mode)
+def open_search(store: Any, exact: GalleryIndex, mode: str, *,
+                background: bool = False) -> tuple[GalleryIndex, SearchChoice]:
+    """The index a gallery of ``exact``'s rows (freshly loaded from ``store``) searches with under ``mode``;
+    ``background``: a FAISS index that must be (re)built is built on a thread (see ``rebuild``)."""
+    choice = SearchChoice(mode=mode, background=background)
     if mode == "exact":
         return exact, choice
     if mode in ("auto", "pgvector") and not store.is_sqlite:
@@ -161,11 +163,24 @@ def _faiss(store: Any, exact: GalleryIndex, choice: SearchChoice,
         except (IndexFileError, OSError) as error:
             choice.notice = f"{error}; rebuilt it from the database"
             log.warning("%s", choice.notice)
-    if not choice.loaded_from_file or index.stale:
-        index.build()
-        persist(index, choice)
     choice.engine = index.kind or "exact"
+    if not choice.loaded_from_file or index.stale:
+        rebuild(index, choice)
     return index, choice
+
+
+def rebuild(index: Any, choice: SearchChoice) -> None:
+    """Build ``index``'s FAISS structure and save it: on a thread when ``choice.background`` (the exact search
+    or the old snapshot answer until it is swapped in; a query never waits), else now."""
+    def finished(built: Any) -> None:
+        choice.engine = built.kind or "exact"
+        persist(built, choice)
+
+    if choice.background:
+        index.build_in_background(finished)
+    else:
+        index.build()
+        finished(index)
 
 
 def persist(index: Any, choice: SearchChoice) -> None:
@@ -183,10 +198,9 @@ def persist(index: Any, choice: SearchChoice) -> None:
 
 def after_changes(index: GalleryIndex, choice: SearchChoice, added_ids: np.ndarray, added: np.ndarray) -> None:
     """Keep the engine current after rows were added or removed: push the added rows' vectors to pgvector,
-    rebuild a FAISS index past its change budget (and save it)."""
+    rebuild a FAISS index past its change budget (and save it; on a thread when ``choice.background``)."""
     if choice.engine == "pgvector":
         if len(added_ids):
             index.searcher.push(added_ids, added, known_new=True)   # type: ignore[attr-defined]
-    elif getattr(index, "stale", False) and getattr(index, "built", False):
-        index.build()   # type: ignore[attr-defined]
-        persist(index, choice)
+    elif getattr(index, "stale", False) and getattr(index, "built", False) and not getattr(index, "building", False):
+        rebuild(index, choice)

@@ -22,7 +22,9 @@ def test_parts_open_on_first_use_and_the_store_closes(tmp_path):
     gallery = ws.gallery                      # opens the store and loads the embedder
     assert ws.has("store") and ws.has("embedder") and gallery is ws.gallery
     assert ws.model_id == ws.embedder.model_id
-    assert ws.describe()["database"] == "DB: ws.db"
+    described = ws.describe()
+    assert described["database"] == "DB: ws.db · search exact" and not described["search_building"]
+    assert described["device"] == f"Device: cpu ({ws.embedder.engine})"
     ws.close()
     assert not ws.has("store") and not ws.has("gallery")
 

@@ -96,3 +96,72 @@ def test_faiss_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> N
         load_faiss()
     with pytest.raises(AnnUnavailableError):
         FaissIndex("m@1", 8)
+
+
+class GatedBuild:
+    """Holds a background build's finished FAISS structure until released, so a test can act while it runs."""
+
+    def __init__(self, index: FaissIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+        import threading
+
+        self.started, self.release = threading.Event(), threading.Event()
+        real = index._build_structure
+
+        def gated(vectors, ids):
+            built = real(vectors, ids)
+            self.started.set()
+            assert self.release.wait(30)
+            return built
+
+        monkeypatch.setattr(index, "_build_structure", gated)
+
+
+def test_a_background_build_answers_exactly_meanwhile_and_tombstones_rows_deleted_during_it(monkeypatch) -> None:
+    labels, rows, probes = clustered(300)
+    index = FaissIndex("m@1", 32, kind="ivf")
+    index.add(np.arange(labels.size) + 1000, labels, rows)
+    gate = GatedBuild(index, monkeypatch)
+    saved: list[str | None] = []
+    index.build_in_background(lambda built: saved.append(built.kind))
+    assert gate.started.wait(30) and index.building and not index.built
+    assert index.top_identities(probes[7], 3) == GalleryIndex.top_identities(index, probes[7], 3)  # exact meanwhile
+    index.remove_identity(7)                                   # deleted while the copy is being indexed
+    newcomer = np.random.default_rng(3).standard_normal(32).astype(np.float32)
+    index.add([50_000], [900], newcomer[None])                 # enrolled while building
+    gate.release.set()
+    assert index.wait_built(30) and index.built and index.kind == "ivf" and saved == ["ivf"]
+    assert 7 not in [i for i, _ in index.top_identities(probes[7], 5)]
+    assert index.top_identities(newcomer, 1)[0][0] == 900
+    assert index.changes_since_build() == (1, 5)               # the newcomer pending, identity 7's rows dropped
+    for probe in probes[20:60]:
+        assert index.top_identities(probe, 1)[0][0] == GalleryIndex.top_identities(index, probe, 1)[0][0]
+
+
+def test_a_rebuild_in_the_background_keeps_the_old_snapshot_serving(monkeypatch) -> None:
+    index, probes = filled("hnsw", identities=200)
+    old_snapshot = index.snapshot_ids.copy()
+    extra_labels, extra_rows, extra_probes = clustered(250, seed=5)
+    index.add(np.arange(extra_labels.size) + 90_000, extra_labels + 10_000, extra_rows)
+    assert index.stale
+    gate = GatedBuild(index, monkeypatch)
+    thread = index.build_in_background()
+    assert gate.started.wait(30) and index.build_in_background() is thread     # one build at a time
+    assert np.array_equal(index.snapshot_ids, old_snapshot)                    # still the old one
+    assert index.top_identities(extra_probes[3], 1)[0][0] == 10_003            # pending rows searched exactly
+    gate.release.set()
+    assert index.wait_built(30) and not index.stale and index.snapshot_ids.size == 1000 + 1250
+
+
+def test_a_failed_background_build_is_reported_and_the_exact_search_goes_on(monkeypatch) -> None:
+    labels, rows, probes = clustered(50)
+    index = FaissIndex("m@1", 32, kind="ivf")
+    index.add(np.arange(labels.size), labels, rows)
+
+    def out_of_memory(vectors, ids):
+        raise MemoryError("cannot allocate 2 GB")
+
+    monkeypatch.setattr(index, "_build_structure", out_of_memory)
+    index.build_in_background()
+    assert index.wait_built(30) and not index.built
+    assert "building the FAISS index failed" in index.build_error and "2 GB" in index.build_error
+    assert index.top_identities(probes[4], 1)[0][0] == 4

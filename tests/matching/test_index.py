@@ -108,3 +108,19 @@ def test_take_rows_shares_the_rows_of_the_same_model_only() -> None:
     assert np.shares_memory(taker.matrix, source.matrix)
     with pytest.raises(IncompatibleError, match="cannot take the rows of m@1"):
         GalleryIndex("other@2", 32).take_rows(source)
+
+
+def test_most_templates_follows_adds_and_removals() -> None:
+    index = GalleryIndex("m@1", 4)
+    assert index.most_templates == 0
+    rows = np.eye(4, dtype=np.float32)
+    index.add([1, 2, 3], [10, 10, 11], rows[:3])
+    assert index.most_templates == 2
+    index.add([4, 5], [11, 11], rows[2:4])
+    assert index.most_templates == 3
+    index.remove_templates([3, 4])
+    assert index.most_templates == 2
+    index.remove_identity(10)
+    assert index.most_templates == 1
+    index.clear()
+    assert index.most_templates == 0

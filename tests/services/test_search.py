@@ -143,3 +143,33 @@ def test_the_index_file_of_an_encrypted_gallery_holds_no_template_in_clear(fille
         shutil.copy(path, plain.search.index_file)           # a sealed file where a clear gallery expects its own
         again = Gallery(clear, MODEL, search="faiss")
         assert not again.search.loaded_from_file and "sealed" in again.search.notice
+
+
+def test_an_interactive_gallery_answers_at_once_and_swaps_the_index_in_when_built(filled, monkeypatch) -> None:
+    import threading
+
+    from faceapp.matching.ann import FaissIndex
+
+    store, probes = filled
+    release = threading.Event()
+    real = FaissIndex._build_structure
+
+    def slow(self, vectors, ids):
+        built = real(self, vectors, ids)
+        assert release.wait(30)
+        return built
+
+    monkeypatch.setattr(FaissIndex, "_build_structure", slow)
+    gallery = Gallery(store, MODEL, search="ivf", index_build="background")
+    status = gallery.status()
+    assert status.search == "exact" and status.search_building                # answering, exactly, meanwhile
+    assert gallery.identify(probes[2], audit=False).best.name == "p2"
+    path = gallery.search.index_file
+    assert not path.exists()
+    release.set()
+    assert gallery.index.wait_built(30)
+    assert gallery.status().search == "ivf" and not gallery.status().search_building
+    assert read_header(path)["kind"] == "ivf" and read_header(path)["templates"] == 300
+    assert Gallery(store, MODEL, search="ivf").search.loaded_from_file          # saved for the next session
+    with pytest.raises(ValueError, match="index_build='later'"):
+        Gallery(store, MODEL, index_build="later")
