@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                "identify_far": args.identify_far, "date": dt.date.today().isoformat(),
                "source": f"all pairs of {protocol.name} people ({result['images']} images, "
                          f"{result['impostor_pairs']} impostor pairs; scripts/calibrate_thresholds.py)",
-               "tar": {"verify": result["verify_tar"], "identify": result["identify_tar"]}}
+               "tar": {"verify": result["verify_tar"], "identify": result["identify_tar"]},
+               "engine": embedder.engine}       # int8 and fp32 scores differ by a few thousandths
     curve = far_curve(scores, same)
     section["far_curve"] = {**curve, "source": section["source"]}
     print(json.dumps({**result, "card_thresholds": {k: v for k, v in section.items() if k != "far_curve"},

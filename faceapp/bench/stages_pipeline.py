@@ -168,13 +168,14 @@ def stage_align(ctx: BenchContext) -> Timed:
     return Timed(call, unit="face")
 
 
-def _torch_engine_embedder(ctx: BenchContext) -> Any:
-    """The active model again, on eager torch (the engine the Embedder falls back to without onnxruntime)."""
+def _engine_embedder(ctx: BenchContext, engine: str) -> Any:
+    """The active model again, on ``engine`` (torch: the Embedder's fallback without onnxruntime; onnxruntime:
+    the fp32 network where the folder's int8 one is the default)."""
     from faceapp.embedding.embedder import Embedder
 
     active = embedder(ctx, "cpu")
-    return ctx.shared("embedder:torch", lambda: Embedder.load(active.folder, engine="torch") if active.folder
-                      else Embedder.untrained(engine="torch"))
+    return ctx.shared(f"embedder:{engine}", lambda: Embedder.load(active.folder, engine=engine) if active.folder
+                      else Embedder.untrained(engine=engine))
 
 
 def _embed_stage(ctx: BenchContext, device: str, batch: int, engine: str = "auto") -> Timed:
@@ -183,7 +184,7 @@ def _embed_stage(ctx: BenchContext, device: str, batch: int, engine: str = "auto
 
         if not torch.cuda.is_available():
             raise StageSkipped("no CUDA device")
-    model = _torch_engine_embedder(ctx) if engine == "torch" else embedder(ctx, device)
+    model = _engine_embedder(ctx, engine) if engine != "auto" else embedder(ctx, device)
     available = crops(ctx)
     batch_crops = [available[i % len(available)] for i in range(batch)]
     state = "trained" if model.trained else "untrained"
@@ -203,6 +204,12 @@ def stage_embed_b1(ctx: BenchContext) -> Timed:
 @bench_stage("embed-b1-torch", summary="Embedder.embed, batch 1, CPU, eager torch engine (the fallback)", order=40.5)
 def stage_embed_b1_torch(ctx: BenchContext) -> Timed:
     return _embed_stage(ctx, "cpu", 1, engine="torch")
+
+
+@bench_stage("embed-b1-fp32", summary="Embedder.embed, batch 1, CPU, onnxruntime fp32 (beside a folder's int8 "
+                                       "network)", order=40.6, default=False)
+def stage_embed_b1_fp32(ctx: BenchContext) -> Timed:
+    return _embed_stage(ctx, "cpu", 1, engine="onnxruntime")
 
 
 @bench_stage("embed-b32", summary="Embedder.embed, batch 32, CPU", order=41)

@@ -7,8 +7,9 @@
 
 Runs on CUDA when available (``device="auto"``), else on the CPU with BatchNorm folded into the
 convolutions, through onnxruntime when it is installed (``engine="auto"``, faceapp.embedding.onnx_engine:
-checked against torch, about twice as fast at batch 1 and robust to shared cores), else eager torch with
-channels-last tensors (same function). Optional flip test-time augmentation:
+checked against torch, about twice as fast at batch 1 and robust to shared cores; the folder's int8 network
+when it ships one, faceapp.embedding.int8, faster again), else eager torch with channels-last tensors (same
+function). Optional flip test-time augmentation:
 embedding(crop) + embedding(mirrored crop), then normalise. One lock serialises calls, so an Embedder
 may be shared between the GUI's worker thread and others.
 """
@@ -16,6 +17,7 @@ may be shared between the GUI's worker thread and others.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from pathlib import Path
@@ -38,6 +40,8 @@ ENV_MODEL = ENV_EMBED_MODEL
 UNTRAINED_BACKBONE = "resnet9"
 UNTRAINED_DIM = 128
 UNTRAINED_SEED = 0
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(device: str | None = "auto") -> str:
@@ -99,11 +103,45 @@ class Embedder:
         self._channels_last = optimize
         self.net = prepare_for_inference(net, fuse=optimize, channels_last=optimize, device=self.device)
         requested = requested_engine(engine)
-        wanted = resolve_engine(requested, self.device, config.backbone) if optimize else "torch"
-        self._onnx = (build_runner(self.net, config, self.weights_sha256, required=requested == "onnxruntime")
-                      if wanted == "onnxruntime" else None)
-        self.engine = "onnxruntime" if self._onnx is not None else "torch"
+        self._onnx = self._int8_runner(requested) if optimize else None
+        if self._onnx is not None:
+            self.engine = "onnxruntime-int8"
+        else:
+            wanted = resolve_engine(requested, self.device, config.backbone) if optimize else "torch"
+            self._onnx = (build_runner(self.net, config, self.weights_sha256, required=requested == "onnxruntime")
+                          if wanted == "onnxruntime" else None)
+            self.engine = "onnxruntime" if self._onnx is not None else "torch"
         self._lock = threading.Lock()
+
+    def _int8_runner(self, requested: str) -> Any:
+        """The folder's int8 network when ``requested`` is auto or onnxruntime-int8 and it can run here (CPU,
+        onnxruntime, the file as its card describes it); None otherwise (auto: with a warning when the file is
+        bad). onnxruntime-int8 that cannot run raises IncompatibleError saying why."""
+        from faceapp.embedding.int8 import REMAKE_HINT, int8_entry, int8_runner
+        from faceapp.embedding.onnx_engine import onnxruntime_available
+
+        if requested not in ("auto", "onnxruntime-int8"):
+            return None
+        required = requested == "onnxruntime-int8"
+        reason = None
+        if self.folder is None or int8_entry(self.card) is None:
+            reason = (f"{self.folder or self.name} has no int8 network; "
+                      f"{REMAKE_HINT.format(folder=self.folder or 'MODEL_FOLDER')}")
+        elif not self.device.startswith("cpu"):
+            reason = f"the int8 network runs on the CPU only; device is {self.device}"
+        elif not onnxruntime_available():
+            reason = "the int8 network needs onnxruntime, which is not installed (pip install onnxruntime)"
+        if reason is not None:
+            if required:
+                raise IncompatibleError(reason)
+            return None
+        try:
+            return int8_runner(self.folder, self.card, self.weights_sha256, threads=torch.get_num_threads())
+        except IncompatibleError as error:
+            if required:
+                raise
+            log.warning("%s; using the fp32 network", error)
+            return None
 
     # ----------------------------------------------------------------------------------------- construction
     @classmethod

@@ -7,8 +7,11 @@ under load, onnxruntime ~5 ms under the same load. The network is exported once 
 already folded) into the user cache folder and checked against the torch network on a probe batch before
 it is used; any failure (export, load, a mismatch) leaves the Embedder on torch with a warning.
 
-``engine`` choices: ``auto`` (onnxruntime on the CPU when installed, torch otherwise and on CUDA), ``torch``,
-``onnxruntime`` (required: an error when it cannot run). ``$FACEAPP_EMBED_ENGINE`` sets the default.
+``engine`` choices: ``auto`` (on the CPU: the model folder's int8 network when it ships one, see
+faceapp.embedding.int8, else onnxruntime when installed; torch otherwise and on CUDA), ``torch``,
+``onnxruntime`` (fp32, required: an error when it cannot run), ``onnxruntime-int8`` (the folder's int8 network,
+required; other onnxruntime users such as the PAD models read it as ``onnxruntime``).
+``$FACEAPP_EMBED_ENGINE`` sets the default.
 """
 
 from __future__ import annotations
@@ -29,9 +32,8 @@ from torch import nn
 from faceapp.core.errors import IncompatibleError
 from faceapp.core.files import atomic_write
 from faceapp.core.paths import cache_dir
+from faceapp.core.engines import ENGINES, ENV_ENGINE
 
-ENV_ENGINE = "FACEAPP_EMBED_ENGINE"
-ENGINES = ("auto", "torch", "onnxruntime")
 EXPORT_VERSION = 2              # bump when the export recipe changes: old cache files are then ignored
 # Backbones that ``auto`` keeps on torch: their PReLU layers run slower in onnxruntime's CPU kernels than in
 # torch (measured: models/clean, MobileFaceNet with PReLU, 14.2 ms vs 8.9 ms at batch 1 on this 2-core machine,
@@ -57,6 +59,8 @@ def resolve_engine(requested: str, device: str, backbone: str | None = None) -> 
     it is installed, unless ``backbone`` is one it runs slower: AUTO_TORCH_BACKBONES); onnxruntime asked for on
     CUDA raises IncompatibleError."""
     name = requested_engine(requested)
+    if name == "onnxruntime-int8":
+        name = "onnxruntime"            # the fp32 network: int8 needs a model folder's file (Embedder decides)
     if name == "torch" or (name == "auto" and backbone in AUTO_TORCH_BACKBONES):
         return "torch"
     if not device.startswith("cpu"):

@@ -19,6 +19,7 @@ from faceapp.cli.commands.pipeline import int_at_least
 from faceapp.cli.output import emit, print_progress
 from faceapp.core.errors import DatasetError
 from faceapp.core.progress import CancelToken, run_to_completion
+from faceapp.core.engines import ENGINES
 
 
 @contextlib.contextmanager
@@ -334,7 +335,7 @@ def _eval(args: argparse.Namespace) -> int:
     from faceapp.data.cache import AlignSettings
     from faceapp.data.evaluate import evaluate_identification, evaluate_protocol
 
-    embedder = Embedder.load(args.model, device=args.device, flip_tta=args.flip_tta)
+    embedder = Embedder.load(args.model, device=args.device, flip_tta=args.flip_tta, engine=args.engine)
     progress = None if args.quiet else print_progress
     cache_root = Path(args.cache_dir) if args.cache_dir else None
     if args.identify:
@@ -357,7 +358,7 @@ def _eval(args: argparse.Namespace) -> int:
                                                      settings=AlignSettings(template=args.template)), progress)
         results.append(report)
     head = f"model {embedder.model_id}" + ("" if embedder.trained else " (UNTRAINED: numbers mean nothing)") + \
-           (", flip-TTA" if embedder.flip_tta else "")
+           (", flip-TTA" if embedder.flip_tta else "") + f", engine {embedder.engine}"
     data: Any = [r.to_dict() for r in results]
     if args.write_card:
         _write_test_metrics(args, embedder, data)
@@ -367,7 +368,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _write_test_metrics(args: argparse.Namespace, embedder: Any, reports: list[dict[str, Any]]) -> None:
     """Record the reports in the evaluated model's card under ``metrics.test`` (keyed by protocol, with
-    "flip-TTA" / the template when not the defaults), so a card carries the numbers its README row quotes."""
+    "flip-TTA" / the template / "int8" when not the defaults), so a card carries the numbers its README row
+    quotes."""
     from faceapp.embedding.model_folder import read_card, write_card
 
     folder = Path(args.model) if args.model else None
@@ -380,8 +382,9 @@ def _write_test_metrics(args: argparse.Namespace, embedder: Any, reports: list[d
             "failure_policy", "folds")
     for report in reports:
         key = report["protocol"].split(" ")[0] + (" flip-TTA" if embedder.flip_tta else "") + \
-            (f" {args.template} template" if args.template != "standard" else "")
-        test[key] = {k: report.get(k) for k in keep}
+            (f" {args.template} template" if args.template != "standard" else "") + \
+            (" int8" if embedder.engine == "onnxruntime-int8" else "")
+        test[key] = {k: report.get(k) for k in keep} | {"engine": embedder.engine}
     test["note"] = ("people never trained on; each fold's threshold chosen on the other folds; "
                     "written by faceapp eval --write-card")
     write_card(folder, card)
@@ -410,6 +413,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                    help="closed-set identification on a dataset folder instead of pairs")
     p.add_argument("--gallery-size", type=int, default=1, help="gallery images per identity for --identify (1)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    p.add_argument("--engine", choices=ENGINES, default=None,
+                   help="embedding engine (default: $FACEAPP_EMBED_ENGINE, else auto: on the CPU the folder's int8 "
+                        "network when it ships one)")
     add_common_options(p, "the report")
     p.set_defaults(handler=_eval)
 
