@@ -8,24 +8,21 @@
 #
 # 1. trains (aligning the config's datasets into the cache first if needed; seed 0; cuDNN makes GPU runs
 #    close but not bit-identical),
-# 2. writes its int8 network (`faceapp quantize`, activation ranges from 512 CelebA-subset faces: the CPU
-#    engine the Embedder runs by default),
-# 3. calibrates the card's thresholds on CFP people 401-500 and evaluates on CFP folds 9-10 (with that engine).
+#    and writes its int8 network at export (the config's int8_calibration: activation ranges from 256 training
+#    crops; the CPU engine the Embedder runs by default),
+# 2. calibrates the card's thresholds on CFP people 401-500 and evaluates on CFP folds 9-10 (with that engine).
 # Copy the folder over models/default to ship it. Needs ../shared/datasets and the MediaPipe models
 # (FACEAPP_MODEL_DIR) on a machine without the alignment cache. Environment:
 #   DATA=PACK.npz     train from packed crops instead of the config's folders (a machine without the datasets:
 #                     python scripts/pack_training_crops.py --config configs/default_model.toml --out PACK.npz)
 #   TRAIN_ARGS="..."  more `faceapp train` options, e.g. "--time-budget-s 280 --device cuda"
-#   CFP=DIR           the CFP folder for step 3 (default ../shared/datasets/cfp)
-#   CELEBA=DIR        the calibration faces of step 2 (default ../shared/datasets/celeba_subset)
+#   CFP=DIR           the CFP folder for step 2 (default ../shared/datasets/cfp)
 set -euo pipefail
 OUT=${1:-runs/default-retrained}
 CFP=${CFP:-../shared/datasets/cfp}
-CELEBA=${CELEBA:-../shared/datasets/celeba_subset}
 DATA_ARGS=()
 [ -n "${DATA:-}" ] && DATA_ARGS=(--data "$DATA")
 # shellcheck disable=SC2086  # TRAIN_ARGS is split into options on purpose
 faceapp train --config configs/default_model.toml --out "$OUT" ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} ${TRAIN_ARGS:-}
-faceapp quantize --model "$OUT" --data "$CELEBA" --crops 512 --quiet
 python scripts/calibrate_thresholds.py --model "$OUT" --pairs "$CFP" --format cfp --protocol FF --folds 9,10 --write
 faceapp eval --model "$OUT" --pairs "$CFP" --format cfp --protocol FF --protocol FP --folds 9,10

@@ -129,6 +129,8 @@ class TrainConfig:
     distill_embed_weight: float = 1.0        # weight of 1 - cos(projected student, teacher) (with a teacher)
     distill_relational_weight: float = 0.0   # weight of the batch similarity-matrix match (with a teacher)
     distill_params: dict[str, Any] = field(default_factory=dict)   # e.g. {"relational.criterion": "smooth_l1"}
+    int8_calibration: int = 0        # also write the exported model's int8 network (faceapp.embedding.int8), its
+                                     # activation ranges from this many training crops (0 = none; at least 16)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
@@ -174,6 +176,9 @@ class TrainConfig:
             raise DatasetError(f"training setting backbone_lr_mult must be >= 0, got {self.backbone_lr_mult}")
         if self.freeze_epochs < 0:
             raise DatasetError(f"training setting freeze_epochs must be >= 0, got {self.freeze_epochs}")
+        if self.int8_calibration != 0 and self.int8_calibration < 16:
+            raise DatasetError(f"training setting int8_calibration must be 0 (no int8 network) or at least 16 "
+                               f"crops, got {self.int8_calibration}")
         for key in ("distill_embed_weight", "distill_relational_weight"):
             if not getattr(self, key) >= 0:
                 raise DatasetError(f"training setting {key} must be >= 0, got {getattr(self, key)}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import logging
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ from faceapp.training.distributed import (DistContext, RankBatches, close_proces
 from faceapp.training.embed import crops_to_tensor, make_embed_fn
 from faceapp.training.finetune import class_centroids, cosine_row_norm, init_head_from_centroids, set_batchnorm_eval
 from faceapp.training.samplers import make_sampler
+
+log = logging.getLogger(__name__)
 from faceapp.training.teacher_cache import teacher_embeddings
 from faceapp.training.teachers import Teacher, TorchTeacher, resolve_teacher
 from faceapp.training.torch_augment import TorchAugmenter
@@ -724,6 +727,27 @@ def _append(path: Path | None, record: dict[str, Any]) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
+def _write_int8(run: _Run) -> str:
+    """Write the exported model's int8 network, calibrated on ``int8_calibration`` seeded training crops and checked
+    on up to 256 others; a failure (no onnxruntime, poor agreement) leaves the fp32 model as it is and says so."""
+    from faceapp.embedding.int8 import quantize_folder
+
+    c = run.config
+    total = len(run.train_data)
+    count = min(c.int8_calibration, total)
+    drawn = np.random.default_rng(c.seed).permutation(total)
+    calibration, check = np.sort(drawn[:count]), np.sort(drawn[count:count + 256])
+    try:
+        entry = quantize_folder(run.out_dir, run.train_data.table.crops(calibration),
+                                check_crops=run.train_data.table.crops(check) if check.size >= 16 else None,
+                                source=f"the training crops ({count} drawn, seed {c.seed})")
+    except Exception as error:                          # the trained model is written: never lose it over int8
+        log.warning("int8 network of %s not written: %s", run.out_dir, error)
+        return f"int8 network not written ({error}); the model runs on its fp32 network"
+    agreed = entry["agreement_with_fp32"]
+    return f"int8 network written (cosine to fp32: mean {agreed['mean_cos']}, min {agreed['min_cos']})"
+
+
 def _export(run: _Run, epochs: int) -> Job[TrainResult]:
     c = run.config
     best_path = run.run_dir / "best.pt"
@@ -767,7 +791,11 @@ def _export(run: _Run, epochs: int) -> Job[TrainResult]:
         "git_commit": _git_commit(),
     }
     save_model(run.out_dir, run.net, run.model_config, card)
-    card = read_card(run.out_dir)           # as written: completed with backbone, sizes, params and weights hash
     yield Progress("export", message=f"model written to {run.out_dir}")
+    if c.int8_calibration:
+        yield Progress("export", message=f"writing its int8 network ({c.int8_calibration} training crops)")
+        message = _write_int8(run)
+        yield Progress("export", message=message)
+    card = read_card(run.out_dir)           # as written: completed with backbone, sizes, params and weights hash
     return TrainResult(model_dir=run.out_dir, run_dir=run.run_dir, steps=run.step, epochs=run.epoch,
                        train_time_s=run.train_time, images_per_s=rate, best=best, history=run.history, card=card)

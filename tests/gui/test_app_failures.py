@@ -86,7 +86,7 @@ def test_reload_clears_old_problems(open_window, db_copy, qtbot):
     window.reload_services()
     qtbot.waitUntil(lambda: not window.ctx.loading, timeout=60000)
     assert not any("something old" in m for m in window.banners.messages())
-    assert window.status_text("database") == f"DB: {Path(db_copy).name}"
+    assert window.status_text("database") == f"DB: {Path(db_copy).name} · search exact"
 
 
 @pytest.mark.parametrize("theme", ["dark", "light"])

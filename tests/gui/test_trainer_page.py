@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
+from faceapp.core.errors import DatasetError
 from faceapp.embedding import Embedder, read_card
 from faceapp.gui.theme import LIGHT
 from faceapp.gui.settings import read_setting
@@ -152,4 +154,10 @@ def test_precision_and_time_budget_reach_the_config(open_window, qtbot, att: Pat
     page.time_budget.setValue(300)
     config = page.build_config()
     assert (config.precision, config.time_budget_s) == ("bf16", 300.0)
+    assert config.int8_calibration == 0                                     # no int8 network unless asked
+    page.int8_calibration.setValue(256)
+    assert page.build_config().int8_calibration == 256
+    page.int8_calibration.setValue(8)
+    with pytest.raises(DatasetError, match="int8_calibration must be 0"):
+        page.build_config()
     qtbot.waitUntil(lambda: not window.ctx.loading, timeout=60000)

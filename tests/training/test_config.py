@@ -70,8 +70,10 @@ def test_the_shipped_recipes_load_and_state_their_lineage() -> None:
     assert default.init in PRETRAINED and PRETRAINED[default.init].lineage["ms1m_ancestry"] is True
     assert (default.backbone, default.embedding_dim, default.input_size) == (arch.backbone, arch.embedding_dim,
                                                                              arch.input_size)
+    assert default.int8_calibration == 256                     # the recipe writes the int8 engine too
     base = load_config(REPO / "configs" / "clean_base.toml")
     clean = load_config(REPO / "configs" / "clean_model.toml")
+    assert base.int8_calibration == clean.int8_calibration == 0   # PReLU: int8 is no faster there
     assert base.init == "" and base.teacher == "" and base.out == clean.init
     assert clean.teacher == "dlib" and clean.init not in PRETRAINED and clean.backbone == base.backbone
     for recipe in (default, base, clean):

@@ -288,3 +288,28 @@ def test_training_from_a_pack_is_training_from_the_folders(att: Path, mediapipe_
     entry = pack_card["data"][0]
     assert entry["layout"] == "pack" and entry["name"] == "att" and entry["packed"][0]["name"] == "att_faces"
     assert entry["packed"][0]["identity_filter"] == "s1-s10"
+
+
+def test_the_trainer_writes_the_int8_network_of_its_model(att: Path, mediapipe_models: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tiny_config(att, tmp_path, epochs=2, int8_calibration=24)
+    events: list[Progress] = []
+    result = run_to_completion(train(config), events.append)
+    entry = read_card(result.model_dir)["int8"]
+    assert entry["calibration"]["data"] == "the training crops (24 drawn, seed 0)" and entry["calibration"]["crops"] == 24
+    assert entry["agreement_with_fp32"]["crops"] == 16            # the 40 training crops less the 24 calibrated on
+    assert any("int8 network written" in (e.message or "") for e in events if e.stage == "export")
+    assert Embedder.load(result.model_dir).engine == "onnxruntime-int8"
+
+    import faceapp.embedding.int8 as int8
+
+    def refuses(*args, **kwargs):
+        raise IncompatibleError("agrees with fp32 only to a mean cosine of 0.5")
+
+    monkeypatch.setattr(int8, "quantize_folder", refuses)
+    events.clear()
+    again = run_to_completion(train(tiny_config(att, tmp_path / "again", epochs=1, int8_calibration=24)), events.append)
+    assert "int8" not in read_card(again.model_dir) and Embedder.load(again.model_dir).engine == "onnxruntime"
+    assert any("int8 network not written (agrees with fp32 only" in (e.message or "") for e in events)
+    with pytest.raises(DatasetError, match="int8_calibration must be 0 .* or at least 16"):
+        tiny_config(att, tmp_path, int8_calibration=5).validate()

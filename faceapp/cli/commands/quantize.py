@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="dataset folder of face photos, or a pack of aligned crops (.npz)")
     p.add_argument("--crops", type=int_at_least(16), default=128,
                    help="calibration crops (default 128; percentile calibration holds every activation of them: "
-                        "~80 MB a crop for MobileFaceNet)")
+                        "30-80 MB a crop for MobileFaceNet)")
     p.add_argument("--check", type=int_at_least(16), default=256,
                    help="other crops to measure the agreement with fp32 on (default 256)")
     p.add_argument("--method", choices=("percentile", "minmax", "entropy"), default="percentile",

@@ -117,6 +117,7 @@ _SCALARS = [
     ("freeze_epochs", "freeze_epochs"), ("head_init", "head_init"), ("precision", "precision"),
     ("data_on_device", "data_on_device"), ("time_budget_s", "time_budget_s"),
     ("teacher", "teacher"), ("distill_embed", "distill_embed_weight"), ("distill_relational", "distill_relational_weight"),
+    ("int8", "int8_calibration"),
 ]
 
 
@@ -283,6 +284,9 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head-init", choices=["auto", "centroids", "random"],
                    help="classifier head start (auto: class centroids when starting from weights)")
     p.add_argument("--backbone-param", action="append", metavar="K=V", help="backbone option, e.g. width=0.5")
+    p.add_argument("--int8", type=int, metavar="N",
+                   help="also write the exported model's int8 network (the fast CPU engine), calibrated on N "
+                        "training crops (0 = none; see faceapp quantize)")
     p.add_argument("--embedding-dim", type=int)
     p.add_argument("--input-size", type=int, help="network input side (crops are 112)")
     p.add_argument("--epochs", type=int)

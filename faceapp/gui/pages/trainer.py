@@ -250,6 +250,11 @@ class TrainerPage(Page):
         self.head_init_box.setToolTip("Classifier head start: class centroids of the starting network's embeddings "
                                       "(auto: when starting from weights) or random")
         layout.addRow("Head init", self.head_init_box)
+        self.int8_calibration = int_box(0, 0, 4096, tooltip="Also write the model's int8 network (the fast CPU "
+                                        "engine), its activation ranges from this many training crops; 0 = none. "
+                                        "30-80 MB of memory a crop while it is written")
+        self.int8_calibration.setSpecialValueText("none")
+        layout.addRow("int8 calibration crops", self.int8_calibration)
         return box
 
     def _start_changed(self) -> None:
@@ -523,7 +528,7 @@ class TrainerPage(Page):
             "log_every": self.log_every.value(), "init": self.start_box.currentData() or "",
             "backbone_lr_mult": self.backbone_lr_mult.value(), "freeze_epochs": self.freeze_epochs.value(),
             "freeze_bn": self.freeze_bn.isChecked(), "head_init": self.head_init_box.currentText(),
-            "precision": self.precision_box.currentText(), "time_budget_s": self.time_budget.value(),
+            "int8_calibration": self.int8_calibration.value(), "precision": self.precision_box.currentText(), "time_budget_s": self.time_budget.value(),
             "distill": self.distill_settings(),
         }
 
