@@ -22,7 +22,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import faceapp.gui  # noqa: E402,F401 - PySide6 refcount fix before Qt is used
 from faceapp.capture.images import read_image  # noqa: E402
-from faceapp.capture.sources import VideoFileSource  # noqa: E402
 from faceapp.capture.synthetic import face_video_frames, write_video  # noqa: E402
 from faceapp.core.paths import datasets_dir  # noqa: E402
 from faceapp.core.progress import run_to_completion  # noqa: E402

@@ -31,7 +31,8 @@ from faceapp.core.errors import IncompatibleError
 from faceapp.core.paths import ENV_EMBED_MODEL, bundled_models_dir
 from faceapp.embedding.model_folder import (CONFIG_FILE, ModelConfig, as_crop_list, build_backbone, load_model, model_id_of,
                                              preprocess, weights_sha256)
-from faceapp.embedding.onnx_engine import build_runner, requested_engine, resolve_engine
+from faceapp.embedding.onnx_engine import build_runner, onnxruntime_available, requested_engine, resolve_engine
+from faceapp.matching.index import normalize_rows
 from faceapp.nn.backbones import prepare_for_inference, resolved_kwargs
 
 ENV_MODEL = ENV_EMBED_MODEL
@@ -118,7 +119,6 @@ class Embedder:
         onnxruntime, the file as its card describes it); None otherwise (auto: with a warning when the file is
         bad). onnxruntime-int8 that cannot run raises IncompatibleError saying why."""
         from faceapp.embedding.int8 import REMAKE_HINT, int8_entry, int8_runner
-        from faceapp.embedding.onnx_engine import onnxruntime_available
 
         if requested not in ("auto", "onnxruntime-int8"):
             return None
@@ -208,7 +208,7 @@ class Embedder:
         y = self._onnx.run(x)
         if self.flip_tta:
             y = y[: len(chunk)] + y[len(chunk):]
-        return y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+        return normalize_rows(y)
 
     def embed_one(self, crop: np.ndarray) -> np.ndarray:
         """Embed a single aligned crop -> (dim,) float32 unit vector."""

@@ -30,6 +30,7 @@ import numpy as np
 
 from faceapp.core.errors import IncompatibleError
 from faceapp.core.files import atomic_write
+from faceapp.matching.index import normalize_rows
 
 INT8_FILE = "embed_int8.onnx"
 CARD_KEY = "int8"
@@ -37,20 +38,10 @@ CALIBRATION_METHOD = "percentile"
 REMAKE_HINT = "remake it with: faceapp quantize --model {folder} --data DATASET_FOLDER"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def int8_entry(card: dict[str, Any]) -> dict[str, Any] | None:
     """The card's int8 record (None when the folder has no int8 network)."""
     entry = card.get(CARD_KEY)
     return entry if isinstance(entry, dict) and entry.get("file") else None
-
-
-def int8_path(folder: str | Path, card: dict[str, Any]) -> Path | None:
-    """Where the int8 network of ``folder`` is, per its card (None when the card records none)."""
-    entry = int8_entry(card)
-    return Path(folder) / str(entry["file"]) if entry else None
 
 
 def int8_runner(folder: str | Path, card: dict[str, Any], weights_sha: str, threads: int | None = None) -> Any:
@@ -68,11 +59,12 @@ def int8_runner(folder: str | Path, card: dict[str, Any], weights_sha: str, thre
     if entry.get("weights_sha256") != weights_sha:
         raise IncompatibleError(f"{path} was made from other weights (sha256 {str(entry.get('weights_sha256'))[:12]}, "
                                 f"the folder's are {weights_sha[:12]}); {hint}", path=str(path))
-    if _sha256(path) != entry.get("sha256"):
+    network = path.read_bytes()                     # read once: hashed, then handed to onnxruntime as is
+    if hashlib.sha256(network).hexdigest() != entry.get("sha256"):
         raise IncompatibleError(f"{path} does not match its model card's SHA-256 (changed or damaged); {hint}",
                                 path=str(path))
     try:
-        return OnnxRunner(path, threads)
+        return OnnxRunner(network, threads)
     except Exception as error:                      # onnxruntime cannot load it
         raise IncompatibleError(f"{path}: onnxruntime cannot load it ({error}); {hint}", path=str(path)) from error
 
@@ -112,10 +104,7 @@ def quantize_network(fp32_onnx: bytes, calibration: np.ndarray, *, method: str =
 
 def agreement(fp32: Any, int8: Any, inputs: np.ndarray) -> dict[str, float]:
     """Cosine between the fp32 and int8 embeddings of the same inputs: min, 1st percentile and mean."""
-    a, b = fp32.run(inputs), int8.run(inputs)
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    cos = (a * b).sum(axis=1)
+    cos = (normalize_rows(fp32.run(inputs)) * normalize_rows(int8.run(inputs))).sum(axis=1)
     return {"min_cos": round(float(cos.min()), 4), "p01_cos": round(float(np.percentile(cos, 1)), 4),
             "mean_cos": round(float(cos.mean()), 4), "crops": int(len(cos))}
 

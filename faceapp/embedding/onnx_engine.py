@@ -32,6 +32,7 @@ from torch import nn
 from faceapp.core.errors import IncompatibleError
 from faceapp.core.files import atomic_write
 from faceapp.core.paths import cache_dir
+from faceapp.matching.index import normalize_rows
 from faceapp.core.engines import ENGINES, ENV_ENGINE
 
 EXPORT_VERSION = 2              # bump when the export recipe changes: old cache files are then ignored
@@ -192,8 +193,7 @@ def _check_agreement(net: nn.Module, runner: OnnxRunner, input_size: int) -> Non
     probe = torch.randn(2, 3, input_size, input_size, generator=generator)
     with torch.inference_mode():
         expected = torch.nn.functional.normalize(net(probe).float(), dim=1).numpy()
-    got = runner.run(probe.numpy())
-    got = got / np.maximum(np.linalg.norm(got, axis=1, keepdims=True), 1e-12)
+    got = normalize_rows(runner.run(probe.numpy()))
     diff = float(np.abs(expected - got).max())
     if not np.isfinite(diff) or diff > PROBE_TOLERANCE:
         raise RuntimeError(f"the exported network differs from torch on a probe batch (max diff {diff:.2e})")

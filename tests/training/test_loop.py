@@ -4,7 +4,6 @@ trains as its folders do."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -137,7 +136,6 @@ def test_augmentation_on_the_device_is_used_and_recorded(att: Path, mediapipe_mo
 def test_device_batches_are_the_models_input(input_size: int, att: Path, mediapipe_models: Path, tmp_path: Path) -> None:
     """Without augmentation the device path feeds exactly what evaluation and inference feed (colour order,
     normalisation, resize), so a GPU-trained model is scored on the pixels it learned from."""
-    import torch
 
     from faceapp.training.embed import crops_to_tensor
     from faceapp.training.loop import _Run

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from faceapp.cli.output import emit, print_progress
-from faceapp.core.errors import ExitCode, FaceAppError, InputFileError, NoFaceError
+from faceapp.core.errors import ExitCode, FaceAppError, InputFileError
 from faceapp.core.types import Face
 
 DETECTOR_CHOICES = ("auto", "landmarker", "blazeface", "haar")
